@@ -1,0 +1,143 @@
+/*
+ * pyrunc plan protocol, version 1.
+ *
+ * The Python side (pyrunc/plan/protocol.py) decides everything and encodes it
+ * as one "plan" message; pyrunc-init (csrc/init/) executes it step by step.
+ * Both sides must agree on every number in this file: pyrunc/plan/protocol.py
+ * mirrors it and tests/unit/test_protocol_header.py checks that they match.
+ *
+ * Transport: a SOCK_SEQPACKET socketpair ("sync socket").  pyrunc-init finds
+ * its end as the fd number in the environment variable PYRUNC_SYNC_FD, and
+ * an O_PATH fd of nothing else; everything else arrives in the plan.
+ *
+ * All integers are little-endian, unaligned (read them with memcpy).
+ *
+ * Plan message (parent -> init, the first message on the socket):
+ *
+ *   struct plan_header  (16 bytes)
+ *     u32 magic      PLAN_MAGIC
+ *     u16 version    PLAN_VERSION
+ *     u16 reserved   0
+ *     u32 total_len  bytes of the whole message including this header
+ *     u32 nsteps
+ *   then nsteps steps, each:
+ *   struct step_header  (8 + 8*STEP_NINTS bytes = 56 bytes)
+ *     u16 op         one of OP_*
+ *     u16 nstrs      number of byte strings that follow the ints
+ *     u32 step_len   bytes of this step including its header and strings
+ *     u64 ints[STEP_NINTS]
+ *   then nstrs strings, each:
+ *     u32 len, then len bytes (no terminator; the reader adds one)
+ *
+ * The reader rejects the message (EBADMSG, step index = -1) when: the magic or
+ * version differ, total_len differs from the bytes received, any step_len or
+ * string length runs past the end, an op is unknown, or an op gets fewer
+ * strings than it needs.  It never trusts a length before checking it.
+ *
+ * Status messages (both directions after the plan) are struct sync_msg.
+ */
+#ifndef PYRUNC_PROTOCOL_H
+#define PYRUNC_PROTOCOL_H
+
+#include <stdint.h>
+
+#define PLAN_MAGIC 0x49525950u /* "PYRI" little-endian */
+#define PLAN_VERSION 1
+#define PLAN_MAX_LEN (4u << 20)
+#define STEP_NINTS 6
+#define SYNC_TEXT_MAX 512
+
+/* ---- steps ----------------------------------------------------------------
+ * "root path" = a path resolved inside the current root fd (OP_SET_ROOT, or
+ * "/" after OP_PIVOT_ROOT/OP_CHROOT) with openat2(RESOLVE_IN_ROOT |
+ * RESOLVE_NO_MAGICLINKS); ".." and absolute symlinks never leave the root.
+ * "host path" = an ordinary absolute path in the init's current view.
+ * str[i] / int[i] below name the step's strings and ints.
+ */
+enum plan_op {
+	/* Stage A: runs in the host namespaces, before the fork. */
+	OP_SETNS = 1,       /* str0 host path of a namespace file; int0 CLONE_NEW* type */
+	OP_UNSHARE_USER = 2,/* unshare(CLONE_NEWUSER), send MSG_IDMAP_REQ, wait MSG_ACK */
+	OP_UNSHARE = 3,     /* int0 CLONE_NEW* flags (not user) */
+	OP_TIMENS_OFFSETS = 4, /* int0 monotonic secs, int1 nsecs, int2 boottime secs, int3 nsecs
+	                        * (signed, two's complement); written to /proc/self/timens_offsets */
+	OP_FORK = 5,        /* fork; the parent stage sends MSG_CHILD_PID and exits 0;
+	                     * the child (PID 1 of a new pid ns) runs the following steps */
+
+	/* Stage B: container init, in the container's namespaces. */
+	OP_SET_ROOT = 10,   /* str0 host path of the rootfs: becomes the root fd */
+	OP_MOUNT = 11,      /* mount(2). str0 source, str1 target, str2 fstype, str3 data;
+	                     * int0 MS_* flags; int1 MOUNT_F_* bits; int2 mode for created dirs */
+	OP_MKDIR = 12,      /* str0 root path; int0 mode; parents created (0755) */
+	OP_MKNOD = 13,      /* str0 root path; int0 mode incl. S_IFCHR/S_IFBLK/S_IFIFO;
+	                     * int1 major; int2 minor; int3 uid; int4 gid
+	                     * (existing file is replaced when it is not a directory) */
+	OP_SYMLINK = 14,    /* str0 link target (verbatim), str1 root path of the link;
+	                     * an existing entry is left alone (EEXIST ignored) */
+	OP_PIVOT_ROOT = 15, /* pivot_root into the root fd, detach the old root */
+	OP_CHROOT = 16,     /* --no-pivot: MS_MOVE the root onto "/", chroot(".") */
+	OP_MASK_PATH = 17,  /* str0 root path: dir -> read-only tmpfs, else bind of the
+	                     * root's /dev/null (verified char 1:3); ENOENT is ignored */
+	OP_READONLY_PATH = 18, /* str0 root path: rbind onto itself, remount read-only,
+	                        * keeping nosuid/nodev/noexec; ENOENT is ignored */
+	OP_WRITE_PROC = 19, /* str0 path below /proc (e.g. "sys/net/ipv4/ip_forward"),
+	                     * str1 data; opened beneath the init's private procfs handle,
+	                     * verified PROC_SUPER_MAGIC, no symlinks */
+	OP_SETHOSTNAME = 20,   /* str0 */
+	OP_SETDOMAINNAME = 21, /* str0 */
+	OP_SYNC = 22,       /* send MSG_SYNC(int0), wait for MSG_ACK (MSG_ABORT -> exit 1) */
+	OP_READY = 23,      /* send MSG_READY: create is done */
+	OP_WAIT_START = 24, /* int0 fd (O_PATH) of exec.fifo: open it O_WRONLY through the
+	                     * procfs handle (blocks until `start` opens it), write "0" */
+	OP_RLIMIT = 25,     /* int0 resource, int1 soft, int2 hard (UINT64_MAX = infinity) */
+	OP_UMASK = 26,      /* int0 */
+	OP_SETGROUPS = 27,  /* str0 packed u32 gids (may be empty: clears groups) */
+	OP_SETID = 28,      /* int0 uid, int1 gid: PR_SET_KEEPCAPS, setresgid, setresuid */
+	OP_CAPS = 29,       /* int0 bounding, int1 effective, int2 permitted, int3 inheritable,
+	                     * int4 ambient (bit n = capability n); drops the bounding set,
+	                     * capset(), raises ambient, clears PR_SET_KEEPCAPS */
+	OP_NO_NEW_PRIVS = 30,
+	OP_CHDIR = 31,      /* str0 cwd (after the root change); must stay inside the root */
+	OP_CLOSE_FDS = 32,  /* int0 first fd: every fd >= int0 gets FD_CLOEXEC */
+	OP_CHECK_EXEC = 33, /* str0 program (args[0]), str1 PATH value: resolve like execvp;
+	                     * ENOENT/EACCES are reported as the step's error */
+	OP_EXEC = 34,       /* int0 argc, int1 envc; str0..: argv then env; PATH lookup uses
+	                     * the env's PATH; on failure prints to stderr, exits 127/126 */
+	OP_OOM_SCORE_ADJ = 35, /* int0 value (signed) -> /proc/self/oom_score_adj */
+	OP_SETSID = 36,
+	OP_SECCOMP = 37,    /* reserved (issue: seccomp) */
+	OP_CONSOLE = 38,    /* reserved (issue: terminals) */
+	OP_HOOK = 39,       /* reserved (issue: hooks in the container) */
+	OP_MAX
+};
+
+/* OP_MOUNT int1 bits */
+#define MOUNT_F_TARGET_HOST   0x01 /* str1 is a host path, not a root path */
+#define MOUNT_F_SOURCE_ROOT   0x02 /* str0 is a root path (else host path or fs name) */
+#define MOUNT_F_BIND_SOURCE   0x04 /* open str0 O_PATH first and mount from that fd */
+#define MOUNT_F_MKDIR         0x08 /* create the target (and parents) as a directory */
+#define MOUNT_F_MKFILE        0x10 /* create the target as an empty regular file */
+#define MOUNT_F_NOSYMLINK_DST 0x20 /* refuse when the target (before resolution) is a
+                                    * symlink; for proc, sysfs and the like */
+#define MOUNT_F_NO_SOURCE     0x40 /* pass NULL as source (remount, propagation) */
+
+/* ---- status messages ------------------------------------------------------ */
+enum sync_type {
+	MSG_ACK = 1,         /* parent -> init: go on */
+	MSG_ABORT = 2,       /* parent -> init: stop, exit 1 */
+	MSG_IDMAP_REQ = 3,   /* init -> parent: write my uid/gid maps (value = my pid) */
+	MSG_CHILD_PID = 4,   /* init -> parent: value = pid of the container init */
+	MSG_SYNC = 5,        /* init -> parent: value = OP_SYNC's int0 */
+	MSG_READY = 6,       /* init -> parent: setup done, waiting for start */
+	MSG_ERROR = 7,       /* init -> parent: step failed: step, err (errno), text */
+};
+
+struct sync_msg {
+	uint32_t type;
+	int32_t step;   /* index of the failing step, -1 for the plan itself */
+	int32_t err;    /* errno */
+	int32_t value;
+	char text[SYNC_TEXT_MAX]; /* NUL-terminated detail (resolved path, ...) */
+};
+
+#endif

@@ -1,0 +1,129 @@
+"""The plan wire format shared with pyrunc-init (mirror of csrc/protocol.h).
+
+A plan is an ordered list of :class:`Step`; :func:`encode_plan` turns it into
+the single binary message pyrunc-init executes.  Each step also carries a
+human description used to word errors that come back from the child.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Sequence
+
+PLAN_MAGIC = 0x49525950
+PLAN_VERSION = 1
+PLAN_MAX_LEN = 4 << 20
+STEP_NINTS = 6
+SYNC_TEXT_MAX = 512
+
+# Ops (keep in step with enum plan_op).
+OP_SETNS = 1
+OP_UNSHARE_USER = 2
+OP_UNSHARE = 3
+OP_TIMENS_OFFSETS = 4
+OP_FORK = 5
+OP_SET_ROOT = 10
+OP_MOUNT = 11
+OP_MKDIR = 12
+OP_MKNOD = 13
+OP_SYMLINK = 14
+OP_PIVOT_ROOT = 15
+OP_CHROOT = 16
+OP_MASK_PATH = 17
+OP_READONLY_PATH = 18
+OP_WRITE_PROC = 19
+OP_SETHOSTNAME = 20
+OP_SETDOMAINNAME = 21
+OP_SYNC = 22
+OP_READY = 23
+OP_WAIT_START = 24
+OP_RLIMIT = 25
+OP_UMASK = 26
+OP_SETGROUPS = 27
+OP_SETID = 28
+OP_CAPS = 29
+OP_NO_NEW_PRIVS = 30
+OP_CHDIR = 31
+OP_CLOSE_FDS = 32
+OP_CHECK_EXEC = 33
+OP_EXEC = 34
+OP_OOM_SCORE_ADJ = 35
+OP_SETSID = 36
+OP_SECCOMP = 37
+OP_CONSOLE = 38
+OP_HOOK = 39
+
+MOUNT_F_TARGET_HOST = 0x01
+MOUNT_F_SOURCE_ROOT = 0x02
+MOUNT_F_BIND_SOURCE = 0x04
+MOUNT_F_MKDIR = 0x08
+MOUNT_F_MKFILE = 0x10
+MOUNT_F_NOSYMLINK_DST = 0x20
+MOUNT_F_NO_SOURCE = 0x40
+
+MSG_ACK = 1
+MSG_ABORT = 2
+MSG_IDMAP_REQ = 3
+MSG_CHILD_PID = 4
+MSG_SYNC = 5
+MSG_READY = 6
+MSG_ERROR = 7
+
+_HEADER = struct.Struct("<IHHII")
+_STEP = struct.Struct("<HHI" + "Q" * STEP_NINTS)
+_STR_LEN = struct.Struct("<I")
+SYNC_MSG = struct.Struct(f"<Iiii{SYNC_TEXT_MAX}s")
+
+_U64 = (1 << 64) - 1
+
+
+@dataclass(frozen=True)
+class Step:
+    """One instruction for pyrunc-init plus the words used when it fails."""
+
+    op: int
+    ints: tuple[int, ...] = ()
+    strs: tuple[bytes, ...] = ()
+    what: str = ""
+    extra: dict[str, object] = field(default_factory=dict, compare=False)
+
+
+def _b(value: str | bytes) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+def step(op: int, *ints: int, strs: Sequence[str | bytes] = (), what: str = "") -> Step:
+    """Build a :class:`Step`; negative ints are stored as two's complement."""
+    if len(ints) > STEP_NINTS:
+        raise ValueError(f"op {op}: too many ints")
+    return Step(op, tuple(i & _U64 for i in ints), tuple(_b(s) for s in strs), what)
+
+
+def encode_step(s: Step) -> bytes:
+    """Encode one step with its strings."""
+    ints = list(s.ints) + [0] * (STEP_NINTS - len(s.ints))
+    body = b"".join(_STR_LEN.pack(len(x)) + x for x in s.strs)
+    return _STEP.pack(s.op, len(s.strs), _STEP.size + len(body), *ints) + body
+
+
+def encode_plan(steps: Sequence[Step]) -> bytes:
+    """Encode a whole plan message; raises ValueError when it is too large."""
+    body = b"".join(encode_step(s) for s in steps)
+    total = _HEADER.size + len(body)
+    if total > PLAN_MAX_LEN:
+        raise ValueError(f"plan too large ({total} bytes)")
+    return _HEADER.pack(PLAN_MAGIC, PLAN_VERSION, 0, total, len(steps)) + body
+
+
+def encode_sync(msg_type: int, value: int = 0) -> bytes:
+    """Encode a parent -> init status message."""
+    return SYNC_MSG.pack(msg_type, -1, 0, value, b"")
+
+
+def decode_sync(data: bytes) -> tuple[int, int, int, int, str]:
+    """Decode an init -> parent status message: (type, step, errno, value, text)."""
+    if len(data) != SYNC_MSG.size:
+        raise ValueError(f"bad sync message length {len(data)}")
+    kind, step_index, err, value, text = SYNC_MSG.unpack(data)
+    return kind, step_index, err, value, text.split(b"\0", 1)[0].decode(errors="replace")
