@@ -94,8 +94,12 @@ enum plan_op {
 	OP_SETGROUPS = 27,  /* str0 packed u32 gids (may be empty: clears groups) */
 	OP_SETID = 28,      /* int0 uid, int1 gid: PR_SET_KEEPCAPS, setresgid, setresuid */
 	OP_CAPS = 29,       /* int0 bounding, int1 effective, int2 permitted, int3 inheritable,
-	                     * int4 ambient (bit n = capability n); drops the bounding set,
-	                     * capset(), raises ambient, clears PR_SET_KEEPCAPS */
+	                     * int4 ambient (bit n = capability n); int5 CAPS_F_* bits.
+	                     * Default: drops the bounding set, capset(), raises ambient,
+	                     * clears PR_SET_KEEPCAPS.  The planner emits it twice, as runc
+	                     * orders it: CAPS_F_BOUNDING_ONLY before OP_SETID (dropping the
+	                     * bounding set needs CAP_SETPCAP, which a non-root uid loses),
+	                     * then CAPS_F_NO_BOUNDING after it. */
 	OP_NO_NEW_PRIVS = 30,
 	OP_CHDIR = 31,      /* str0 cwd (after the root change); must stay inside the root */
 	OP_CLOSE_FDS = 32,  /* int0 first fd: every fd >= int0 gets FD_CLOEXEC */
@@ -108,6 +112,7 @@ enum plan_op {
 	OP_SECCOMP = 37,    /* reserved (issue: seccomp) */
 	OP_CONSOLE = 38,    /* reserved (issue: terminals) */
 	OP_HOOK = 39,       /* reserved (issue: hooks in the container) */
+	OP_LOOPBACK_UP = 40,/* bring "lo" up (SIOCSIFFLAGS IFF_UP) in the current net ns */
 	OP_MAX
 };
 
@@ -120,6 +125,10 @@ enum plan_op {
 #define MOUNT_F_NOSYMLINK_DST 0x20 /* refuse when the target (before resolution) is a
                                     * symlink; for proc, sysfs and the like */
 #define MOUNT_F_NO_SOURCE     0x40 /* pass NULL as source (remount, propagation) */
+
+/* OP_CAPS int5 bits */
+#define CAPS_F_BOUNDING_ONLY 0x01 /* only drop the bounding set */
+#define CAPS_F_NO_BOUNDING   0x02 /* leave the bounding set alone */
 
 /* ---- status messages ------------------------------------------------------ */
 enum sync_type {
