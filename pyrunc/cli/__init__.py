@@ -1,0 +1,145 @@
+"""pyrunc's command line: global flags, dispatch, and the one place that prints errors.
+
+Each command lives in its own module ``pyrunc.cli.<name>`` exporting
+``SYNOPSIS``, ``SUMMARY``, ``OPTIONS`` (a list of :class:`~pyrunc.cli.args.Opt`)
+and ``run(ctx, values, args) -> int``.  Modules are imported only when their
+command is used.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Sequence
+
+from pyrunc import OCI_VERSION, __version__
+from pyrunc.cli.args import Opt, opt, parse, usage
+from pyrunc.errors import PyruncError, UsageError
+
+COMMANDS = {
+    "checkpoint": "checkpoint a running container",
+    "create": "create a container",
+    "delete": "delete any resources held by the container often used with detached container",
+    "events": "display container events such as OOM notifications, cpu, memory, and IO usage statistics",
+    "exec": "execute new process inside the container",
+    "features": "show the enabled features",
+    "kill": "kill sends the specified signal (default: SIGTERM) to the container's init process",
+    "list": "lists containers started by pyrunc with the given root",
+    "pause": "pause suspends all processes inside the container",
+    "ps": "ps displays the processes running inside a container",
+    "restore": "restore a container from a previous checkpoint",
+    "resume": "resumes all processes that have been previously paused",
+    "run": "create and run a container",
+    "spec": "create a new specification file",
+    "start": "executes the user defined process in a created container",
+    "state": "output the state of a container",
+    "update": "update container resource constraints",
+}
+
+GLOBAL_OPTIONS = [
+    opt("debug", "--debug", help="enable debug logging"),
+    opt("log", "--log", value=True, default="", help="set the log file to write pyrunc logs to (default is '/dev/stderr')"),
+    opt("log_format", "--log-format", value=True, default="text", help="set the log format ('text' (default), or 'json')"),
+    opt("root", "--root", value=True, default="/run/pyrunc", help="root directory for storage of container state"),
+    opt("criu", "--criu", value=True, default="criu", help="(obsolete, ignored)"),
+    opt("systemd_cgroup", "--systemd-cgroup", help="enable systemd cgroup support"),
+    opt("rootless", "--rootless", value=True, default="auto", help="ignore cgroup permission errors ('true', 'false', or 'auto')"),
+    opt("help", "--help", "-h", help="show help"),
+    opt("version", "--version", "-v", help="print the version"),
+]
+
+
+@dataclass
+class Context:
+    """Global flags, shared by every command."""
+
+    root: str
+    log: str
+    log_format: str
+    debug: bool
+    systemd_cgroup: bool
+    rootless: str
+
+    def store(self):  # type: ignore[no-untyped-def]
+        """The state store under --root."""
+        from pyrunc.state.store import Store
+
+        return Store(self.root)
+
+
+def version_text() -> str:
+    """runc's three-line version shape."""
+    return f"pyrunc version {__version__}\ncommit: v{__version__}\nspec: {OCI_VERSION}\n"
+
+
+def main_help() -> str:
+    """Top-level help text."""
+    lines = ["NAME:", "   pyrunc - Open Container Initiative runtime", "",
+             "USAGE:", "   pyrunc [global options] command [command options] [arguments...]", "",
+             "COMMANDS:"]
+    lines += [f"   {name:<12}{text}" for name, text in sorted(COMMANDS.items())]
+    lines += ["", "GLOBAL OPTIONS:"]
+    for o in GLOBAL_OPTIONS:
+        lines.append(f"   {', '.join(o.names):<20} {o.help}")
+    return "\n".join(lines) + "\n"
+
+
+def _log_error(ctx: Context | None, message: str) -> None:
+    """Print the error once on stderr and, with --log, append it to the log file."""
+    sys.stderr.write(message + "\n")
+    if ctx is None or not ctx.log:
+        return
+    from pyrunc.logs import format_line
+
+    try:
+        fd = os.open(ctx.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    except OSError:
+        return
+    try:
+        os.write(fd, format_line("error", message, ctx.log_format).encode())
+    finally:
+        os.close(fd)
+
+
+def run_command(argv: Sequence[str]) -> int:
+    """Parse argv (without the program name) and run the command; returns the exit status."""
+    ctx: Context | None = None
+    try:
+        values, rest = parse(GLOBAL_OPTIONS, argv)
+        ctx = Context(values["root"], values["log"], values["log_format"], values["debug"],
+                      values["systemd_cgroup"], values["rootless"])
+        if ctx.log_format not in ("text", "json"):
+            raise UsageError(f"invalid log-format: {ctx.log_format}")
+        if values["version"]:
+            sys.stdout.write(version_text())
+            return 0
+        if values["help"] or not rest or rest[0] == "help":
+            sys.stdout.write(main_help())
+            return 0
+        name, cmd_argv = rest[0], rest[1:]
+        if name not in COMMANDS:
+            raise UsageError(f"No help topic for '{name}'")
+        import importlib
+
+        module = importlib.import_module(f"pyrunc.cli.{name.replace('-', '_')}_cmd")
+        options: list[Opt] = [*module.OPTIONS, opt("help", "--help", "-h", help="show help")]
+        cmd_values, cmd_args = parse(options, cmd_argv)
+        if cmd_values.pop("help"):
+            sys.stdout.write(f"{COMMANDS[name]}\n\n" + usage(name, module.SYNOPSIS, options))
+            return 0
+        return int(module.run(ctx, cmd_values, cmd_args))
+    except PyruncError as e:
+        _log_error(ctx, str(e))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except OSError as e:
+        # Anything unexpected still ends in one line, errno and path kept.
+        _log_error(ctx, str(e))
+        return 1
+
+
+def main() -> None:
+    """Console entry point."""
+    sys.exit(run_command(sys.argv[1:]))

@@ -1,0 +1,5 @@
+"""python -m pyrunc"""
+
+from pyrunc.cli import main
+
+main()

@@ -1,0 +1,101 @@
+"""A small runc-compatible option parser (urfave/cli conventions).
+
+Accepted forms: ``--flag value``, ``--flag=value``, ``-f value``, ``-f=value``;
+boolean flags take no value or ``=true``/``=false``.  Parsing stops at the
+first positional argument or at ``--``; everything after belongs to the
+command (``exec ID cmd -x``, ``ps ID -ef``).  argparse is not used because
+its import and setup cost more than the rest of a `state` call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from pyrunc.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One command-line option."""
+
+    dest: str
+    names: tuple[str, ...]
+    takes_value: bool = False
+    default: Any = None
+    multi: bool = False
+    help: str = ""
+
+
+def opt(dest: str, *names: str, value: bool = False, default: Any = None,
+        multi: bool = False, help: str = "") -> Opt:
+    """Shorthand constructor for :class:`Opt`."""
+    if default is None and not value:
+        default = False
+    if multi and default is None:
+        default = []
+    return Opt(dest, names, value, default, multi, help)
+
+
+_TRUE = {"true", "1", "t", "yes"}
+_FALSE = {"false", "0", "f", "no"}
+
+
+def parse(options: Sequence[Opt], argv: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
+    """Parse argv; returns (values by dest, remaining positional arguments)."""
+    by_name = {name: o for o in options for name in o.names}
+    values: dict[str, Any] = {o.dest: (list(o.default) if o.multi else o.default) for o in options}
+    i = 0
+    args = list(argv)
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            return values, args[i + 1:]
+        if not arg.startswith("-") or arg == "-":
+            return values, args[i:]
+        name, eq, inline = arg.partition("=")
+        o = by_name.get(name)
+        if o is None:
+            raise UsageError(f"flag provided but not defined: {name}")
+        if o.takes_value:
+            if eq:
+                value = inline
+            else:
+                i += 1
+                if i >= len(args):
+                    raise UsageError(f"flag needs an argument: {name}")
+                value = args[i]
+            if o.multi:
+                values[o.dest].append(value)
+            else:
+                values[o.dest] = value
+        elif eq:
+            if inline.lower() in _TRUE:
+                values[o.dest] = True
+            elif inline.lower() in _FALSE:
+                values[o.dest] = False
+            else:
+                raise UsageError(f"invalid boolean value {inline!r} for flag {name}")
+        else:
+            values[o.dest] = True
+        i += 1
+    return values, []
+
+
+def int_value(name: str, value: str) -> int:
+    """An integer flag value, with runc's kind of error."""
+    try:
+        return int(value, 0)
+    except ValueError:
+        raise UsageError(f"invalid value {value!r} for flag {name}: parse error") from None
+
+
+def usage(command: str, synopsis: str, options: Sequence[Opt]) -> str:
+    """Help text for a command."""
+    lines = [f"Usage: pyrunc {command} {synopsis}".rstrip(), "", "Options:"]
+    for o in options:
+        names = ", ".join(o.names)
+        if o.takes_value:
+            names += " value"
+        lines.append(f"   {names:<28} {o.help}")
+    return "\n".join(lines) + "\n"

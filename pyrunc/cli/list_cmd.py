@@ -1,0 +1,47 @@
+"""pyrunc list: the containers under --root, as a table, JSON or ids."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from pyrunc.cli.args import opt
+from pyrunc.errors import UsageError
+
+SYNOPSIS = "[command options]"
+OPTIONS = [
+    opt("format", "--format", "-f", value=True, default="table", help="select one of: table or json (default: \"table\")"),
+    opt("quiet", "--quiet", "-q", help="display only container IDs"),
+]
+
+
+def table(rows: list[list[str]], min_width: int = 12, padding: int = 3) -> str:
+    """Columns padded like Go's tabwriter(minwidth 12, padding 3)."""
+    widths = [max(min_width, *(len(r[i]) + padding for r in rows)) for i in range(len(rows[0]))]
+    out = []
+    for r in rows:
+        cells = [c.ljust(w) for c, w in zip(r[:-1], widths)] + [r[-1]]
+        out.append("".join(cells))
+    return "\n".join(out) + "\n"
+
+
+def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:
+    """List containers."""
+    from pyrunc import runtime
+
+    states = runtime.list_states(ctx.store())
+    if values["quiet"]:
+        sys.stdout.write("".join(s["id"] + "\n" for s in states))
+        return 0
+    if values["format"] == "json":
+        # runc encodes a nil slice: "null" when there are no containers.
+        sys.stdout.write(json.dumps(states or None) + "\n")
+        return 0
+    if values["format"] != "table":
+        raise UsageError(f"invalid format option: {values['format']}")
+    rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
+    for s in states:
+        rows.append([s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"], s["owner"]])
+    sys.stdout.write(table(rows))
+    return 0

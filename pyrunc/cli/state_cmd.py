@@ -1,0 +1,18 @@
+"""pyrunc state: print a container's OCI state document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyrunc.cli.common import one_id, print_json
+
+SYNOPSIS = "<container-id>"
+OPTIONS: list[Any] = []
+
+
+def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:
+    """Print the state of args[0]."""
+    from pyrunc import runtime
+
+    print_json(runtime.state(ctx.store(), one_id(args, "state")))
+    return 0

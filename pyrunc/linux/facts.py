@@ -1,0 +1,98 @@
+"""Gathering the host facts the planner needs (reads only, never writes)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Any, Mapping
+
+from pyrunc.plan.builder import CgroupHierarchy, HostFacts
+from pyrunc.plan.mounts import bind_source, parse_options
+
+
+def parse_mountinfo(text: str) -> list[dict[str, str]]:
+    """Entries of /proc/self/mountinfo: mountpoint, fstype, source, super options."""
+    entries = []
+    for line in text.splitlines():
+        left, _, right = line.partition(" - ")
+        fields = left.split()
+        rfields = right.split()
+        if len(fields) < 5 or len(rfields) < 3:
+            continue
+        entries.append({
+            "mountpoint": fields[4].replace("\\040", " "),
+            "root": fields[3],
+            "fstype": rfields[0],
+            "source": rfields[1],
+            "super": rfields[2],
+        })
+    return entries
+
+
+def cgroup_hierarchies(mountinfo: str, container_dirs: Mapping[str, str]) -> list[CgroupHierarchy]:
+    """The host's cgroup hierarchies under /sys/fs/cgroup with the container's dirs.
+
+    ``container_dirs`` maps a hierarchy's mountpoint to the container's cgroup
+    directory in it; hierarchies without an entry are shown at their root.
+    """
+    result = []
+    for e in parse_mountinfo(mountinfo):
+        if e["fstype"] not in ("cgroup", "cgroup2"):
+            continue
+        mp = e["mountpoint"]
+        if mp != "/sys/fs/cgroup" and not mp.startswith("/sys/fs/cgroup/"):
+            continue
+        name = "" if mp == "/sys/fs/cgroup" else mp[len("/sys/fs/cgroup/"):]
+        opts = [o for o in e["super"].split(",") if o not in ("rw", "ro")]
+        if e["fstype"] == "cgroup2":
+            opts = [o for o in opts if o in ("nsdelegate", "memory_recursiveprot")]
+        result.append(CgroupHierarchy(name=name, fstype=e["fstype"], options=",".join(opts),
+                                      host_path=container_dirs.get(mp, mp)))
+    return result
+
+
+def _kind(path: str) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "missing"
+    return "dir" if stat.S_ISDIR(st.st_mode) else "file"
+
+
+def passwd_home(rootfs: str, uid: int) -> str | None:
+    """HOME of uid from the image's /etc/passwd (no symlinks followed), or None."""
+    try:
+        fd = os.open(os.path.join(rootfs, "etc/passwd"),
+                     os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(1 << 20)
+    for line in data.decode(errors="replace").splitlines():
+        parts = line.split(":")
+        if len(parts) >= 6 and parts[2] == str(uid):
+            return parts[5] or None
+    return None
+
+
+def gather(config: Mapping[str, Any], bundle: str, *, fifo_fd: int, first_closed_fd: int,
+           no_pivot: bool, container_cgroup_dirs: Mapping[str, str]) -> HostFacts:
+    """Collect HostFacts for one create."""
+    root = config["root"]["path"]
+    rootfs = os.path.realpath(root if root.startswith("/") else os.path.join(bundle, root))
+    kinds = {}
+    for m in config.get("mounts") or ():
+        mtype = m.get("type")
+        if mtype in ("bind", "rbind") or parse_options(m.get("options") or ()).is_bind:
+            source = bind_source(m, bundle)
+            kinds[source] = _kind(source)
+    with open("/proc/self/mountinfo") as f:
+        mountinfo = f.read()
+    user = (config.get("process") or {}).get("user") or {}
+    return HostFacts(
+        rootfs=rootfs, bundle=bundle, fifo_fd=fifo_fd, first_closed_fd=first_closed_fd,
+        source_kinds=kinds,
+        cgroup_hierarchies=cgroup_hierarchies(mountinfo, container_cgroup_dirs),
+        has_kcore=os.path.exists("/proc/kcore"), no_pivot=no_pivot,
+        passwd_home=passwd_home(rootfs, int(user.get("uid", 0))),
+    )

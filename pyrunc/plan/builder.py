@@ -1,0 +1,338 @@
+"""A validated config.json + host facts -> the ordered steps of container creation.
+
+This is where the order of everything that happens inside the container is
+decided; pyrunc-init only executes it.  The order follows runc's, which the
+runtime-spec leaves open in many places:
+
+  stage A (host side): join namespaces by path (user first), new user
+  namespace (the parent writes the id maps), the other new namespaces, time
+  offsets, fork into the new pid namespace;
+  stage B (container init): oom_score_adj, rootfs propagation and bind, the
+  config's mounts in order, /dev nodes and links, pivot_root, loopback,
+  hostname, sysctls, readonly and masked paths, read-only root, the
+  executable check, READY, wait for `start`, rlimits, bounding set, ids,
+  capabilities, no_new_privs, cwd, fd hygiene, exec.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from pyrunc.errors import ConfigError
+from pyrunc.plan import flags as F
+from pyrunc.plan import protocol as P
+from pyrunc.plan.mounts import MountContext, clean_destination, mount_steps, parse_options
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# Device nodes every container gets (runc's defaults): path, major, minor.
+DEFAULT_DEVICES = (
+    ("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0),
+)
+
+_DEV_LINKS = (
+    ("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
+    ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr"),
+)
+
+_PROPAGATION = {
+    "private": F.MS_PRIVATE, "rprivate": F.MS_PRIVATE | F.MS_REC,
+    "slave": F.MS_SLAVE, "rslave": F.MS_SLAVE | F.MS_REC,
+    "shared": F.MS_SHARED, "rshared": F.MS_SHARED | F.MS_REC,
+    "unbindable": F.MS_UNBINDABLE, "runbindable": F.MS_UNBINDABLE | F.MS_REC,
+}
+
+
+@dataclass(frozen=True)
+class CgroupHierarchy:
+    """One mounted cgroup hierarchy of the host, as the container should see it."""
+
+    name: str           # directory name under /sys/fs/cgroup ("cpu,cpuacct", "unified")
+    fstype: str         # "cgroup" or "cgroup2"
+    options: str        # super options for a new mount ("cpu,cpuacct", "name=systemd")
+    host_path: str      # the container's cgroup directory in this hierarchy
+
+
+@dataclass
+class HostFacts:
+    """What the planner needs to know about the host (gathered by linux/)."""
+
+    rootfs: str                                   # absolute host path
+    bundle: str
+    fifo_fd: int = -1                             # O_PATH fd of exec.fifo (-1: run without wait)
+    first_closed_fd: int = 3                      # fds >= this are closed at exec
+    source_kinds: Mapping[str, str] = field(default_factory=dict)
+    cgroup_hierarchies: Sequence[CgroupHierarchy] = ()
+    has_kcore: bool = True
+    no_pivot: bool = False
+    passwd_home: str | None = None                # HOME of process.user.uid from the image
+
+
+def namespace_steps(linux: Mapping[str, Any]) -> list[P.Step]:
+    """Stage A: join, create and fork into the container's namespaces."""
+    namespaces = {ns["type"]: ns.get("path") or "" for ns in linux.get("namespaces") or ()}
+    steps: list[P.Step] = []
+    for ns_type in F.NAMESPACE_JOIN_ORDER:
+        path = namespaces.get(ns_type)
+        if path:
+            steps.append(P.step(P.OP_SETNS, F.NAMESPACE_FLAGS[ns_type], strs=(path,),
+                                what=f'join {ns_type} namespace "{path}"'))
+    if namespaces.get("user") == "":
+        steps.append(P.step(P.OP_UNSHARE_USER, what="create user namespace"))
+    new = 0
+    for ns_type, path in namespaces.items():
+        if path == "" and ns_type != "user":
+            new |= F.NAMESPACE_FLAGS[ns_type]
+    if new:
+        names = ",".join(sorted(t for t, p in namespaces.items() if p == "" and t != "user"))
+        steps.append(P.step(P.OP_UNSHARE, new, what=f"create namespaces ({names})"))
+    offsets = linux.get("timeOffsets") or {}
+    if namespaces.get("time") == "" and offsets:
+        mono = offsets.get("monotonic") or {}
+        boot = offsets.get("boottime") or {}
+        steps.append(P.step(P.OP_TIMENS_OFFSETS, int(mono.get("secs", 0)),
+                            int(mono.get("nanosecs", 0)), int(boot.get("secs", 0)),
+                            int(boot.get("nanosecs", 0)), what="set time namespace offsets"))
+    steps.append(P.step(P.OP_FORK, what="fork the container init"))
+    return steps
+
+
+def _has_ns(linux: Mapping[str, Any], ns_type: str, new_only: bool = False) -> bool:
+    for ns in linux.get("namespaces") or ():
+        if ns["type"] == ns_type:
+            return not (new_only and ns.get("path"))
+    return False
+
+
+def _cgroup_mount_steps(m: Mapping[str, Any], facts: HostFacts, cgroupns: bool) -> list[P.Step]:
+    """A `cgroup` mount: the container's own hierarchies (runc's layout)."""
+    dest = clean_destination(str(m["destination"]))
+    opts = parse_options(list(m.get("options") or ()))
+    flags = opts.flags | F.MS_NOSUID | F.MS_NODEV | F.MS_NOEXEC
+    readonly = flags & F.MS_RDONLY
+    hierarchies = list(facts.cgroup_hierarchies)
+    steps: list[P.Step] = []
+    v2_only = len(hierarchies) == 1 and hierarchies[0].fstype == "cgroup2" and \
+        hierarchies[0].name == ""
+    if v2_only:
+        h = hierarchies[0]
+        if cgroupns:
+            return [P.step(P.OP_MOUNT, flags, P.MOUNT_F_MKDIR | P.MOUNT_F_NOSYMLINK_DST, 0o755,
+                           strs=("cgroup2", dest, "cgroup2", ""),
+                           what=f'mount cgroup2 on "{dest}" ({F.mount_flag_names(flags)})')]
+        bind = F.MS_BIND | F.MS_REC
+        steps.append(P.step(P.OP_MOUNT, bind, P.MOUNT_F_BIND_SOURCE | P.MOUNT_F_MKDIR, 0o755,
+                            strs=(h.host_path, dest, "", ""),
+                            what=f'bind {h.host_path} on "{dest}"'))
+        remount = (flags & ~F.MS_REC) | F.MS_BIND | F.MS_REMOUNT
+        steps.append(P.step(P.OP_MOUNT, remount, P.MOUNT_F_NO_SOURCE, 0,
+                            strs=("", dest, "", ""), what=f'remount "{dest}"'))
+        return steps
+    tmpfs_flags = (flags & ~F.MS_RDONLY)
+    steps.append(P.step(P.OP_MOUNT, tmpfs_flags, P.MOUNT_F_MKDIR | P.MOUNT_F_NOSYMLINK_DST, 0o755,
+                        strs=("tmpfs", dest, "tmpfs", "mode=755"),
+                        what=f'mount tmpfs on "{dest}" ({F.mount_flag_names(tmpfs_flags)})'))
+    for h in hierarchies:
+        sub = posixpath.join(dest, h.name)
+        sub_flags = flags & ~F.MS_RDONLY if h.fstype == "cgroup" and not readonly else flags
+        if cgroupns:
+            steps.append(P.step(P.OP_MOUNT, sub_flags, P.MOUNT_F_MKDIR | P.MOUNT_F_NOSYMLINK_DST,
+                                0o755, strs=(h.fstype, sub, h.fstype, h.options),
+                                what=f'mount {h.fstype} ({h.options}) on "{sub}"'))
+        else:
+            steps.append(P.step(P.OP_MOUNT, F.MS_BIND | F.MS_REC,
+                                P.MOUNT_F_BIND_SOURCE | P.MOUNT_F_MKDIR, 0o755,
+                                strs=(h.host_path, sub, "", ""), what=f'bind {h.host_path} on "{sub}"'))
+            remount = sub_flags | F.MS_BIND | F.MS_REMOUNT
+            steps.append(P.step(P.OP_MOUNT, remount, P.MOUNT_F_NO_SOURCE, 0,
+                                strs=("", sub, "", ""), what=f'remount "{sub}"'))
+        if "," in h.name:
+            for alias in h.name.split(","):
+                steps.append(P.step(P.OP_SYMLINK, strs=(h.name, posixpath.join(dest, alias)),
+                                    what=f'symlink "{posixpath.join(dest, alias)}"'))
+    if readonly:
+        remount = flags | F.MS_REMOUNT
+        steps.append(P.step(P.OP_MOUNT, remount, P.MOUNT_F_NO_SOURCE, 0, strs=("", dest, "", ""),
+                            what=f'remount "{dest}" read-only'))
+    return steps
+
+
+def device_steps(linux: Mapping[str, Any], facts: HostFacts, userns: bool) -> list[P.Step]:
+    """Device nodes (config + defaults) and the standard /dev links."""
+    devices: list[dict[str, Any]] = [dict(d) for d in linux.get("devices") or ()]
+    listed = {clean_destination(d["path"]) for d in devices}
+    for path, major, minor in DEFAULT_DEVICES:
+        if path not in listed:
+            devices.append({"path": path, "type": "c", "major": major, "minor": minor,
+                            "fileMode": 0o666, "uid": 0, "gid": 0})
+    steps: list[P.Step] = []
+    for d in devices:
+        path = clean_destination(d["path"])
+        if userns:
+            # mknod is not allowed in a user namespace: bind the host's node instead.
+            steps.append(P.step(P.OP_MOUNT, F.MS_BIND, P.MOUNT_F_BIND_SOURCE | P.MOUNT_F_MKFILE,
+                                0o755, strs=(path, path, "", ""), what=f'bind device "{path}"'))
+            continue
+        kind = {"c": F.S_IFCHR, "u": F.S_IFCHR, "b": F.S_IFBLK, "p": F.S_IFIFO}[d["type"]]
+        mode = kind | (int(d.get("fileMode", 0o666)) & 0o7777)
+        steps.append(P.step(P.OP_MKNOD, mode, int(d.get("major", 0)), int(d.get("minor", 0)),
+                            int(d.get("uid", 0)), int(d.get("gid", 0)), strs=(path,),
+                            what=f'mknod "{path}"'))
+    links = list(_DEV_LINKS)
+    if facts.has_kcore:
+        links.append(("/proc/kcore", "/dev/core"))
+    links.append(("pts/ptmx", "/dev/ptmx"))
+    for target, link in links:
+        steps.append(P.step(P.OP_SYMLINK, strs=(target, link), what=f'symlink "{link}"'))
+    return steps
+
+
+def rootfs_steps(config: Mapping[str, Any], facts: HostFacts) -> list[P.Step]:
+    """Mount namespace setup up to and including the root change."""
+    linux = config.get("linux") or {}
+    userns = _has_ns(linux, "user")
+    cgroupns = _has_ns(linux, "cgroup")
+    propagation = _PROPAGATION.get(linux.get("rootfsPropagation") or "", F.MS_SLAVE | F.MS_REC)
+    steps = [
+        # Nothing mounted for the container may propagate back to the host.
+        P.step(P.OP_MOUNT, F.MS_SLAVE | F.MS_REC if propagation & F.MS_SHARED else propagation,
+               P.MOUNT_F_TARGET_HOST | P.MOUNT_F_NO_SOURCE, 0, strs=("", "/", "", ""),
+               what='set propagation of "/"'),
+        P.step(P.OP_MOUNT, F.MS_BIND | F.MS_REC, P.MOUNT_F_TARGET_HOST, 0,
+               strs=(facts.rootfs, facts.rootfs, "", ""), what=f'bind rootfs "{facts.rootfs}"'),
+        P.step(P.OP_SET_ROOT, strs=(facts.rootfs,), what=f'open rootfs "{facts.rootfs}"'),
+    ]
+    ctx = MountContext(bundle=facts.bundle, source_kinds=facts.source_kinds, user_namespace=userns)
+    setup_dev = False
+    for m in config.get("mounts") or ():
+        dest = clean_destination(str(m["destination"]))
+        if m.get("type") == "cgroup":
+            steps.extend(_cgroup_mount_steps(m, facts, cgroupns))
+            continue
+        if dest == "/dev":
+            setup_dev = not parse_options(list(m.get("options") or ())).is_bind \
+                and m.get("type") not in ("bind", "rbind")
+        steps.extend(mount_steps(m, ctx))
+    if setup_dev:
+        steps.extend(device_steps(linux, facts, userns))
+    if propagation & F.MS_SHARED:
+        steps.append(P.step(P.OP_MOUNT, propagation, P.MOUNT_F_TARGET_HOST | P.MOUNT_F_NO_SOURCE,
+                            0, strs=("", facts.rootfs, "", ""), what="set rootfs propagation"))
+    if facts.no_pivot:
+        steps.append(P.step(P.OP_CHROOT, what=f'move rootfs "{facts.rootfs}" to / and chroot'))
+    else:
+        steps.append(P.step(P.OP_PIVOT_ROOT, what=f'pivot_root "{facts.rootfs}"'))
+    return steps
+
+
+def environment_steps(config: Mapping[str, Any]) -> list[P.Step]:
+    """Network, names, sysctls and path restrictions, after the root change."""
+    linux = config.get("linux") or {}
+    steps: list[P.Step] = []
+    if _has_ns(linux, "network", new_only=True):
+        steps.append(P.step(P.OP_LOOPBACK_UP, what='bring up interface "lo"'))
+    if config.get("hostname") is not None and _has_ns(linux, "uts"):
+        steps.append(P.step(P.OP_SETHOSTNAME, strs=(config["hostname"],),
+                            what=f'sethostname "{config["hostname"]}"'))
+    if config.get("domainname") is not None and _has_ns(linux, "uts"):
+        steps.append(P.step(P.OP_SETDOMAINNAME, strs=(config["domainname"],),
+                            what=f'setdomainname "{config["domainname"]}"'))
+    for key, value in (linux.get("sysctl") or {}).items():
+        path = "sys/" + key.replace(".", "/")
+        steps.append(P.step(P.OP_WRITE_PROC, strs=(path, str(value)),
+                            what=f'write sysctl "{key}" = "{value}"'))
+    for path in linux.get("readonlyPaths") or ():
+        steps.append(P.step(P.OP_READONLY_PATH, strs=(path,), what=f'make "{path}" read-only'))
+    for path in linux.get("maskedPaths") or ():
+        steps.append(P.step(P.OP_MASK_PATH, strs=(path,), what=f'mask "{path}"'))
+    root = config.get("root") or {}
+    if root.get("readonly"):
+        flags = F.MS_BIND | F.MS_REMOUNT | F.MS_RDONLY
+        steps.append(P.step(P.OP_MOUNT, flags, P.MOUNT_F_TARGET_HOST | P.MOUNT_F_NO_SOURCE, 0,
+                            strs=("", "/", "", ""), what='remount "/" read-only'))
+    return steps
+
+
+def capability_mask(names: Sequence[str] | None) -> int:
+    """Bit mask of capability names; names this kernel table lacks are ignored (runc)."""
+    mask = 0
+    for name in names or ():
+        bit = F.CAPABILITY_BITS.get(name)
+        if bit is not None:
+            mask |= 1 << bit
+    return mask
+
+
+def env_path(env: Sequence[str]) -> str:
+    """The PATH value of an environment list, or "" when it has none."""
+    for item in env:
+        if item.startswith("PATH="):
+            return item[5:]
+    return ""
+
+
+def process_steps(process: Mapping[str, Any], first_closed_fd: int,
+                  home: str | None = None) -> list[P.Step]:
+    """Everything from rlimits to exec, in runc's order (seccomp would go last)."""
+    steps: list[P.Step] = []
+    for rl in process.get("rlimits") or ():
+        resource = F.RLIMIT_NAMES.get(rl["type"])
+        if resource is None:
+            raise ConfigError(f"process.rlimits: unknown rlimit type {rl['type']!r}")
+        steps.append(P.step(P.OP_RLIMIT, resource, int(rl["soft"]), int(rl["hard"]),
+                            what=f"setrlimit {rl['type']} ({rl['soft']}, {rl['hard']})"))
+    user = process.get("user") or {}
+    caps = process.get("capabilities") or {}
+    bounding = capability_mask(caps.get("bounding"))
+    steps.append(P.step(P.OP_CAPS, bounding, 0, 0, 0, 0, P.CAPS_F_BOUNDING_ONLY,
+                        what="drop capabilities from the bounding set"))
+    gids = user.get("additionalGids") or ()
+    packed = b"".join(int(g).to_bytes(4, "little") for g in gids)
+    steps.append(P.step(P.OP_SETGROUPS, strs=(packed,),
+                        what=f"setgroups {list(gids)}"))
+    uid, gid = int(user.get("uid", 0)), int(user.get("gid", 0))
+    steps.append(P.step(P.OP_SETID, uid, gid, what=f"set uid {uid} gid {gid}"))
+    steps.append(P.step(P.OP_CAPS, bounding, capability_mask(caps.get("effective")),
+                        capability_mask(caps.get("permitted")),
+                        capability_mask(caps.get("inheritable")),
+                        capability_mask(caps.get("ambient")), P.CAPS_F_NO_BOUNDING,
+                        what="set capabilities"))
+    umask = user.get("umask")
+    steps.append(P.step(P.OP_UMASK, 0o022 if umask is None else int(umask), what="umask"))
+    if process.get("noNewPrivileges"):
+        steps.append(P.step(P.OP_NO_NEW_PRIVS, what="set no_new_privs"))
+    cwd = process.get("cwd") or "/"
+    steps.append(P.step(P.OP_CHDIR, strs=(cwd,), what=f'chdir to cwd ("{cwd}") set in config.json'))
+    steps.append(P.step(P.OP_CLOSE_FDS, first_closed_fd, what="close inherited fds"))
+    args = list(process.get("args") or ())
+    env = list(process.get("env") or ())
+    if not any(e.startswith("HOME=") for e in env):
+        env.append(f"HOME={home or '/'}")
+    steps.append(P.step(P.OP_EXEC, len(args), len(env), strs=tuple(args + env),
+                        what=f'exec "{args[0]}"'))
+    return steps
+
+
+def build_create_plan(config: Mapping[str, Any], facts: HostFacts) -> list[P.Step]:
+    """The whole plan of `create` (and `run`) for a validated config."""
+    linux = config.get("linux") or {}
+    process = config.get("process") or {}
+    if not _has_ns(linux, "mount", new_only=True):
+        raise ConfigError("linux.namespaces: a new mount namespace is required")
+    steps = namespace_steps(linux)
+    if process.get("oomScoreAdj") is not None:
+        steps.append(P.step(P.OP_OOM_SCORE_ADJ, int(process["oomScoreAdj"]),
+                            what=f"set oom_score_adj {process['oomScoreAdj']}"))
+    steps += rootfs_steps(config, facts)
+    steps += environment_steps(config)
+    args = list(process.get("args") or ())
+    steps.append(P.step(P.OP_CHECK_EXEC, strs=(args[0], env_path(process.get("env") or ())),
+                        what=f'exec: "{args[0]}"'))
+    steps.append(P.step(P.OP_READY, what="report ready"))
+    if facts.fifo_fd >= 0:
+        steps.append(P.step(P.OP_WAIT_START, facts.fifo_fd, what="wait for start (exec.fifo)"))
+    steps += process_steps(process, facts.first_closed_fd, facts.passwd_home)
+    return steps

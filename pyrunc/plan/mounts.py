@@ -1,0 +1,201 @@
+"""OCI mount entries -> pyrunc-init mount steps (pure).
+
+Option parsing follows the table in the runtime-spec (config.md, "Mounts"):
+flag options set or clear ``MS_*`` bits, propagation options become a
+separate propagation step, and anything unknown is passed to the filesystem
+as mount data.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from pyrunc.errors import ConfigError
+from pyrunc.plan import flags as F
+from pyrunc.plan import protocol as P
+
+# option -> (clear?, flag)
+_FLAG_OPTIONS: dict[str, tuple[bool, int]] = {
+    "async": (True, F.MS_SYNCHRONOUS),
+    "atime": (True, F.MS_NOATIME),
+    "bind": (False, F.MS_BIND),
+    "defaults": (False, 0),
+    "dev": (True, F.MS_NODEV),
+    "diratime": (True, F.MS_NODIRATIME),
+    "dirsync": (False, F.MS_DIRSYNC),
+    "exec": (True, F.MS_NOEXEC),
+    "iversion": (False, F.MS_I_VERSION),
+    "lazytime": (False, F.MS_LAZYTIME),
+    "loud": (True, F.MS_SILENT),
+    "mand": (False, F.MS_MANDLOCK),
+    "noatime": (False, F.MS_NOATIME),
+    "nodev": (False, F.MS_NODEV),
+    "nodiratime": (False, F.MS_NODIRATIME),
+    "noexec": (False, F.MS_NOEXEC),
+    "noiversion": (True, F.MS_I_VERSION),
+    "nolazytime": (True, F.MS_LAZYTIME),
+    "nomand": (True, F.MS_MANDLOCK),
+    "norelatime": (True, F.MS_RELATIME),
+    "nostrictatime": (True, F.MS_STRICTATIME),
+    "nosuid": (False, F.MS_NOSUID),
+    "nosymfollow": (False, F.MS_NOSYMFOLLOW),
+    "rbind": (False, F.MS_BIND | F.MS_REC),
+    "relatime": (False, F.MS_RELATIME),
+    "remount": (False, F.MS_REMOUNT),
+    "ro": (False, F.MS_RDONLY),
+    "rw": (True, F.MS_RDONLY),
+    "silent": (False, F.MS_SILENT),
+    "strictatime": (False, F.MS_STRICTATIME),
+    "suid": (True, F.MS_NOSUID),
+    "symfollow": (True, F.MS_NOSYMFOLLOW),
+    "sync": (False, F.MS_SYNCHRONOUS),
+}
+
+PROPAGATION_OPTIONS = {
+    "private": F.MS_PRIVATE,
+    "rprivate": F.MS_PRIVATE | F.MS_REC,
+    "shared": F.MS_SHARED,
+    "rshared": F.MS_SHARED | F.MS_REC,
+    "slave": F.MS_SLAVE,
+    "rslave": F.MS_SLAVE | F.MS_REC,
+    "unbindable": F.MS_UNBINDABLE,
+    "runbindable": F.MS_UNBINDABLE | F.MS_REC,
+}
+
+# Recursive mount attributes (mount_setattr(2) with AT_RECURSIVE).
+RECURSIVE_OPTIONS = frozenset({
+    "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec",
+    "rnodiratime", "rdiratime", "rrelatime", "rnorelatime", "rnoatime", "ratime",
+    "rstrictatime", "rnostrictatime", "rnosymfollow", "rsymfollow",
+})
+
+# Options pyrunc understands but handles outside mount(2).
+SPECIAL_OPTIONS = frozenset({"tmpcopyup", "idmap", "ridmap"})
+
+# Files below /proc that may be mounted over (what lxcfs provides); anything
+# else below /proc is refused, as runc does (CVE-2019-19921 class).
+PROC_MOUNT_ALLOWLIST = frozenset({
+    "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
+    "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid", "/proc/pressure",
+})
+
+# Filesystems that must be mounted on a real directory, never through a symlink.
+_NO_SYMLINK_TYPES = frozenset({"proc", "sysfs", "cgroup", "cgroup2", "mqueue", "devpts"})
+
+
+@dataclass(frozen=True)
+class MountOptions:
+    """Parsed mount options."""
+
+    flags: int = 0
+    propagation: tuple[int, ...] = ()
+    data: tuple[str, ...] = ()
+    recursive: tuple[str, ...] = ()
+    special: tuple[str, ...] = ()
+
+    @property
+    def is_bind(self) -> bool:
+        """True for bind and rbind mounts."""
+        return bool(self.flags & F.MS_BIND)
+
+
+def parse_options(options: list[str] | tuple[str, ...]) -> MountOptions:
+    """Split OCI mount options into flags, propagation, data and the rest."""
+    flags = 0
+    propagation: list[int] = []
+    data: list[str] = []
+    recursive: list[str] = []
+    special: list[str] = []
+    for opt in options:
+        if opt in _FLAG_OPTIONS:
+            clear, bit = _FLAG_OPTIONS[opt]
+            flags = flags & ~bit if clear else flags | bit
+        elif opt in PROPAGATION_OPTIONS:
+            propagation.append(PROPAGATION_OPTIONS[opt])
+        elif opt in RECURSIVE_OPTIONS:
+            recursive.append(opt)
+        elif opt in SPECIAL_OPTIONS:
+            special.append(opt)
+        else:
+            data.append(opt)
+    return MountOptions(flags, tuple(propagation), tuple(data), tuple(recursive),
+                        tuple(special))
+
+
+def clean_destination(dest: str) -> str:
+    """Absolute, normalised destination; relative ones are taken from "/" (runc 1.2+)."""
+    return posixpath.normpath(posixpath.join("/", dest))
+
+
+@dataclass
+class MountContext:
+    """Host facts the mount planner needs."""
+
+    bundle: str
+    source_kinds: Mapping[str, str] = field(default_factory=dict)  # path -> "dir"|"file"|"missing"
+    user_namespace: bool = False
+
+
+def _describe(m: Mapping[str, Any], dest: str, flags: int) -> str:
+    src = m.get("source") or m.get("type") or "none"
+    return f'mount {src!s} on "{dest}" ({F.mount_flag_names(flags)})'
+
+
+def check_destination(dest: str, mount_type: str) -> None:
+    """Refuse mounts below /proc other than the allow-listed ones."""
+    if dest.startswith("/proc/") and dest not in PROC_MOUNT_ALLOWLIST:
+        raise ConfigError(f"mounts: {dest} cannot be mounted because it is inside /proc")
+    if dest == "/proc" and mount_type not in ("proc", ""):
+        raise ConfigError(f"mounts: /proc cannot be mounted with type {mount_type!r}")
+
+
+def bind_source(m: Mapping[str, Any], bundle: str) -> str:
+    """Host path of a bind mount's source (relative ones are relative to the bundle)."""
+    source = str(m.get("source", ""))
+    if not source:
+        raise ConfigError(f"mounts: bind mount on {m.get('destination')} has no source")
+    return source if source.startswith("/") else posixpath.join(bundle, source)
+
+
+def mount_steps(m: Mapping[str, Any], ctx: MountContext) -> list[P.Step]:
+    """Steps for one OCI mount entry, in the order pyrunc-init runs them."""
+    dest = clean_destination(str(m["destination"]))
+    mtype = str(m.get("type") or "")
+    opts = parse_options(list(m.get("options") or ()))
+    if mtype in ("bind", "rbind") and not opts.is_bind:
+        opts = parse_options(list(m.get("options") or ()) + ["rbind" if mtype == "rbind" else "bind"])
+    check_destination(dest, mtype if not opts.is_bind else "")
+    if opts.recursive:
+        raise ConfigError(f"mounts: {dest}: option {opts.recursive[0]!r} is not supported yet")
+    if opts.special:
+        raise ConfigError(f"mounts: {dest}: option {opts.special[0]!r} is not supported yet")
+    data = ",".join(opts.data)
+    steps: list[P.Step] = []
+    if opts.is_bind:
+        source = bind_source(m, ctx.bundle)
+        kind = ctx.source_kinds.get(source, "dir")
+        make = P.MOUNT_F_MKFILE if kind == "file" else P.MOUNT_F_MKDIR
+        base = opts.flags & (F.MS_BIND | F.MS_REC)
+        steps.append(P.step(P.OP_MOUNT, base, P.MOUNT_F_BIND_SOURCE | make, 0o755,
+                            strs=(source, dest, "", ""), what=_describe(m, dest, base)))
+        extra = opts.flags & ~(F.MS_BIND | F.MS_REC | F.MS_REMOUNT)
+        if extra:
+            # Bind mounts ignore other flags; they take effect on a remount.
+            remount = extra | F.MS_BIND | F.MS_REMOUNT
+            steps.append(P.step(P.OP_MOUNT, remount, P.MOUNT_F_NO_SOURCE, 0,
+                                strs=("", dest, "", ""), what=_describe(m, dest, remount)))
+    else:
+        source = str(m.get("source") or mtype or "none")
+        mflags = opts.flags
+        bits = P.MOUNT_F_MKDIR
+        if mtype in _NO_SYMLINK_TYPES:
+            bits |= P.MOUNT_F_NOSYMLINK_DST
+        steps.append(P.step(P.OP_MOUNT, mflags, bits, 0o755,
+                            strs=(source, dest, mtype, data), what=_describe(m, dest, mflags)))
+    for prop in opts.propagation:
+        steps.append(P.step(P.OP_MOUNT, prop, P.MOUNT_F_NO_SOURCE, 0,
+                            strs=("", dest, "", ""), what=f'set propagation of "{dest}" ({F.mount_flag_names(prop)})'))
+    return steps

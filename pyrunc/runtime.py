@@ -1,0 +1,414 @@
+"""The container use cases as library calls: create, start, run, state, kill, delete.
+
+Everything here raises PyruncError subclasses with one-line messages; the CLI
+prints them.  Nothing here prints.  Imports of heavy or rarely needed modules
+(jsonschema, the cgroup manager, the planner) happen inside the functions that
+need them, so `state`, `kill` and `delete` stay cheap.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pyrunc import OCI_VERSION
+from pyrunc.errors import ContainerError, PyruncError
+from pyrunc.state.procs import is_alive, start_time
+from pyrunc.state.store import FIFO_NAME, ContainerRecord, Store, write_atomic
+
+CREATED, RUNNING, STOPPED, PAUSED, CREATING = "created", "running", "stopped", "paused", "creating"
+
+
+@dataclass
+class CreateOptions:
+    """Flags of `create` and `run`."""
+
+    bundle: str = "."
+    pid_file: str | None = None
+    console_socket: str | None = None
+    no_pivot: bool = False
+    no_new_keyring: bool = False
+    preserve_fds: int = 0
+    detach: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+def _now_rfc3339() -> str:
+    t = time.time()
+    secs = int(t)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{int((t - secs) * 1e9):09d}Z"
+
+
+def _cgroup_manager(record: ContainerRecord) -> Any:
+    from pyrunc.linux.cgroups import manager_from_state
+
+    return manager_from_state(record.cgroup) if record.cgroup else None
+
+
+def status_of(store: Store, record: ContainerRecord) -> str:
+    """The container's status, derived from its init's pid and start time."""
+    if record.pid == 0:
+        return CREATING
+    if not is_alive(record.pid, record.pid_start):
+        return STOPPED
+    if os.path.exists(store.path(record.id, FIFO_NAME)):
+        return CREATED
+    manager = _cgroup_manager(record)
+    if manager is not None:
+        try:
+            if manager.state() == "frozen":
+                return PAUSED
+        except (OSError, PyruncError):
+            pass
+    return RUNNING
+
+
+def oci_state(store: Store, record: ContainerRecord) -> dict[str, Any]:
+    """The state document of the runtime-spec, with runc's extra fields."""
+    status = status_of(store, record)
+    doc: dict[str, Any] = {
+        "ociVersion": OCI_VERSION,
+        "id": record.id,
+        "pid": record.pid if status != STOPPED else 0,
+        "status": status,
+        "bundle": record.bundle,
+        "rootfs": record.rootfs,
+        "created": record.created,
+        "owner": record.owner,
+    }
+    if record.annotations:
+        doc["annotations"] = record.annotations
+    return doc
+
+
+def _check_id(container_id: str) -> None:
+    from pyrunc.spec.semantic import valid_container_id
+
+    if not valid_container_id(container_id):
+        raise ContainerError(f"invalid container ID format: {container_id}")
+
+
+def _init_error_message(err: Any) -> str:
+    """Word a failure reported by pyrunc-init the way runc words it."""
+    from pyrunc.plan import protocol as P
+
+    step = err.step
+    if step is not None and step.op == P.OP_CHECK_EXEC:
+        prog = step.strs[0].decode(errors="replace")
+        if err.errno == errno.ENOENT and "/" not in prog:
+            detail = "executable file not found in $PATH"
+        elif err.errno == errno.ENOENT:
+            detail = f"stat {prog}: no such file or directory"
+        else:
+            detail = os.strerror(err.errno).lower()
+        return f'unable to start container process: exec: "{prog}": {detail}'
+    return f"unable to start container process: {err}"
+
+
+def create(store: Store, container_id: str, opts: CreateOptions,
+           on_init_pid: Callable[[int], None] | None = None) -> ContainerRecord:
+    """Create a container: everything up to the wait for `start`.
+
+    On any failure nothing is left behind: no process, cgroup or state dir.
+    """
+    from pyrunc.linux import facts as host_facts
+    from pyrunc.linux.cgroups import manager_for
+    from pyrunc.linux.idmap import write_id_maps
+    from pyrunc.linux.initproc import InitError, run_init
+    from pyrunc.plan.builder import build_create_plan
+    from pyrunc.spec.semantic import check_config, check_console
+    from pyrunc.spec.validate import load_config, validate_config
+
+    _check_id(container_id)
+    bundle = os.path.abspath(opts.bundle)
+    config = load_config(bundle)
+    validate_config(config)
+    check_config(config, bundle)
+    check_console(config, opts.console_socket, detach=opts.detach)
+    if opts.console_socket:
+        raise PyruncError("--console-socket is not supported yet")
+    linux = config.get("linux") or {}
+    directory = store.reserve(container_id)
+    fifo_fd = -1
+    manager = None
+    record = None
+    launched = None
+    try:
+        fifo_path = os.path.join(directory, FIFO_NAME)
+        os.mkfifo(fifo_path, 0o622)
+        fifo_fd = os.open(fifo_path, os.O_PATH | os.O_CLOEXEC)
+        manager = manager_for(linux.get("cgroupsPath"), container_id)
+        manager.create()
+        manager.apply(linux.get("resources") or {})
+        preserved = list(range(3, 3 + _listen_fds() + opts.preserve_fds))
+        first_closed = 3 + len(preserved)
+        if fifo_fd < first_closed:
+            raise PyruncError(f"fd {fifo_fd} collides with the preserved fds")
+        facts = host_facts.gather(config, bundle, fifo_fd=fifo_fd, first_closed_fd=first_closed,
+                                  no_pivot=opts.no_pivot,
+                                  container_cgroup_dirs=manager.hierarchy_dirs())
+        steps = build_create_plan(config, facts)
+        record = ContainerRecord(
+            id=container_id, bundle=bundle, rootfs=facts.rootfs, created=_now_rfc3339(),
+            annotations=dict(config.get("annotations") or {}), cgroup=manager.to_state(),
+            config=config)
+        store.save(record)
+
+        def on_idmap(pid: int) -> None:
+            write_id_maps(pid, linux.get("uidMappings") or (), linux.get("gidMappings") or ())
+
+        try:
+            launched = run_init(steps, inherit_fds=[fifo_fd, *preserved],
+                                before_plan=manager.add_pid, on_idmap=on_idmap)
+        except InitError as e:
+            raise PyruncError(_init_error_message(e)) from None
+        launched.sock.close()
+        record.pid = launched.pid
+        record.pid_start = start_time(launched.pid)
+        store.save(record)
+        if on_init_pid is not None:
+            on_init_pid(launched.pid)
+        if opts.pid_file:
+            write_atomic(os.path.abspath(opts.pid_file), str(launched.pid))
+        return record
+    except BaseException:
+        if launched is not None:
+            _kill_and_wait(launched.pid, 0)
+        if manager is not None:
+            _quietly(manager.destroy)
+        store.remove(container_id)
+        raise
+    finally:
+        if fifo_fd >= 0:
+            os.close(fifo_fd)
+
+
+def _listen_fds() -> int:
+    if os.environ.get("LISTEN_PID") not in (None, str(os.getpid())):
+        return 0
+    try:
+        return max(0, int(os.environ.get("LISTEN_FDS", "0")))
+    except ValueError:
+        return 0
+
+
+def _quietly(fn: Callable[[], Any]) -> None:
+    try:
+        fn()
+    except (OSError, PyruncError):
+        pass
+
+
+def _kill_and_wait(pid: int, pid_start: int, timeout: float = 10.0) -> None:
+    """SIGKILL a process that may not be our child and wait until it is gone."""
+    if not is_alive(pid, pid_start):
+        return
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return
+    try:
+        if pid_start and start_time(pid) != pid_start:
+            return
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        import select
+
+        select.select([pidfd], [], [], timeout)
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+    except ProcessLookupError:
+        pass
+    finally:
+        os.close(pidfd)
+
+
+def _require(store: Store, container_id: str) -> ContainerRecord:
+    return store.load(container_id)
+
+
+def start(store: Store, container_id: str) -> ContainerRecord:
+    """Let a created container's init exec the user process."""
+    record = _require(store, container_id)
+    status = status_of(store, record)
+    if status == STOPPED:
+        raise ContainerError("cannot start a container that has stopped")
+    if status != CREATED:
+        raise ContainerError("cannot start an already running container")
+    fifo = store.path(container_id, FIFO_NAME)
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        pidfd = os.pidfd_open(record.pid)
+    except OSError:
+        os.close(fd)
+        raise ContainerError("cannot start a container that has stopped") from None
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.register(pidfd, select.POLLIN)
+        while True:
+            events = dict(poller.poll())
+            if fd in events:
+                data = os.read(fd, 1)
+                if data:
+                    break
+            if pidfd in events:
+                raise ContainerError("cannot start a container that has stopped")
+            if fd in events:
+                # The writer has not opened the fifo yet; wait a little.
+                time.sleep(0.001)
+    finally:
+        os.close(fd)
+        os.close(pidfd)
+    os.unlink(fifo)
+    record.started = True
+    return record
+
+
+def state(store: Store, container_id: str) -> dict[str, Any]:
+    """The OCI state document of one container."""
+    return oci_state(store, _require(store, container_id))
+
+
+def list_states(store: Store) -> list[dict[str, Any]]:
+    """State documents of every container under the root."""
+    states = []
+    for cid in store.ids():
+        try:
+            states.append(oci_state(store, store.load(cid)))
+        except PyruncError:
+            continue
+    return states
+
+
+def kill(store: Store, container_id: str, sig: int, all_processes: bool = False) -> None:
+    """Send a signal to the container's init (or to every process with --all)."""
+    record = _require(store, container_id)
+    status = status_of(store, record)
+    if all_processes:
+        manager = _cgroup_manager(record)
+        if status == STOPPED and manager is None:
+            return
+        if manager is not None:
+            manager.kill_all(sig)
+            return
+    if status in (STOPPED, CREATING):
+        raise ContainerError("container not running")
+    try:
+        pidfd = os.pidfd_open(record.pid)
+    except ProcessLookupError:
+        raise ContainerError("container not running") from None
+    try:
+        if start_time(record.pid) != record.pid_start:
+            raise ContainerError("container not running")
+        signal.pidfd_send_signal(pidfd, sig)
+    except ProcessLookupError:
+        raise ContainerError("container not running") from None
+    finally:
+        os.close(pidfd)
+
+
+def destroy(store: Store, record: ContainerRecord) -> None:
+    """Remove what a stopped container still holds: cgroup and state dir."""
+    manager = _cgroup_manager(record)
+    if manager is not None:
+        manager.destroy()
+    store.remove(record.id)
+
+
+def delete(store: Store, container_id: str, force: bool = False) -> None:
+    """Delete a container; a running one only with force (it is killed)."""
+    if not store.exists(container_id):
+        if force:
+            return
+        raise ContainerError("container does not exist")
+    try:
+        record = store.load(container_id)
+    except ContainerError:
+        # A directory without state: a create that was interrupted early.
+        store.remove(container_id)
+        return
+    status = status_of(store, record)
+    if status in (RUNNING, PAUSED) and not force:
+        raise ContainerError(
+            f"cannot delete container {container_id} that is not stopped: {status}")
+    if status != STOPPED:
+        manager = _cgroup_manager(record)
+        if manager is not None and status == PAUSED:
+            _quietly(manager.thaw)
+        if manager is not None:
+            _quietly(lambda: manager.kill_all(signal.SIGKILL))
+        _kill_and_wait(record.pid, record.pid_start)
+    destroy(store, record)
+
+
+_FORWARDED = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGWINCH",
+              "SIGCONT", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGALRM", "SIGPIPE")
+
+
+def _exit_status(wait_status: int) -> int:
+    if os.WIFSIGNALED(wait_status):
+        return 128 + os.WTERMSIG(wait_status)
+    return os.WEXITSTATUS(wait_status)
+
+
+def run(store: Store, container_id: str, opts: CreateOptions, keep: bool = False) -> int:
+    """`run`: create + start; in the foreground wait and return the exit status.
+
+    pyrunc becomes a child subreaper so the container's init (whose parent,
+    the fork stage of pyrunc-init, exits) is re-parented to it and can be
+    reaped; signals pyrunc receives are forwarded to the init.
+    """
+    from pyrunc._shim import lib
+
+    if opts.detach:
+        create(store, container_id, opts)
+        try:
+            start(store, container_id)
+        except BaseException:
+            _quietly(lambda: delete(store, container_id, force=True))
+            raise
+        return 0
+    lib.pyrunc_set_child_subreaper(1)
+    init_pid = 0
+    pending: list[int] = []
+
+    def forward(signum: int, _frame: Any) -> None:
+        if init_pid:
+            try:
+                os.kill(init_pid, signum)
+            except ProcessLookupError:
+                pass
+        else:
+            pending.append(signum)
+
+    for name in _FORWARDED:
+        signal.signal(getattr(signal, name), forward)
+    record = create(store, container_id, opts)
+    init_pid = record.pid
+    status = 0
+    try:
+        start(store, container_id)
+        for signum in pending:
+            forward(signum, None)
+        while True:
+            try:
+                pid, wait_status = os.wait()
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                break
+            if pid == init_pid:
+                status = _exit_status(wait_status)
+                break
+    finally:
+        if not keep:
+            _quietly(lambda: delete(store, container_id, force=True))
+    return status
