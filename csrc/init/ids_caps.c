@@ -1,0 +1,176 @@
+/*
+ * ids_caps.c: identity and privilege steps: rlimits, umask, groups,
+ * uid/gid, capabilities, no_new_privs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "init.h"
+
+#define GROUPS_MAX 65536
+
+int op_rlimit(const struct step *s)
+{
+	struct rlimit rl = { .rlim_cur = s->ints[1], .rlim_max = s->ints[2] };
+
+	if (setrlimit((int)s->ints[0], &rl) < 0)
+		return fail(errno, "resource %d", (int)s->ints[0]);
+	return 0;
+}
+
+int op_umask(const struct step *s)
+{
+	umask((mode_t)(s->ints[0] & 0777));
+	return 0;
+}
+
+int op_setgroups(const struct step *s)
+{
+	size_t n = s->strs[0].len / 4;
+	gid_t *gids;
+	int err = 0;
+
+	if (n > GROUPS_MAX)
+		return fail(EINVAL, "%zu groups", n);
+	gids = calloc(n ? n : 1, sizeof(*gids));
+	if (!gids)
+		return fail(ENOMEM, "%zu groups", n);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t g;
+
+		memcpy(&g, s->strs[0].s + 4 * i, 4);
+		gids[i] = (gid_t)le32toh(g);
+	}
+	if (setgroups(n, gids) < 0)
+		err = fail(errno, "%zu groups", n);
+	free(gids);
+	return err;
+}
+
+int op_setid(const struct step *s)
+{
+	uid_t uid = (uid_t)s->ints[0];
+	gid_t gid = (gid_t)s->ints[1];
+
+	/* Keep the permitted set across the uid change; OP_CAPS then decides
+	 * what the process really keeps and clears the flag again. */
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		return fail(errno, "PR_SET_KEEPCAPS");
+	if (setresgid(gid, gid, gid) < 0)
+		return fail(errno, "gid %u", gid);
+	if (setresuid(uid, uid, uid) < 0)
+		return fail(errno, "uid %u", uid);
+	return 0;
+}
+
+int op_no_new_privs(const struct step *s)
+{
+	(void)s;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return fail(errno, "PR_SET_NO_NEW_PRIVS");
+	return 0;
+}
+
+/* The running kernel's highest capability; masks may name newer ones. */
+static int last_cap(void)
+{
+	char buf[16] = "";
+	int fd = proc_open("sys/kernel/cap_last_cap", O_RDONLY, PROC_STRICT);
+	ssize_t n;
+
+	if (fd < 0)
+		return fd;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -errno : -EIO;
+	return atoi(buf);
+}
+
+static int cap_set(uint64_t eff, uint64_t perm, uint64_t inh)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+
+	for (int i = 0; i < 2; i++) {
+		data[i].effective = (uint32_t)(eff >> (32 * i));
+		data[i].permitted = (uint32_t)(perm >> (32 * i));
+		data[i].inheritable = (uint32_t)(inh >> (32 * i));
+	}
+	return syscall(SYS_capset, &hdr, data) < 0 ? -errno : 0;
+}
+
+static int cap_get(uint64_t *perm, uint64_t *inh)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return -errno;
+	*perm = data[0].permitted | (uint64_t)data[1].permitted << 32;
+	*inh = data[0].inheritable | (uint64_t)data[1].inheritable << 32;
+	return 0;
+}
+
+static int drop_bounding(uint64_t keep, int last)
+{
+	for (int cap = 0; cap <= last; cap++) {
+		if (keep & (1ULL << cap))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			return fail(errno, "dropping capability %d from the bounding set", cap);
+	}
+	return 0;
+}
+
+static int raise_ambient(uint64_t ambient, int last)
+{
+	for (int cap = 0; cap <= last; cap++) {
+		if (!(ambient & (1ULL << cap)))
+			continue;
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+			return fail(errno, "raising ambient capability %d", cap);
+	}
+	return 0;
+}
+
+int op_caps(const struct step *s)
+{
+	int last = last_cap(), err;
+	uint64_t mask, perm = 0, inh = 0;
+
+	if (last < 0)
+		return fail(-last, "/proc/sys/kernel/cap_last_cap");
+	if (last > 63)
+		last = 63;
+	mask = last == 63 ? ~0ULL : (1ULL << (last + 1)) - 1;
+	/* Dropping from the bounding set needs CAP_SETPCAP in the effective
+	 * set, which a preceding OP_SETID to a non-root uid has cleared; it
+	 * is still permitted, so make the permitted set effective first. */
+	err = cap_get(&perm, &inh);
+	if (!err)
+		err = cap_set(perm, perm, inh);
+	if (err)
+		return fail(-err, "capget/capset");
+	err = drop_bounding(s->ints[0], last);
+	if (err)
+		return err;
+	err = cap_set(s->ints[1] & mask, s->ints[2] & mask, s->ints[3] & mask);
+	if (err)
+		return fail(-err, "capset");
+	err = raise_ambient(s->ints[4] & mask, last);
+	if (err)
+		return err;
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+		return fail(errno, "PR_SET_KEEPCAPS");
+	return 0;
+}

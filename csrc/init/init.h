@@ -1,0 +1,121 @@
+/*
+ * Private interfaces of pyrunc-init.  The wire format lives in protocol.h;
+ * this header only describes how the modules of the program talk to each
+ * other.
+ *
+ * Conventions: functions return 0 (or an fd) on success and -errno on
+ * failure.  A failing step handler may record a detail (usually the path it
+ * was working on) with fail(); the step loop sends it to the parent.
+ */
+#ifndef PYRUNC_INIT_H
+#define PYRUNC_INIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "protocol.h"
+
+/* One decoded step.  Strings point into the plan buffer and are
+ * NUL-terminated there; len excludes the terminator. */
+struct pstr {
+	const char *s;
+	uint32_t len;
+};
+
+struct step {
+	uint16_t op;
+	uint16_t nstrs;
+	uint64_t ints[STEP_NINTS];
+	const struct pstr *strs;
+};
+
+struct plan {
+	uint32_t nsteps;
+	struct step *steps;
+};
+
+/* Process-wide state.  pyrunc-init is single-threaded. */
+struct init_ctx {
+	int sync_fd;     /* sync socket (SOCK_SEQPACKET) */
+	int proc_fd;     /* the procfs handle: O_PATH of the host's /proc */
+	int root_fd;     /* current root for "root paths"; -1 = open "/" lazily */
+	int no_openat2;  /* force the O_PATH component-walk resolver */
+	char root_path[4096]; /* host path the root fd was opened from */
+	char errtext[SYNC_TEXT_MAX];
+};
+
+extern struct init_ctx ctx;
+
+/* main.c */
+int fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* plan.c */
+int plan_receive(int fd, struct plan *out);
+
+/* sync.c */
+int sync_send(uint32_t type, int32_t step, int32_t err, int32_t value, const char *text);
+int sync_wait_ack(void);
+
+/* paths.c */
+int root_fd_get(void);
+int root_reopen(void);
+int root_open(const char *path, int nofollow);
+int root_open_parent(const char *path, char *base, size_t basesz, int create);
+int root_mkdir_p(const char *path, unsigned mode);
+int root_same_as_root(int fd);
+
+/* How proc_open() may resolve its path below the procfs handle. */
+enum proc_resolve {
+	PROC_STRICT, /* no symlinks at all; the file must be on procfs */
+	PROC_SELF,   /* ordinary symlinks ("self"), never magic links; on procfs */
+	PROC_MAGIC,  /* magic links too ("self/fd/N"): the result is the target */
+};
+int proc_open(const char *path, int flags, enum proc_resolve how);
+void fd_path(char *buf, size_t size, int fd);
+
+/* Step handlers, one per op; each returns 0 or -errno. */
+typedef int (*step_fn)(const struct step *s);
+
+/* ns.c (stage A) */
+int op_setns(const struct step *s);
+int op_unshare_user(const struct step *s);
+int op_unshare(const struct step *s);
+int op_timens_offsets(const struct step *s);
+int op_fork(const struct step *s);
+
+/* mounts.c */
+int op_set_root(const struct step *s);
+int op_mount(const struct step *s);
+int op_mkdir(const struct step *s);
+int op_mknod(const struct step *s);
+int op_symlink(const struct step *s);
+int op_pivot_root(const struct step *s);
+int op_chroot(const struct step *s);
+int op_mask_path(const struct step *s);
+int op_readonly_path(const struct step *s);
+
+/* ids_caps.c */
+int op_rlimit(const struct step *s);
+int op_umask(const struct step *s);
+int op_setgroups(const struct step *s);
+int op_setid(const struct step *s);
+int op_caps(const struct step *s);
+int op_no_new_privs(const struct step *s);
+
+/* proc.c */
+int op_write_proc(const struct step *s);
+int op_oom_score_adj(const struct step *s);
+int op_sethostname(const struct step *s);
+int op_setdomainname(const struct step *s);
+int op_setsid(const struct step *s);
+int op_chdir(const struct step *s);
+int op_close_fds(const struct step *s);
+int op_check_exec(const struct step *s);
+int op_exec(const struct step *s);
+
+/* sync.c */
+int op_sync(const struct step *s);
+int op_ready(const struct step *s);
+int op_wait_start(const struct step *s);
+
+#endif

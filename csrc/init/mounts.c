@@ -1,0 +1,357 @@
+/*
+ * mounts.c: the root fd, mounts, files created inside the root, and the
+ * switch into the root (pivot_root / chroot).
+ *
+ * Every mount target is opened first (inside the root) and the mount goes
+ * through /proc/self/fd/N of that O_PATH fd, so the path the kernel acts on
+ * is the object we checked, not whatever a symlink swapped into the image
+ * points at by the time mount(2) runs (CVE-2021-30465).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "init.h"
+
+#define FD_PATH_LEN 32
+
+static const char *opt_str(const struct pstr *p)
+{
+	return p->len ? p->s : NULL;
+}
+
+int op_set_root(const struct step *s)
+{
+	int fd = open(s->strs[0].s, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return fail(errno, "%s", s->strs[0].s);
+	if (s->strs[0].len >= sizeof(ctx.root_path)) {
+		close(fd);
+		return fail(ENAMETOOLONG, "%s", s->strs[0].s);
+	}
+	if (ctx.root_fd >= 0)
+		close(ctx.root_fd);
+	ctx.root_fd = fd;
+	memcpy(ctx.root_path, s->strs[0].s, s->strs[0].len + 1);
+	return 0;
+}
+
+/* Create the mount target when asked: a directory or an empty file. */
+static int create_target(const char *path, uint64_t mflags, unsigned mode)
+{
+	char base[NAME_MAX + 1];
+	int fd;
+
+	if (mflags & MOUNT_F_MKDIR) {
+		fd = root_mkdir_p(path, mode ? mode : 0755);
+		if (fd >= 0)
+			close(fd);
+		return fd < 0 ? fd : 0;
+	}
+	fd = root_open_parent(path, base, sizeof(base), 1);
+	if (fd < 0)
+		return fd;
+	/* mknodat never follows an existing symlink; EEXIST leaves it for
+	 * the open (and the symlink checks) that come next. */
+	if (mknodat(fd, base, S_IFREG | (mode ? mode : 0644), 0) < 0 && errno != EEXIST) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	close(fd);
+	return 0;
+}
+
+static int open_host(const char *path, int nofollow)
+{
+	int fd = open(path, O_PATH | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
+
+	return fd < 0 ? -errno : fd;
+}
+
+/* Open the target per the MOUNT_F_* bits; refuse a symlink when asked. */
+static int open_target(const struct step *s, const char *path, uint64_t mflags)
+{
+	int nosym = !!(mflags & MOUNT_F_NOSYMLINK_DST);
+	struct stat st;
+	int fd, err;
+
+	if ((mflags & (MOUNT_F_MKDIR | MOUNT_F_MKFILE)) && !(mflags & MOUNT_F_TARGET_HOST)) {
+		err = create_target(path, mflags, (unsigned)s->ints[2]);
+		if (err)
+			return fail(-err, "%s", path);
+	}
+	fd = mflags & MOUNT_F_TARGET_HOST ? open_host(path, nosym) : root_open(path, nosym);
+	if (fd < 0)
+		return fail(-fd, "%s", path);
+	if (nosym && (fstat(fd, &st) < 0 || S_ISLNK(st.st_mode))) {
+		close(fd);
+		return fail(ELOOP, "%s is a symlink", path);
+	}
+	return fd;
+}
+
+static int open_source(const char *path, uint64_t mflags)
+{
+	int fd = mflags & MOUNT_F_SOURCE_ROOT ? root_open(path, 0) : open_host(path, 0);
+
+	return fd < 0 ? fail(-fd, "%s", path) : fd;
+}
+
+int op_mount(const struct step *s)
+{
+	const char *src = s->strs[0].s, *dst = s->strs[1].s;
+	uint64_t mflags = s->ints[1];
+	char src_path[FD_PATH_LEN], dst_path[FD_PATH_LEN];
+	int dst_fd, src_fd = -1, err = 0, on_root;
+
+	dst_fd = open_target(s, dst, mflags);
+	if (dst_fd < 0)
+		return dst_fd;
+	if (mflags & MOUNT_F_BIND_SOURCE) {
+		src_fd = open_source(src, mflags);
+		if (src_fd < 0) {
+			close(dst_fd);
+			return src_fd;
+		}
+		fd_path(src_path, sizeof(src_path), src_fd);
+		src = src_path;
+	} else if (mflags & MOUNT_F_NO_SOURCE) {
+		src = NULL;
+	}
+	fd_path(dst_path, sizeof(dst_path), dst_fd);
+	on_root = !(mflags & MOUNT_F_TARGET_HOST) && root_same_as_root(dst_fd);
+	if (mount(src, dst_path, opt_str(&s->strs[2]), (unsigned long)s->ints[0],
+		  opt_str(&s->strs[3])) < 0)
+		err = fail(errno, "%s", dst);
+	if (src_fd >= 0)
+		close(src_fd);
+	close(dst_fd);
+	if (!err && on_root && (err = root_reopen()) < 0)
+		err = fail(-err, "%s", ctx.root_path);
+	return err;
+}
+
+int op_mkdir(const struct step *s)
+{
+	int fd = root_mkdir_p(s->strs[0].s, (unsigned)s->ints[0]);
+
+	if (fd < 0)
+		return fail(-fd, "%s", s->strs[0].s);
+	close(fd);
+	return 0;
+}
+
+/* Make room for a new node: anything but a directory is removed. */
+static int clear_entry(int dirfd, const char *base)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	return unlinkat(dirfd, base, 0) < 0 ? -errno : 0;
+}
+
+int op_mknod(const struct step *s)
+{
+	const char *path = s->strs[0].s;
+	char base[NAME_MAX + 1];
+	int dirfd, err;
+
+	dirfd = root_open_parent(path, base, sizeof(base), 1);
+	if (dirfd < 0)
+		return fail(-dirfd, "%s", path);
+	err = clear_entry(dirfd, base);
+	if (!err && mknodat(dirfd, base, (mode_t)s->ints[0],
+			    makedev((unsigned)s->ints[1], (unsigned)s->ints[2])) < 0)
+		err = -errno;
+	if (!err && fchownat(dirfd, base, (uid_t)s->ints[3], (gid_t)s->ints[4],
+			     AT_SYMLINK_NOFOLLOW) < 0)
+		err = -errno;
+	close(dirfd);
+	return err ? fail(-err, "%s", path) : 0;
+}
+
+int op_symlink(const struct step *s)
+{
+	const char *path = s->strs[1].s;
+	char base[NAME_MAX + 1];
+	int dirfd, err = 0;
+
+	dirfd = root_open_parent(path, base, sizeof(base), 1);
+	if (dirfd < 0)
+		return fail(-dirfd, "%s", path);
+	if (symlinkat(s->strs[0].s, dirfd, base) < 0 && errno != EEXIST)
+		err = -errno;
+	close(dirfd);
+	return err ? fail(-err, "%s", path) : 0;
+}
+
+/* After the root change our root and cwd are the container's "/". */
+static int root_is_now_slash(void)
+{
+	int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return fail(errno, "/");
+	if (ctx.root_fd >= 0)
+		close(ctx.root_fd);
+	ctx.root_fd = fd;
+	snprintf(ctx.root_path, sizeof(ctx.root_path), "/");
+	return 0;
+}
+
+int op_pivot_root(const struct step *s)
+{
+	int root = root_fd_get();
+
+	(void)s;
+	if (root < 0)
+		return fail(-root, "%s", ctx.root_path);
+	if (fchdir(root) < 0)
+		return fail(errno, "%s", ctx.root_path);
+	/* pivot_root(".", ".") stacks the old root on top of the new one;
+	 * unmounting "." then removes exactly the old root. */
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return fail(errno, "pivot_root %s", ctx.root_path);
+	/* Without rslave, a shared old root would carry the detach back to
+	 * the host's mounts. */
+	if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+		return fail(errno, "making the old root rslave");
+	if (umount2(".", MNT_DETACH) < 0)
+		return fail(errno, "detaching the old root");
+	if (chdir("/") < 0)
+		return fail(errno, "/");
+	return root_is_now_slash();
+}
+
+int op_chroot(const struct step *s)
+{
+	int root = root_fd_get();
+
+	(void)s;
+	if (root < 0)
+		return fail(-root, "%s", ctx.root_path);
+	if (fchdir(root) < 0)
+		return fail(errno, "%s", ctx.root_path);
+	if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
+		return fail(errno, "moving %s to /", ctx.root_path);
+	if (chroot(".") < 0)
+		return fail(errno, "chroot %s", ctx.root_path);
+	if (chdir("/") < 0)
+		return fail(errno, "/");
+	return root_is_now_slash();
+}
+
+/* The root's /dev/null, only if it really is the null device: a symlink or
+ * another node there would make the mask a bind of something else, e.g. a
+ * writable /proc file (CVE-2025-31133). */
+static int open_dev_null(void)
+{
+	struct stat st;
+	int fd = root_open("/dev/null", 1);
+
+	if (fd < 0)
+		return fail(-fd, "/dev/null");
+	if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3)) {
+		close(fd);
+		return fail(EPERM, "/dev/null is not the null device");
+	}
+	return fd;
+}
+
+int op_mask_path(const struct step *s)
+{
+	const char *path = s->strs[0].s;
+	char dst[FD_PATH_LEN], src[FD_PATH_LEN];
+	struct stat st;
+	int fd, null_fd, err = 0;
+
+	fd = root_open(path, 0);
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return fail(-fd, "%s", path);
+	fd_path(dst, sizeof(dst), fd);
+	if (fstat(fd, &st) < 0) {
+		err = fail(errno, "%s", path);
+	} else if (S_ISDIR(st.st_mode)) {
+		if (mount("tmpfs", dst, "tmpfs", MS_RDONLY, NULL) < 0)
+			err = fail(errno, "%s", path);
+	} else if ((null_fd = open_dev_null()) < 0) {
+		err = null_fd;
+	} else {
+		fd_path(src, sizeof(src), null_fd);
+		if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
+			err = fail(errno, "%s", path);
+		close(null_fd);
+	}
+	close(fd);
+	return err;
+}
+
+static unsigned long kept_flags(unsigned long st_flags)
+{
+	static const struct { unsigned long st, ms; } map[] = {
+		{ ST_NOSUID, MS_NOSUID }, { ST_NODEV, MS_NODEV },
+		{ ST_NOEXEC, MS_NOEXEC }, { ST_NOATIME, MS_NOATIME },
+		{ ST_NODIRATIME, MS_NODIRATIME }, { ST_RELATIME, MS_RELATIME },
+		{ ST_SYNCHRONOUS, MS_SYNCHRONOUS }, { ST_MANDLOCK, MS_MANDLOCK },
+	};
+	unsigned long ms = 0;
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (st_flags & map[i].st)
+			ms |= map[i].ms;
+	return ms;
+}
+
+/* Remount read-only.  In a user namespace the kernel refuses a remount
+ * that would clear locked flags, so the current ones are carried over. */
+static int remount_ro(const char *path)
+{
+	char p[FD_PATH_LEN];
+	struct statvfs sv;
+	int fd = root_open(path, 0), err = 0;
+
+	if (fd < 0)
+		return fail(-fd, "%s", path);
+	fd_path(p, sizeof(p), fd);
+	if (fstatvfs(fd, &sv) < 0)
+		err = fail(errno, "%s", path);
+	else if (mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC |
+		       kept_flags(sv.f_flag), NULL) < 0)
+		err = fail(errno, "%s", path);
+	close(fd);
+	return err;
+}
+
+int op_readonly_path(const struct step *s)
+{
+	const char *path = s->strs[0].s;
+	char p[FD_PATH_LEN];
+	int fd = root_open(path, 0), err = 0;
+
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return fail(-fd, "%s", path);
+	fd_path(p, sizeof(p), fd);
+	if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0)
+		err = fail(errno, "%s", path);
+	close(fd);
+	/* The old fd still names the covered directory: the remount needs
+	 * the new bind mount, so the path is resolved again. */
+	return err ? err : remount_ro(path);
+}

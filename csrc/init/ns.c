@@ -1,0 +1,98 @@
+/*
+ * ns.c: stage A, run in the host's namespaces: join or create namespaces,
+ * then fork the container init.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "init.h"
+
+int op_setns(const struct step *s)
+{
+	const char *path = s->strs[0].s;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return fail(errno, "%s", path);
+	if (setns(fd, (int)s->ints[0]) < 0)
+		err = fail(errno, "%s", path);
+	close(fd);
+	return err;
+}
+
+int op_unshare_user(const struct step *s)
+{
+	int err;
+
+	(void)s;
+	if (unshare(CLONE_NEWUSER) < 0)
+		return fail(errno, "unshare(CLONE_NEWUSER)");
+	err = sync_send(MSG_IDMAP_REQ, -1, 0, getpid(), NULL);
+	if (err)
+		return fail(-err, "sending MSG_IDMAP_REQ");
+	err = sync_wait_ack();
+	if (err)
+		return err;
+	/* The maps exist now; become the namespace's root so that what
+	 * follows (mounts, mknod, hostname) runs as uid/gid 0 there. */
+	if (setresgid(0, 0, 0) < 0)
+		return fail(errno, "setresgid(0)");
+	if (setresuid(0, 0, 0) < 0)
+		return fail(errno, "setresuid(0)");
+	return 0;
+}
+
+int op_unshare(const struct step *s)
+{
+	if (unshare((int)s->ints[0]) < 0)
+		return fail(errno, "unshare(%#llx)", (unsigned long long)s->ints[0]);
+	return 0;
+}
+
+/* The offsets can only be written before any process lives in the new
+ * time namespace, i.e. between unshare(CLONE_NEWTIME) and OP_FORK. */
+int op_timens_offsets(const struct step *s)
+{
+	char buf[128];
+	int fd, len;
+	ssize_t n;
+
+	len = snprintf(buf, sizeof(buf), "monotonic %lld %lld\nboottime %lld %lld\n",
+		       (long long)s->ints[0], (long long)s->ints[1],
+		       (long long)s->ints[2], (long long)s->ints[3]);
+	fd = proc_open("self/timens_offsets", O_WRONLY, PROC_SELF);
+	if (fd < 0)
+		return fail(-fd, "/proc/self/timens_offsets");
+	n = write(fd, buf, (size_t)len);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	if (n != len)
+		return fail(n < 0 ? (int)-n : EIO, "/proc/self/timens_offsets");
+	return 0;
+}
+
+int op_fork(const struct step *s)
+{
+	pid_t pid;
+	int err;
+
+	(void)s;
+	pid = fork();
+	if (pid < 0)
+		return fail(errno, "fork");
+	if (pid == 0)
+		return 0;
+	err = sync_send(MSG_CHILD_PID, -1, 0, pid, NULL);
+	if (err) {
+		/* Nobody would learn the child's pid: do not leave it behind. */
+		kill(pid, SIGKILL);
+		_exit(1);
+	}
+	_exit(0);
+}

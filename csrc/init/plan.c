@@ -1,0 +1,239 @@
+/*
+ * plan.c: receive the plan message and validate all of it before any step
+ * runs (rules in protocol.h).  Nothing here trusts a length it has not
+ * checked against the bytes actually received.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "init.h"
+
+#define HEADER_LEN 16u
+#define STEP_HEADER_LEN (8u + 8u * STEP_NINTS)
+
+/* What each op needs from the plan.  binary: bit i set when str[i] may hold
+ * NUL bytes; every other string is a C string and must not. */
+struct op_rule {
+	uint8_t known;
+	uint8_t min_strs;
+	uint8_t binary;
+};
+
+static const struct op_rule rules[OP_MAX] = {
+	[OP_SETNS] = { 1, 1, 0 },
+	[OP_UNSHARE_USER] = { 1, 0, 0 },
+	[OP_UNSHARE] = { 1, 0, 0 },
+	[OP_TIMENS_OFFSETS] = { 1, 0, 0 },
+	[OP_FORK] = { 1, 0, 0 },
+	[OP_SET_ROOT] = { 1, 1, 0 },
+	[OP_MOUNT] = { 1, 4, 0 },
+	[OP_MKDIR] = { 1, 1, 0 },
+	[OP_MKNOD] = { 1, 1, 0 },
+	[OP_SYMLINK] = { 1, 2, 0 },
+	[OP_PIVOT_ROOT] = { 1, 0, 0 },
+	[OP_CHROOT] = { 1, 0, 0 },
+	[OP_MASK_PATH] = { 1, 1, 0 },
+	[OP_READONLY_PATH] = { 1, 1, 0 },
+	[OP_WRITE_PROC] = { 1, 2, 0x2 },
+	[OP_SETHOSTNAME] = { 1, 1, 0 },
+	[OP_SETDOMAINNAME] = { 1, 1, 0 },
+	[OP_SYNC] = { 1, 0, 0 },
+	[OP_READY] = { 1, 0, 0 },
+	[OP_WAIT_START] = { 1, 0, 0 },
+	[OP_RLIMIT] = { 1, 0, 0 },
+	[OP_UMASK] = { 1, 0, 0 },
+	[OP_SETGROUPS] = { 1, 1, 0x1 },
+	[OP_SETID] = { 1, 0, 0 },
+	[OP_CAPS] = { 1, 0, 0 },
+	[OP_NO_NEW_PRIVS] = { 1, 0, 0 },
+	[OP_CHDIR] = { 1, 1, 0 },
+	[OP_CLOSE_FDS] = { 1, 0, 0 },
+	[OP_CHECK_EXEC] = { 1, 2, 0 },
+	[OP_EXEC] = { 1, 1, 0 },
+	[OP_OOM_SCORE_ADJ] = { 1, 0, 0 },
+	[OP_SETSID] = { 1, 0, 0 },
+	[OP_SECCOMP] = { 1, 0, 0 },
+	[OP_CONSOLE] = { 1, 0, 0 },
+	[OP_HOOK] = { 1, 0, 0 },
+};
+
+/* +1: room for the terminator of the last string (see terminate_strings). */
+static unsigned char buf[PLAN_MAX_LEN + 1];
+
+static uint16_t get16(const unsigned char *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le16toh(v);
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le32toh(v);
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
+}
+
+#define bad(...) fail(EBADMSG, __VA_ARGS__)
+
+static int check_op(uint32_t idx, const struct step *s)
+{
+	const struct op_rule *r = s->op < OP_MAX ? &rules[s->op] : NULL;
+
+	if (!r || !r->known)
+		return bad("step %u: unknown op %u", idx, s->op);
+	if (s->nstrs < r->min_strs)
+		return bad("step %u: too few strings (%u)", idx, s->nstrs);
+	for (unsigned i = 0; i < s->nstrs && i < 8; i++) {
+		int binary = (r->binary >> i) & 1;
+
+		if (!binary && memchr(s->strs[i].s, 0, s->strs[i].len))
+			return bad("step %u: string %u contains a NUL byte", idx, i);
+	}
+	if (s->op == OP_SETGROUPS && s->strs[0].len % 4)
+		return bad("step %u: group list length %u", idx, s->strs[0].len);
+	if (s->op == OP_EXEC) {
+		uint64_t argc = s->ints[0], envc = s->ints[1];
+
+		if (argc < 1 || argc > s->nstrs || envc > s->nstrs - argc)
+			return bad("step %u: bad argc/envc for %u strings", idx, s->nstrs);
+		for (unsigned i = 0; i < s->nstrs; i++)
+			if (memchr(s->strs[i].s, 0, s->strs[i].len))
+				return bad("step %u: string %u contains a NUL byte", idx, i);
+	}
+	return 0;
+}
+
+/* Parse the strings of one step starting at *pos, bounded by end. */
+static int parse_strings(uint32_t idx, struct step *s, struct pstr *strs,
+			 size_t *pos, size_t end)
+{
+	for (unsigned i = 0; i < s->nstrs; i++) {
+		uint32_t len;
+
+		if (end - *pos < 4)
+			return bad("step %u: string %u header runs past the step", idx, i);
+		len = get32(buf + *pos);
+		*pos += 4;
+		if (len > end - *pos)
+			return bad("step %u: string %u runs past the step", idx, i);
+		strs[i].s = (const char *)buf + *pos;
+		strs[i].len = len;
+		*pos += len;
+	}
+	s->strs = strs;
+	return 0;
+}
+
+static int parse_step(uint32_t idx, struct step *s, struct pstr *strs,
+		      size_t *pos, size_t total)
+{
+	uint32_t step_len;
+	size_t end;
+	int err;
+
+	if (total - *pos < STEP_HEADER_LEN)
+		return bad("step %u: header runs past the plan (%u)", idx, (uint32_t)*pos);
+	s->op = get16(buf + *pos);
+	s->nstrs = get16(buf + *pos + 2);
+	step_len = get32(buf + *pos + 4);
+	if (step_len < STEP_HEADER_LEN || step_len > total - *pos)
+		return bad("step %u: bad length %u", idx, step_len);
+	for (int i = 0; i < STEP_NINTS; i++)
+		s->ints[i] = get64(buf + *pos + 8 + 8 * i);
+	end = *pos + step_len;
+	*pos += STEP_HEADER_LEN;
+	err = parse_strings(idx, s, strs, pos, end);
+	if (err)
+		return err;
+	if (*pos != end)
+		return bad("step %u: %u trailing bytes", idx, (uint32_t)(end - *pos));
+	return check_op(idx, s);
+}
+
+static int check_header(size_t got, uint32_t *nsteps)
+{
+	uint32_t total;
+
+	if (got < HEADER_LEN)
+		return bad("message too short (%u bytes)", (uint32_t)got);
+	if (get32(buf) != PLAN_MAGIC)
+		return bad("bad magic %#x", get32(buf));
+	if (get16(buf + 4) != PLAN_VERSION || get16(buf + 6) != 0)
+		return bad("unsupported version %u.%u", get16(buf + 4), get16(buf + 6));
+	total = get32(buf + 8);
+	if (total != got)
+		return bad("length %u, received %u", total, (uint32_t)got);
+	*nsteps = get32(buf + 12);
+	/* Each step takes at least a header: bounds the allocations below. */
+	if (*nsteps > (got - HEADER_LEN) / STEP_HEADER_LEN)
+		return bad("%u steps cannot fit in %u bytes", *nsteps, (uint32_t)got);
+	return 0;
+}
+
+/* Strings are only terminated after every length has been read: the byte
+ * after a string is the first byte of the next length field or header. */
+static void terminate_strings(const struct plan *p)
+{
+	for (uint32_t i = 0; i < p->nsteps; i++)
+		for (unsigned j = 0; j < p->steps[i].nstrs; j++) {
+			const struct pstr *str = &p->steps[i].strs[j];
+			((char *)str->s)[str->len] = '\0';
+		}
+}
+
+static int parse_plan(size_t got, struct plan *out)
+{
+	size_t pos = HEADER_LEN, max_strs = (got - HEADER_LEN) / 4;
+	struct pstr *strs, *next;
+	uint32_t nsteps = 0;
+	int err = check_header(got, &nsteps);
+
+	if (err)
+		return err;
+	out->steps = calloc(nsteps ? nsteps : 1, sizeof(*out->steps));
+	strs = calloc(max_strs ? max_strs : 1, sizeof(*strs));
+	if (!out->steps || !strs)
+		return fail(ENOMEM, "plan of %u steps", nsteps);
+	next = strs;
+	for (uint32_t i = 0; i < nsteps; i++) {
+		err = parse_step(i, &out->steps[i], next, &pos, got);
+		if (err)
+			return err;
+		next += out->steps[i].nstrs;
+	}
+	if (pos != got)
+		return bad("%u bytes after step %u", (uint32_t)(got - pos), nsteps);
+	out->nsteps = nsteps;
+	terminate_strings(out);
+	return 0;
+}
+
+int plan_receive(int fd, struct plan *out)
+{
+	ssize_t got;
+
+	do
+		got = recv(fd, buf, PLAN_MAX_LEN, MSG_TRUNC);
+	while (got < 0 && errno == EINTR);
+	if (got < 0)
+		return fail(errno, "receiving the plan");
+	if (got == 0)
+		return fail(EBADMSG, "no plan received");
+	if ((size_t)got > PLAN_MAX_LEN)
+		return bad("plan of %u bytes exceeds the limit %u", (uint32_t)got, PLAN_MAX_LEN);
+	return parse_plan((size_t)got, out);
+}

@@ -1,0 +1,218 @@
+/*
+ * proc.c: /proc writes, host/domain names, session, cwd, fd hygiene and
+ * the final exec of the container process.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "init.h"
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static int write_proc_file(const char *path, enum proc_resolve how,
+			   const char *data, size_t len)
+{
+	int fd = proc_open(path, O_WRONLY | O_TRUNC, how);
+	ssize_t n;
+
+	if (fd < 0)
+		return fd;
+	n = write(fd, data, len);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	if (n < 0)
+		return (int)n;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+int op_write_proc(const struct step *s)
+{
+	const char *path = s->strs[0].s;
+	int err;
+
+	while (*path == '/')
+		path++;
+	err = write_proc_file(path, PROC_STRICT, s->strs[1].s, s->strs[1].len);
+	return err ? fail(-err, "/proc/%s", path) : 0;
+}
+
+int op_oom_score_adj(const struct step *s)
+{
+	char buf[24];
+	int len = snprintf(buf, sizeof(buf), "%d", (int)(int64_t)s->ints[0]);
+	int err = write_proc_file("self/oom_score_adj", PROC_SELF, buf, (size_t)len);
+
+	return err ? fail(-err, "/proc/self/oom_score_adj") : 0;
+}
+
+int op_sethostname(const struct step *s)
+{
+	if (sethostname(s->strs[0].s, s->strs[0].len) < 0)
+		return fail(errno, "%s", s->strs[0].s);
+	return 0;
+}
+
+int op_setdomainname(const struct step *s)
+{
+	if (setdomainname(s->strs[0].s, s->strs[0].len) < 0)
+		return fail(errno, "%s", s->strs[0].s);
+	return 0;
+}
+
+int op_setsid(const struct step *s)
+{
+	(void)s;
+	if (setsid() < 0)
+		return fail(errno, "setsid");
+	return 0;
+}
+
+/* A cwd inherited from outside the root (a leaked directory fd, or a path
+ * that resolves through one) reads back as "(unreachable)/..."
+ * (CVE-2024-21626). */
+int op_chdir(const struct step *s)
+{
+	char cwd[PATH_MAX];
+
+	if (chdir(s->strs[0].s) < 0)
+		return fail(errno, "%s", s->strs[0].s);
+	if (!getcwd(cwd, sizeof(cwd)))
+		return fail(errno, "%s", s->strs[0].s);
+	if (cwd[0] != '/')
+		return fail(ENOENT, "%s is outside the container (%s)", s->strs[0].s, cwd);
+	return 0;
+}
+
+static int cloexec_from_listing(unsigned first)
+{
+	int dfd = proc_open("self/fd", O_RDONLY | O_DIRECTORY, PROC_SELF);
+	struct dirent *de;
+	DIR *dir;
+
+	if (dfd < 0)
+		return dfd;
+	dir = fdopendir(dfd);
+	if (!dir) {
+		close(dfd);
+		return -errno;
+	}
+	while ((de = readdir(dir))) {
+		char *end;
+		long fd = strtol(de->d_name, &end, 10);
+
+		if (*end || de->d_name[0] == '.' || fd < (long)first || fd == dfd)
+			continue;
+		fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+	}
+	closedir(dir);
+	return 0;
+}
+
+int op_close_fds(const struct step *s)
+{
+	unsigned first = s->ints[0] > 0x7fffffff ? 0x7fffffff : (unsigned)s->ints[0];
+	int err;
+
+	if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return 0;
+	err = cloexec_from_listing(first);
+	return err ? fail(-err, "/proc/self/fd") : 0;
+}
+
+/* 0 if PATH names a regular file we may execute, else -errno. */
+static int check_candidate(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EACCES;
+	return faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) < 0 ? -errno : 0;
+}
+
+/* execvp's search: a name with a '/' is used as is, otherwise each PATH
+ * entry is tried (an empty entry is the cwd).  As execvp does, EACCES from
+ * any candidate wins over ENOENT when nothing is found. */
+static int find_program(const char *name, const char *search, char *out, size_t size)
+{
+	int seen_eacces = 0;
+
+	if (!*name)
+		return -ENOENT;
+	if (strchr(name, '/')) {
+		if (snprintf(out, size, "%s", name) >= (int)size)
+			return -ENAMETOOLONG;
+		return check_candidate(out);
+	}
+	if (!search || !*search)
+		search = DEFAULT_PATH;
+	for (const char *p = search;; ) {
+		const char *colon = strchrnul(p, ':');
+		int dirlen = (int)(colon - p), err;
+
+		if (snprintf(out, size, "%.*s%s%s", dirlen, p, dirlen ? "/" : "", name) < (int)size) {
+			err = check_candidate(out);
+			if (!err)
+				return 0;
+			if (err == -EACCES)
+				seen_eacces = 1;
+		}
+		if (!*colon)
+			break;
+		p = colon + 1;
+	}
+	return seen_eacces ? -EACCES : -ENOENT;
+}
+
+int op_check_exec(const struct step *s)
+{
+	char path[PATH_MAX];
+	int err = find_program(s->strs[0].s, s->strs[1].s, path, sizeof(path));
+
+	return err ? fail(-err, "%s", s->strs[0].s) : 0;
+}
+
+static const char *env_path(char *const *envp)
+{
+	for (; *envp; envp++)
+		if (!strncmp(*envp, "PATH=", 5))
+			return *envp + 5;
+	return NULL;
+}
+
+static __attribute__((noreturn)) void exec_failed(const char *prog, int err)
+{
+	dprintf(2, "pyrunc-init: exec \"%s\": %s\n", prog, strerror(err));
+	_exit(err == ENOENT ? 127 : 126);
+}
+
+int op_exec(const struct step *s)
+{
+	size_t argc = (size_t)s->ints[0], envc = (size_t)s->ints[1];
+	char **argv = calloc(argc + envc + 2, sizeof(char *));
+	char **envp = argv + argc + 1;
+	char path[PATH_MAX];
+	int err;
+
+	if (!argv)
+		exec_failed(s->strs[0].s, ENOMEM);
+	for (size_t i = 0; i < argc; i++)
+		argv[i] = (char *)s->strs[i].s;
+	for (size_t i = 0; i < envc; i++)
+		envp[i] = (char *)s->strs[argc + i].s;
+	err = find_program(argv[0], env_path(envp), path, sizeof(path));
+	if (err)
+		exec_failed(argv[0], -err);
+	execve(path, argv, envp);
+	exec_failed(argv[0], errno);
+}
