@@ -1,0 +1,198 @@
+"""cgroup v2 (unified) manager: one directory, controllers enabled top-down."""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pyrunc.errors import CgroupError
+from pyrunc.linux.cgroups import base
+from pyrunc.plan import cgroups as plan
+
+
+def enable_controllers(mount: str, path: str) -> None:
+    """Enable every available controller in each ancestor's subtree_control,
+    from the mount down to ``path``'s parent (as runc does).
+
+    Errors are ignored per controller: a busy cgroup (processes inside) or a
+    controller the parent cannot delegate just stays off, and the write that
+    needs it later reports the problem with its own file name.
+    """
+    mount = mount.rstrip("/")
+    rel = os.path.relpath(path, mount)
+    if rel.startswith(".."):
+        return
+    current = mount
+    parts = [] if rel == "." else rel.split("/")
+    for part in parts:
+        available = (base.read_optional(os.path.join(current, "cgroup.controllers")) or "").split()
+        enabled = set((base.read_optional(os.path.join(current, "cgroup.subtree_control")) or "").split())
+        wanted = [c for c in available if c not in enabled]
+        if wanted:
+            control = os.path.join(current, "cgroup.subtree_control")
+            try:
+                base.write_file(control, " ".join("+" + c for c in wanted))
+            except CgroupError:
+                for c in wanted:
+                    try:
+                        base.write_file(control, "+" + c)
+                    except CgroupError:
+                        pass
+        current = os.path.join(current, part)
+
+
+def _events_frozen(d: str) -> bool | None:
+    text = base.read_optional(os.path.join(d, "cgroup.events"))
+    if text is None:
+        return None
+    for line in text.splitlines():
+        k, _, v = line.partition(" ")
+        if k == "frozen":
+            return v.strip() == "1"
+    return None
+
+
+def set_frozen(d: str, frozen: bool, timeout: float) -> None:
+    """Write cgroup.freeze and wait for cgroup.events to report it."""
+    base.write_file(os.path.join(d, "cgroup.freeze"), "1" if frozen else "0")
+    if base.wait_until(lambda: _events_frozen(d) in (frozen, None), timeout):
+        return
+    if frozen:
+        base.write_file(os.path.join(d, "cgroup.freeze"), "0")
+    err = CgroupError(f"freeze {d}/cgroup.events: timed out waiting for frozen {int(frozen)}")
+    err.errno = errno.ETIMEDOUT  # type: ignore[attr-defined]
+    raise err
+
+
+class V2Manager(base.Manager):
+    """Manager for a cgroup in the unified hierarchy mounted at ``mount``."""
+
+    mode = "v2"
+
+    def __init__(self, path_: str, mount: str) -> None:
+        """``path_``: the container's directory; ``mount``: the cgroup2 mountpoint."""
+        self.cg_path = path_
+        self.mount = mount
+
+    def dirs(self) -> list[str]:
+        """The single container directory."""
+        return [self.cg_path]
+
+    def path(self, controller: str = "") -> str | None:
+        """The container directory (every controller lives there)."""
+        return self.cg_path
+
+    def create(self) -> None:
+        """mkdir -p, then enable the controllers in every ancestor."""
+        base.mkdir_p(self.cg_path)
+        enable_controllers(self.mount, self.cg_path)
+
+    def plan(self, resources: Mapping[str, Any],
+             linux_devices: Sequence[Mapping[str, Any]] | None = None,
+             devices: bool = True) -> plan.CgroupPlan:
+        """The v2 plan (device rules carried, not written)."""
+        rules = None
+        if devices:
+            rules = plan.cgroup_device_rules(resources.get("devices"), linux_devices or ())
+        return plan.plan_v2(resources, rules)
+
+    def apply(self, resources: Mapping[str, Any],
+              linux_devices: Sequence[Mapping[str, Any]] | None = None,
+              devices: bool = True) -> list[str]:
+        """Apply ``resources`` (see :meth:`Manager.apply`)."""
+        p = self.plan(resources, linux_devices, devices)
+        if p.memory_check_limit is not None:
+            base.check_memory_usage(os.path.join(self.cg_path, "memory.current"), p.memory_check_limit)
+        warnings = list(p.warnings)
+        base.execute_writes(p.writes, lambda _c: self.cg_path, warnings)
+        return warnings
+
+    def freeze(self) -> None:
+        """cgroup.freeze = 1, wait for ``frozen 1`` in cgroup.events."""
+        set_frozen(self.cg_path, True, self.freeze_timeout)
+
+    def thaw(self) -> None:
+        """cgroup.freeze = 0, wait for ``frozen 0``."""
+        set_frozen(self.cg_path, False, self.freeze_timeout)
+
+    def state(self) -> str:
+        """"frozen" when cgroup.freeze is 1."""
+        text = base.read_optional(os.path.join(self.cg_path, "cgroup.freeze"))
+        return "frozen" if (text or "").strip() == "1" else "thawed"
+
+    def pids(self) -> list[int]:
+        """All PIDs in the cgroup and its sub-cgroups."""
+        return base.read_procs_recursive(self.cg_path)
+
+    def _kill_file(self) -> str | None:
+        return os.path.join(self.cg_path, "cgroup.kill")
+
+    def stats(self) -> dict[str, Any]:
+        """runc ``events --stats`` data."""
+        from pyrunc.linux.cgroups import stats as cgstats
+
+        return cgstats.stats_v2(self.cg_path)
+
+    def oom_events(self) -> base.OOMNotifier:
+        """Notifier on the ``oom_kill`` counter of memory.events."""
+        return V2OOMNotifier(self.cg_path)
+
+    def to_state(self) -> dict[str, Any]:
+        """{"mode": "v2", "path", "mount"}."""
+        return {"mode": "v2", "path": self.cg_path, "mount": self.mount}
+
+
+class V2OOMNotifier(base.OOMNotifier):
+    """Polls memory.events (kernfs raises POLLPRI on change) for oom_kill."""
+
+    def __init__(self, d: str) -> None:
+        """Open ``d``/memory.events and remember the current oom_kill count."""
+        self._path = os.path.join(d, "memory.events")
+        try:
+            self._fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            raise base.cgroup_error("open", self._path, e) from None
+        self._count = self._read()
+
+    def _read(self) -> int:
+        try:
+            data = os.pread(self._fd, 4096, 0).decode()
+        except OSError as e:
+            if e.errno == errno.ENODEV:
+                raise EOFError("cgroup removed") from None
+            raise
+        for line in data.splitlines():
+            k, _, v = line.partition(" ")
+            if k == "oom_kill":
+                return int(v)
+        return 0
+
+    def fileno(self) -> int:
+        """The memory.events descriptor (poll for POLLPRI)."""
+        return self._fd
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once oom_kill increased; EOFError when the cgroup is removed."""
+        poller = select.poll()
+        poller.register(self._fd, select.POLLPRI | select.POLLERR)
+        ms = None if timeout is None else int(timeout * 1000)
+        while True:
+            if not poller.poll(ms):
+                return False
+            if not os.path.exists(self._path):
+                raise EOFError("cgroup removed")
+            count = self._read()
+            if count > self._count:
+                self._count = count
+                return True
+            if timeout is not None:
+                return False
+
+    def close(self) -> None:
+        """Close the descriptor (idempotent)."""
+        if getattr(self, "_fd", -1) >= 0:
+            os.close(self._fd)
+            self._fd = -1

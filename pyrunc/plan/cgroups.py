@@ -1,0 +1,608 @@
+"""OCI ``linux.resources`` -> ordered cgroup file writes, for v1 and v2 (pure).
+
+Nothing here touches the kernel: :func:`plan_v1` and :func:`plan_v2` turn a
+resources dict into a :class:`CgroupPlan` (an ordered list of
+:class:`Write`, the device rules, and warnings) that
+``pyrunc.linux.cgroups`` executes.  Conversions follow runc (opencontainers
+cgroups): value 0 means "unset" for most fields, -1 means "max".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyrunc.errors import ConfigError
+
+V1 = "v1"
+V2 = "v2"
+
+# Resource key -> the cgroup controllers that key can write to.
+RESOURCE_CONTROLLERS: dict[str, tuple[str, ...]] = {
+    "memory": ("memory",),
+    "cpu": ("cpu", "cpuset"),
+    "pids": ("pids",),
+    "blockIO": ("blkio", "io"),
+    "hugepageLimits": ("hugetlb",),
+    "network": ("net_cls", "net_prio"),
+    "rdma": ("rdma",),
+    "devices": ("devices",),
+}
+
+CPU_SHARES_MIN = 2
+CPU_SHARES_MAX = 262144
+CPU_WEIGHT_MAX = 10000
+DEFAULT_CPU_PERIOD = 100000
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write of ``value`` to ``filename`` in the ``controller`` hierarchy.
+
+    ``optional``: skip silently when the file does not exist (e.g. hugetlb
+    rsvd files on old kernels).  ``fallback``: (filename, value) to write
+    instead when ``filename`` does not exist (blkio/io BFQ vs CFQ files).
+    ``retry_after_next``: when this write fails with EINVAL, write the next
+    entry first and then retry this one (memory/memsw, period/quota pairs
+    whose valid order depends on the values already set).
+    """
+
+    controller: str
+    filename: str
+    value: str
+    optional: bool = False
+    fallback: tuple[str, str] | None = None
+    retry_after_next: bool = False
+
+
+@dataclass(frozen=True)
+class DeviceRule:
+    """A normalised device cgroup rule: type a/b/c, -1 for a wildcard number."""
+
+    type: str
+    major: int
+    minor: int
+    access: str
+    allow: bool
+
+    def v1_line(self) -> str:
+        """The ``devices.allow``/``devices.deny`` line, e.g. ``c 1:3 rwm``."""
+        major = "*" if self.major < 0 else str(self.major)
+        minor = "*" if self.minor < 0 else str(self.minor)
+        return f"{self.type} {major}:{minor} {self.access}"
+
+
+@dataclass(frozen=True)
+class DefaultDevice:
+    """A device runc always allows (and creates, when it has a path)."""
+
+    path: str | None
+    rule: DeviceRule
+    file_mode: int = 0o666
+
+
+@dataclass
+class CgroupPlan:
+    """What to write, in order, plus device rules and non-fatal warnings.
+
+    ``memory_check_limit`` is the new memory limit when
+    ``memory.checkBeforeUpdate`` asks to refuse a limit below current usage.
+    """
+
+    version: str
+    writes: list[Write] = field(default_factory=list)
+    devices: list[DeviceRule] | None = None
+    warnings: list[str] = field(default_factory=list)
+    memory_check_limit: int | None = None
+
+    def controllers(self) -> list[str]:
+        """The controllers this plan writes to, in first-use order."""
+        seen: list[str] = []
+        for w in self.writes:
+            if w.controller not in seen:
+                seen.append(w.controller)
+        return seen
+
+
+# ---------------------------------------------------------------- conversions
+
+
+def cpu_shares_to_weight(shares: int) -> int:
+    """cgroup v1 cpu.shares [2, 262144] -> v2 cpu.weight [1, 10000]; 0 stays 0.
+
+    runc >= 1.3.2 (opencontainers/cgroups) maps on a log scale through a
+    quadratic so the v1 default 1024 lands on the v2 default 100, instead
+    of the older linear ``1 + (shares-2)*9999/262142`` (1024 -> 39).
+    """
+    if shares == 0:
+        return 0
+    if shares <= CPU_SHARES_MIN:
+        return 1
+    if shares >= CPU_SHARES_MAX:
+        return CPU_WEIGHT_MAX
+    lg = math.log2(shares)
+    exponent = (lg * lg + 125 * lg) / 612.0 - 7.0 / 34.0
+    return math.ceil(10**exponent)
+
+
+def cpu_shares_to_weight_linear(shares: int) -> int:
+    """The pre-1.3.2 runc conversion ``1 + (shares-2)*9999/262142`` (0 -> 0)."""
+    if shares == 0:
+        return 0
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+def blkio_weight_to_io_weight(weight: int) -> int:
+    """blkio.weight [10, 1000] -> io.weight [1, 10000] linearly; 0 stays 0."""
+    if weight == 0:
+        return 0
+    return 1 + (weight - 10) * 9999 // 990
+
+
+def memory_swap_to_v2(swap: int, memory: int) -> int:
+    """OCI swap (memory+swap) -> memory.swap.max (swap only); 0 = unset, -1 = max.
+
+    Raises ConfigError for combinations runc rejects.
+    """
+    if memory == -1 and swap == 0:
+        # Unlimited memory and unset swap means "both unlimited", as on v1.
+        return -1
+    if swap in (-1, 0):
+        return swap
+    if memory == -1:
+        return swap
+    if memory == 0:
+        raise ConfigError("linux.resources.memory.swap: unable to set swap limit without memory limit")
+    if memory < 0:
+        raise ConfigError(f"linux.resources.memory.limit: invalid memory value: {memory}")
+    if swap < memory:
+        raise ConfigError("linux.resources.memory.swap: memory+swap limit should be >= memory limit")
+    return swap - memory
+
+
+def cpu_max(quota: int, period: int) -> str:
+    """cpu.max for quota/period (0 = unset); "" when neither is set."""
+    if quota <= 0 and period == 0:
+        return ""
+    if period == 0:
+        period = DEFAULT_CPU_PERIOD
+    if quota <= 0:
+        return f"max {period}"
+    return f"{quota} {period}"
+
+
+def _num_v2(value: int) -> str:
+    """v2 numeric file value: 0 -> "" (unset), negative -> "max"."""
+    if value == 0:
+        return ""
+    if value < 0:
+        return "max"
+    return str(value)
+
+
+def pids_value(limit: int) -> str:
+    """pids.max for an OCI pids.limit (runc 1.4 / spec 1.3: 0 is a real limit, <0 is max)."""
+    return "max" if limit < 0 else str(limit)
+
+
+# --------------------------------------------------------------------- devices
+
+_WILDCARD = -1
+
+
+def _char(major: int, minor: int, access: str = "rwm") -> DeviceRule:
+    return DeviceRule("c", major, minor, access, True)
+
+
+def default_allowed_devices() -> list[DefaultDevice]:
+    """runc's AllowedDevices, in runc's order (mknod-any, std devices, pts, ptmx, tun)."""
+    return [
+        DefaultDevice(None, _char(_WILDCARD, _WILDCARD, "m")),
+        DefaultDevice(None, DeviceRule("b", _WILDCARD, _WILDCARD, "m", True)),
+        DefaultDevice("/dev/null", _char(1, 3)),
+        DefaultDevice("/dev/random", _char(1, 8)),
+        DefaultDevice("/dev/full", _char(1, 7)),
+        DefaultDevice("/dev/tty", _char(5, 0)),
+        DefaultDevice("/dev/zero", _char(1, 5)),
+        DefaultDevice("/dev/urandom", _char(1, 9)),
+        DefaultDevice(None, _char(136, _WILDCARD)),  # /dev/pts/*
+        DefaultDevice(None, _char(5, 2)),  # /dev/ptmx
+        DefaultDevice(None, _char(10, 200)),  # /dev/net/tun, kept for compatibility
+    ]
+
+
+def normalize_device_rule(rule: Mapping[str, Any], index: int = 0) -> DeviceRule:
+    """One ``linux.resources.devices`` entry -> DeviceRule (raises ConfigError)."""
+    where = f"linux.resources.devices[{index}]"
+    dtype = rule.get("type") or "a"
+    if dtype not in ("a", "b", "c"):
+        raise ConfigError(f"{where}.type: invalid cgroup device type {dtype!r}")
+    access = rule.get("access") or ""
+    if not access:
+        raise ConfigError(f"{where}.access: device access at {index} field cannot be empty")
+    if any(ch not in "rwm" for ch in access):
+        raise ConfigError(f"{where}.access: invalid device access {access!r} (only r, w, m)")
+    access = "".join(ch for ch in "rwm" if ch in access)
+    numbers = []
+    for key in ("major", "minor"):
+        value = rule.get(key)
+        if value is None:
+            numbers.append(_WILDCARD)
+        elif isinstance(value, bool) or not isinstance(value, int) or value < _WILDCARD:
+            raise ConfigError(f"{where}.{key}: invalid device number {value!r}")
+        else:
+            numbers.append(value)
+    return DeviceRule(dtype, numbers[0], numbers[1], access, bool(rule.get("allow", False)))
+
+
+def normalize_device_rules(rules: Sequence[Mapping[str, Any]] | None) -> list[DeviceRule]:
+    """All ``linux.resources.devices`` entries, in order."""
+    return [normalize_device_rule(r, i) for i, r in enumerate(rules or ())]
+
+
+def cgroup_device_rules(
+    rules: Sequence[Mapping[str, Any]] | None,
+    linux_devices: Iterable[Mapping[str, Any]] = (),
+) -> list[DeviceRule]:
+    """The rule list runc installs: the spec's rules, then the default allow-list.
+
+    A default device whose path also appears in ``linux.devices`` is dropped
+    (the spec's entry takes priority), exactly as runc does.
+    """
+    spec_paths = {d.get("path") for d in linux_devices}
+    result = normalize_device_rules(rules)
+    for dev in default_allowed_devices():
+        if dev.path is not None and dev.path in spec_paths:
+            continue
+        result.append(dev.rule)
+    return result
+
+
+def device_writes_v1(rules: Sequence[DeviceRule]) -> list[Write]:
+    """v1: deny everything, then each rule in order."""
+    writes = [Write("devices", "devices.deny", "a")]
+    for r in rules:
+        writes.append(Write("devices", "devices.allow" if r.allow else "devices.deny", r.v1_line()))
+    return writes
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _int(section: Mapping[str, Any], key: str, where: str) -> int | None:
+    value = section.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where}.{key}: expected an integer, got {value!r}")
+    return value
+
+
+def _section(resources: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = resources.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"linux.resources.{key}: expected an object")
+    return value
+
+
+def _kernel_memory_warning(mem: Mapping[str, Any], plan: CgroupPlan) -> None:
+    if mem.get("kernel") is not None or mem.get("kernelTCP") is not None:
+        plan.warnings.append("Kernel memory settings are ignored and will be removed")
+
+
+def _check_before_update(mem: Mapping[str, Any], limit: int, plan: CgroupPlan) -> None:
+    if mem.get("checkBeforeUpdate") and limit > 0:
+        plan.memory_check_limit = limit
+
+
+def _rdma_writes(resources: Mapping[str, Any]) -> list[Write]:
+    writes = []
+    rdma = _section(resources, "rdma")
+    for device in sorted(rdma):
+        limits = rdma[device] or {}
+        parts = [device]
+        handles = limits.get("hcaHandles")
+        objects = limits.get("hcaObjects")
+        if handles is not None:
+            parts.append(f"hca_handle={handles}")
+        if objects is not None:
+            parts.append(f"hca_object={objects}")
+        if len(parts) > 1:
+            writes.append(Write("rdma", "rdma.max", " ".join(parts)))
+    return writes
+
+
+def _pids_writes(resources: Mapping[str, Any]) -> list[Write]:
+    pids = _section(resources, "pids")
+    limit = _int(pids, "limit", "linux.resources.pids")
+    if limit is None:
+        return []
+    return [Write("pids", "pids.max", pids_value(limit))]
+
+
+def _hugetlb_writes(resources: Mapping[str, Any], version: str) -> list[Write]:
+    writes = []
+    for i, entry in enumerate(resources.get("hugepageLimits") or ()):
+        size = entry.get("pageSize")
+        if not isinstance(size, str) or not size or "/" in size:
+            raise ConfigError(f"linux.resources.hugepageLimits[{i}].pageSize: invalid page size {size!r}")
+        limit = _int(entry, "limit", f"linux.resources.hugepageLimits[{i}]")
+        value = str(limit if limit is not None else 0)
+        if version == V1:
+            writes.append(Write("hugetlb", f"hugetlb.{size}.limit_in_bytes", value))
+            writes.append(Write("hugetlb", f"hugetlb.{size}.rsvd.limit_in_bytes", value, optional=True))
+        else:
+            value = "max" if limit is not None and limit < 0 else value
+            writes.append(Write("hugetlb", f"hugetlb.{size}.max", value))
+            writes.append(Write("hugetlb", f"hugetlb.{size}.rsvd.max", value, optional=True))
+    return writes
+
+
+def _throttles(blkio: Mapping[str, Any]) -> list[tuple[str, str, int, int, int]]:
+    """(v1 file, v2 key, major, minor, rate) for every throttle entry."""
+    out = []
+    for key, v1file, v2key in (
+        ("throttleReadBpsDevice", "blkio.throttle.read_bps_device", "rbps"),
+        ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device", "wbps"),
+        ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device", "riops"),
+        ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device", "wiops"),
+    ):
+        for i, dev in enumerate(blkio.get(key) or ()):
+            where = f"linux.resources.blockIO.{key}[{i}]"
+            major = _int(dev, "major", where)
+            minor = _int(dev, "minor", where)
+            rate = _int(dev, "rate", where)
+            if major is None or minor is None:
+                raise ConfigError(f"{where}: major and minor are required")
+            out.append((v1file, v2key, major, minor, rate or 0))
+    return out
+
+
+# ------------------------------------------------------------------------ v1
+
+
+def plan_v1(
+    resources: Mapping[str, Any],
+    devices: Sequence[DeviceRule] | None = None,
+) -> CgroupPlan:
+    """cgroup v1 writes for ``resources``, in runc's subsystem order.
+
+    ``devices``: the full device rule list to install (see
+    :func:`cgroup_device_rules`); None leaves the devices cgroup alone.
+    """
+    plan = CgroupPlan(V1)
+    if resources.get("unified"):
+        raise ConfigError("linux.resources.unified: invalid configuration: cannot use unified on cgroup v1")
+    w = plan.writes
+    cpu = _section(resources, "cpu")
+    where = "linux.resources.cpu"
+    # cpuset
+    if cpu.get("cpus"):
+        w.append(Write("cpuset", "cpuset.cpus", str(cpu["cpus"])))
+    if cpu.get("mems"):
+        w.append(Write("cpuset", "cpuset.mems", str(cpu["mems"])))
+    # devices
+    if devices is not None:
+        w.extend(device_writes_v1(devices))
+    # memory
+    mem = _section(resources, "memory")
+    mwhere = "linux.resources.memory"
+    limit = _int(mem, "limit", mwhere) or 0
+    swap = _int(mem, "swap", mwhere) or 0
+    if limit == -1 and swap == 0:
+        swap = -1
+    _check_before_update(mem, limit, plan)
+    lim = ("memory.limit_in_bytes", str(limit))
+    # Unlimited memsw is a no-op where swap accounting is off, so optional.
+    memsw = ("memory.memsw.limit_in_bytes", str(swap))
+    if limit != 0 and swap != 0:
+        # Growing needs memsw first, shrinking memory first; the EINVAL
+        # retry covers the order we cannot know without reading the file.
+        first, second = (memsw, lim) if swap == -1 else (lim, memsw)
+        w.append(Write("memory", *first, retry_after_next=True))
+        w.append(Write("memory", *second))
+    elif limit != 0:
+        w.append(Write("memory", *lim))
+    elif swap != 0:
+        w.append(Write("memory", *memsw, optional=swap == -1))
+    _kernel_memory_warning(mem, plan)
+    reservation = _int(mem, "reservation", mwhere) or 0
+    if reservation != 0:
+        w.append(Write("memory", "memory.soft_limit_in_bytes", str(reservation)))
+    if mem.get("disableOOMKiller"):
+        w.append(Write("memory", "memory.oom_control", "1"))
+    swappiness = _int(mem, "swappiness", mwhere)
+    if swappiness is not None and swappiness != -1:
+        if not 0 <= swappiness <= 100:
+            raise ConfigError(f"{mwhere}.swappiness: invalid memory swappiness value: {swappiness} (valid range is 0-100)")
+        w.append(Write("memory", "memory.swappiness", str(swappiness)))
+    # cpu
+    rt_period = _int(cpu, "realtimePeriod", where) or 0
+    rt_runtime = _int(cpu, "realtimeRuntime", where) or 0
+    if rt_period:
+        w.append(Write("cpu", "cpu.rt_period_us", str(rt_period), retry_after_next=bool(rt_runtime)))
+    if rt_runtime:
+        w.append(Write("cpu", "cpu.rt_runtime_us", str(rt_runtime)))
+    shares = _int(cpu, "shares", where) or 0
+    if shares:
+        w.append(Write("cpu", "cpu.shares", str(shares)))
+    period = _int(cpu, "period", where) or 0
+    quota = _int(cpu, "quota", where) or 0
+    if period:
+        w.append(Write("cpu", "cpu.cfs_period_us", str(period), retry_after_next=bool(quota)))
+    if quota:
+        w.append(Write("cpu", "cpu.cfs_quota_us", str(quota)))
+    burst = _int(cpu, "burst", where)
+    if burst is not None:
+        w.append(Write("cpu", "cpu.cfs_burst_us", str(burst)))
+    idle = _int(cpu, "idle", where)
+    if idle is not None:
+        w.append(Write("cpu", "cpu.idle", str(idle)))
+    # pids
+    w.extend(_pids_writes(resources))
+    # blkio
+    blkio = _section(resources, "blockIO")
+    bwhere = "linux.resources.blockIO"
+    weight = _int(blkio, "weight", bwhere) or 0
+    if weight:
+        w.append(Write("blkio", "blkio.weight", str(weight), fallback=("blkio.bfq.weight", str(weight))))
+    leaf = _int(blkio, "leafWeight", bwhere) or 0
+    if leaf:
+        w.append(Write("blkio", "blkio.leaf_weight", str(leaf)))
+    for i, dev in enumerate(blkio.get("weightDevice") or ()):
+        dwhere = f"{bwhere}.weightDevice[{i}]"
+        major, minor = _int(dev, "major", dwhere), _int(dev, "minor", dwhere)
+        if major is None or minor is None:
+            raise ConfigError(f"{dwhere}: major and minor are required")
+        dw = _int(dev, "weight", dwhere) or 0
+        dl = _int(dev, "leafWeight", dwhere) or 0
+        if dw:
+            line = f"{major}:{minor} {dw}"
+            w.append(Write("blkio", "blkio.weight_device", line, fallback=("blkio.bfq.weight_device", line)))
+        if dl:
+            w.append(Write("blkio", "blkio.leaf_weight_device", f"{major}:{minor} {dl}"))
+    for v1file, _v2key, major, minor, rate in _throttles(blkio):
+        w.append(Write("blkio", v1file, f"{major}:{minor} {rate}"))
+    # hugetlb
+    w.extend(_hugetlb_writes(resources, V1))
+    # net_cls / net_prio
+    net = _section(resources, "network")
+    classid = _int(net, "classID", "linux.resources.network")
+    if classid is not None:
+        w.append(Write("net_cls", "net_cls.classid", str(classid)))
+    for prio in net.get("priorities") or ():
+        w.append(Write("net_prio", "net_prio.ifpriomap", f"{prio.get('name', '')} {prio.get('priority', 0)}"))
+    # rdma
+    w.extend(_rdma_writes(resources))
+    plan.devices = list(devices) if devices is not None else None
+    return plan
+
+
+# ------------------------------------------------------------------------ v2
+
+
+def _unified_controller(key: str) -> str:
+    return key.split(".", 1)[0]
+
+
+def plan_v2(
+    resources: Mapping[str, Any],
+    devices: Sequence[DeviceRule] | None = None,
+) -> CgroupPlan:
+    """cgroup v2 writes for ``resources``; ``unified`` entries come last.
+
+    Device rules are only carried in ``plan.devices`` (v2 needs an eBPF
+    program, installed elsewhere).  v1-only settings produce warnings.
+    """
+    plan = CgroupPlan(V2, devices=list(devices) if devices is not None else None)
+    w = plan.writes
+    cpu = _section(resources, "cpu")
+    where = "linux.resources.cpu"
+    # cpuset
+    if cpu.get("cpus"):
+        w.append(Write("cpuset", "cpuset.cpus", str(cpu["cpus"])))
+    if cpu.get("mems"):
+        w.append(Write("cpuset", "cpuset.mems", str(cpu["mems"])))
+    # memory
+    mem = _section(resources, "memory")
+    mwhere = "linux.resources.memory"
+    limit = _int(mem, "limit", mwhere) or 0
+    swap = _int(mem, "swap", mwhere) or 0
+    swap_v2 = memory_swap_to_v2(swap, limit)
+    swap_str = _num_v2(swap_v2)
+    if swap_str == "" and swap_v2 == 0 and swap > 0:
+        swap_str = "0"  # swap == limit: no swap at all
+    _check_before_update(mem, limit, plan)
+    if swap_str:
+        w.append(Write("memory", "memory.swap.max", swap_str))
+    if limit:
+        w.append(Write("memory", "memory.max", _num_v2(limit)))
+    _kernel_memory_warning(mem, plan)
+    reservation = _int(mem, "reservation", mwhere) or 0
+    if reservation:
+        w.append(Write("memory", "memory.low", _num_v2(reservation)))
+    if mem.get("swappiness") is not None:
+        plan.warnings.append("memory.swappiness is not supported on cgroup v2, ignored")
+    if mem.get("disableOOMKiller"):
+        plan.warnings.append("memory.disableOOMKiller is not supported on cgroup v2, ignored")
+    # cpu
+    if (_int(cpu, "realtimePeriod", where) or 0) or (_int(cpu, "realtimeRuntime", where) or 0):
+        plan.warnings.append("cpu.realtimePeriod/realtimeRuntime are not supported on cgroup v2, ignored")
+    idle = _int(cpu, "idle", where)
+    if idle is not None:
+        w.append(Write("cpu", "cpu.idle", str(idle)))
+    shares = _int(cpu, "shares", where) or 0
+    if shares:
+        w.append(Write("cpu", "cpu.weight", str(cpu_shares_to_weight(shares))))
+    burst = _int(cpu, "burst", where)
+    cmax = cpu_max(_int(cpu, "quota", where) or 0, _int(cpu, "period", where) or 0)
+    if cmax:
+        w.append(Write("cpu", "cpu.max", cmax, retry_after_next=burst is not None))
+    if burst is not None:
+        w.append(Write("cpu", "cpu.max.burst", str(burst)))
+    # pids
+    w.extend(_pids_writes(resources))
+    # io
+    blkio = _section(resources, "blockIO")
+    bwhere = "linux.resources.blockIO"
+    weight = _int(blkio, "weight", bwhere) or 0
+    if weight:
+        # BFQ takes the blkio value itself; io.weight needs the conversion.
+        w.append(Write("io", "io.bfq.weight", str(weight),
+                       fallback=("io.weight", str(blkio_weight_to_io_weight(weight)))))
+    if blkio.get("leafWeight"):
+        plan.warnings.append("blockIO.leafWeight is not supported on cgroup v2, ignored")
+    for i, dev in enumerate(blkio.get("weightDevice") or ()):
+        dwhere = f"{bwhere}.weightDevice[{i}]"
+        major, minor = _int(dev, "major", dwhere), _int(dev, "minor", dwhere)
+        if major is None or minor is None:
+            raise ConfigError(f"{dwhere}: major and minor are required")
+        dw = _int(dev, "weight", dwhere) or 0
+        if dw:
+            w.append(Write("io", "io.bfq.weight", f"{major}:{minor} {dw}"))
+    for _v1file, v2key, major, minor, rate in _throttles(blkio):
+        w.append(Write("io", "io.max", f"{major}:{minor} {v2key}={rate}"))
+    # hugetlb
+    w.extend(_hugetlb_writes(resources, V2))
+    # network: v1 only
+    net = _section(resources, "network")
+    if net.get("classID") is not None or net.get("priorities"):
+        plan.warnings.append("network classID/priorities are not supported on cgroup v2, ignored")
+    # rdma
+    w.extend(_rdma_writes(resources))
+    # unified
+    unified = resources.get("unified") or {}
+    if not isinstance(unified, Mapping):
+        raise ConfigError("linux.resources.unified: expected an object")
+    for key in sorted(unified):
+        if not key or "/" in key or key.startswith(".") or "." not in key:
+            raise ConfigError(f"linux.resources.unified: invalid key {key!r}")
+        w.append(Write(_unified_controller(key), key, str(unified[key])))
+    return plan
+
+
+def plan_resources(
+    resources: Mapping[str, Any],
+    version: str,
+    devices: Sequence[DeviceRule] | None = None,
+) -> CgroupPlan:
+    """Dispatch to :func:`plan_v1` or :func:`plan_v2` by ``version``."""
+    if version == V1:
+        return plan_v1(resources, devices)
+    if version == V2:
+        return plan_v2(resources, devices)
+    raise ValueError(f"unknown cgroup version {version!r}")
+
+
+def resources_for(resources: Mapping[str, Any], controllers: Iterable[str]) -> dict[str, Any]:
+    """The subset of ``resources`` whose keys feed any of ``controllers``."""
+    wanted = set(controllers)
+    return {
+        key: value
+        for key, value in resources.items()
+        if set(RESOURCE_CONTROLLERS.get(key, ())) & wanted
+    }
