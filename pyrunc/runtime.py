@@ -150,7 +150,7 @@ def create(store: Store, container_id: str, opts: CreateOptions,
             raise PyruncError(f"fd {fifo_fd} collides with the preserved fds")
         facts = host_facts.gather(config, bundle, fifo_fd=fifo_fd, first_closed_fd=first_closed,
                                   no_pivot=opts.no_pivot,
-                                  container_cgroup_dirs=manager.hierarchy_dirs())
+                                  container_cgroup_dirs=manager.dirs())
         steps = build_create_plan(config, facts)
         record = ContainerRecord(
             id=container_id, bundle=bundle, rootfs=facts.rootfs, created=_now_rfc3339(),

@@ -12,7 +12,6 @@ from pyrunc.errors import PyruncError
 
 SYNOPSIS = "[command options] <container-id>"
 OPTIONS: list[Any] = []
-NOT_SUPPORTED = True
 
 
 def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:

@@ -1,8 +1,4 @@
-"""pyrunc restore: not supported (CRIU is not usable on this platform).
-
-It must fail, including for ``--help``: podman offers restoreing when
-``<runtime> restore --help`` exits 0.
-"""
+"""pyrunc restore: not supported (CRIU is not usable on this platform)."""
 
 from __future__ import annotations
 
@@ -12,7 +8,6 @@ from pyrunc.errors import PyruncError
 
 SYNOPSIS = "[command options] <container-id>"
 OPTIONS: list[Any] = []
-NOT_SUPPORTED = True
 
 
 def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from pyrunc.plan.builder import CgroupHierarchy, HostFacts
 from pyrunc.plan.mounts import bind_source, parse_options
@@ -29,11 +29,12 @@ def parse_mountinfo(text: str) -> list[dict[str, str]]:
     return entries
 
 
-def cgroup_hierarchies(mountinfo: str, container_dirs: Mapping[str, str]) -> list[CgroupHierarchy]:
+def cgroup_hierarchies(mountinfo: str, container_dirs: Sequence[str]) -> list[CgroupHierarchy]:
     """The host's cgroup hierarchies under /sys/fs/cgroup with the container's dirs.
 
-    ``container_dirs`` maps a hierarchy's mountpoint to the container's cgroup
-    directory in it; hierarchies without an entry are shown at their root.
+    ``container_dirs`` are the container's cgroup directories; each belongs to
+    the hierarchy whose mountpoint it lies under.  Hierarchies without one are
+    shown at their root.
     """
     result = []
     for e in parse_mountinfo(mountinfo):
@@ -46,8 +47,9 @@ def cgroup_hierarchies(mountinfo: str, container_dirs: Mapping[str, str]) -> lis
         opts = [o for o in e["super"].split(",") if o not in ("rw", "ro")]
         if e["fstype"] == "cgroup2":
             opts = [o for o in opts if o in ("nsdelegate", "memory_recursiveprot")]
+        own = [d for d in container_dirs if d == mp or d.startswith(mp + "/")]
         result.append(CgroupHierarchy(name=name, fstype=e["fstype"], options=",".join(opts),
-                                      host_path=container_dirs.get(mp, mp)))
+                                      host_path=own[0] if own else mp))
     return result
 
 
@@ -76,7 +78,7 @@ def passwd_home(rootfs: str, uid: int) -> str | None:
 
 
 def gather(config: Mapping[str, Any], bundle: str, *, fifo_fd: int, first_closed_fd: int,
-           no_pivot: bool, container_cgroup_dirs: Mapping[str, str]) -> HostFacts:
+           no_pivot: bool, container_cgroup_dirs: Sequence[str]) -> HostFacts:
     """Collect HostFacts for one create."""
     root = config["root"]["path"]
     rootfs = os.path.realpath(root if root.startswith("/") else os.path.join(bundle, root))

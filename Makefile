@@ -1,0 +1,39 @@
+# pyrunc: the two set-up commands of the README.
+#   make demo  - install what pyrunc needs, build it, run the demo container
+#   make test  - install the test dependencies too and run the whole suite
+PYTHON ?= python3
+PIP = $(PYTHON) -m pip
+APT_PACKAGES = gcc make libc6-dev libseccomp-dev busybox-static pkg-config
+
+.PHONY: deps install rootfs demo test-deps build test lint
+
+deps:
+	@if [ "$$(id -u)" != 0 ]; then echo "run as root" >&2; exit 1; fi
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null
+
+install: deps
+	$(PIP) install -q --upgrade pip setuptools wheel cffi jsonschema
+	$(PIP) install -q --no-build-isolation .
+
+rootfs:
+	bundles/make-rootfs.sh bundles/busybox/rootfs
+
+demo: install rootfs
+	pyrunc --root /run/pyrunc-demo run --bundle bundles/busybox demo-$$$$
+
+test-deps: deps
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc >/dev/null
+	$(PIP) install -q --upgrade pip setuptools wheel cffi jsonschema pytest hypothesis ruff mypy
+
+build:
+	$(PYTHON) setup.py -q build_ext --inplace
+
+test: test-deps build rootfs
+	$(PIP) install -q --no-build-isolation .
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests
+	$(MAKE) lint
+
+lint:
+	$(PYTHON) -m ruff check pyrunc tests setup.py csrc/build_shim.py
+	$(PYTHON) -m mypy --strict pyrunc/spec pyrunc/plan

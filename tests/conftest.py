@@ -1,0 +1,170 @@
+"""Shared fixtures: a busybox rootfs, bundles, and a runtime driven through its CLI.
+
+The runtime under test is pyrunc from this checkout (``python -m pyrunc``);
+set PYRUNC_TEST_RUNTIME to another runc-compatible binary (e.g. ``runc``) to
+run the same tests against it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shlex
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+
+def runtime_argv() -> list[str]:
+    """The command that runs the runtime under test."""
+    other = os.environ.get("PYRUNC_TEST_RUNTIME")
+    if other:
+        return shlex.split(other)
+    return [sys.executable, "-m", "pyrunc"]
+
+
+def runtime_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+BASE_CONFIG: dict[str, Any] = json.loads((REPO / "bundles" / "busybox" / "config.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A busybox root filesystem shared (read-only) by the tests."""
+    dest = tmp_path_factory.mktemp("rootfs") / "rootfs"
+    subprocess.run([str(REPO / "bundles" / "make-rootfs.sh"), str(dest)], check=True,
+                   stdout=subprocess.DEVNULL)
+    return dest
+
+
+class Runtime:
+    """A runtime binary with its own --root, driven through the CLI."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.ids: set[str] = set()
+
+    def argv(self, *args: str, log: str | None = None) -> list[str]:
+        extra = ["--log", log, "--log-format", "json"] if log else []
+        return [*runtime_argv(), "--root", str(self.root), *extra, *args]
+
+    def __call__(self, *args: str, input: bytes | None = None, timeout: float = 60,
+                 check: bool = False, log: str | None = None,
+                 **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+        """Run a command; stdout and stderr are captured unless overridden."""
+        kwargs.setdefault("stdout", subprocess.PIPE)
+        kwargs.setdefault("stderr", subprocess.PIPE)
+        if input is None and "stdin" not in kwargs:
+            kwargs["stdin"] = subprocess.DEVNULL
+        proc = subprocess.run(self.argv(*args, log=log), input=input, timeout=timeout,
+                              env=runtime_env(), **kwargs)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{args} failed ({proc.returncode}): {proc.stderr!r}")
+        return proc
+
+    def state(self, cid: str) -> dict[str, Any]:
+        proc = self("state", cid, check=True)
+        return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+    def new_id(self, prefix: str = "t") -> str:
+        cid = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        self.ids.add(cid)
+        return cid
+
+    def cleanup(self) -> None:
+        for cid in sorted(self.ids):
+            self("delete", "--force", cid, timeout=30)
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    """The runtime under test with a private state root; containers are removed after."""
+    rt = Runtime(tmp_path / "state")
+    try:
+        yield rt
+    finally:
+        rt.cleanup()
+
+
+class BundleFactory:
+    """Makes bundles around the shared rootfs."""
+
+    def __init__(self, base: Path, rootfs: Path) -> None:
+        self.base = base
+        self.rootfs = rootfs
+        self.count = 0
+
+    def config(self, args: list[str] | None = None) -> dict[str, Any]:
+        cfg = copy.deepcopy(BASE_CONFIG)
+        cfg["root"]["path"] = str(self.rootfs)
+        if args is not None:
+            cfg["process"]["args"] = args
+        return cfg
+
+    def __call__(self, args: list[str] | None = None, config: dict[str, Any] | None = None,
+                 raw: str | None = None) -> Path:
+        self.count += 1
+        path = self.base / f"bundle{self.count}"
+        path.mkdir(parents=True)
+        text = raw if raw is not None else json.dumps(config or self.config(args))
+        (path / "config.json").write_text(text)
+        return path
+
+
+@pytest.fixture
+def bundle(tmp_path: Path, rootfs: Path) -> BundleFactory:
+    """Factory: bundle(args=[...]) or bundle(config=dict) -> bundle directory."""
+    return BundleFactory(tmp_path / "bundles", rootfs)
+
+
+def cgroup_dirs_named(name: str) -> list[str]:
+    """Every directory called `name` in any mounted cgroup hierarchy (leak check)."""
+    found = []
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        if not hierarchy.is_dir():
+            continue
+        for dirpath, dirnames, _ in os.walk(hierarchy):
+            if name in dirnames:
+                found.append(os.path.join(dirpath, name))
+            if dirpath.count("/") > 8:
+                dirnames.clear()
+    return found
+
+
+def processes_with(text: str) -> list[int]:
+    """Pids whose command line contains text (leak check)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if text.encode() in cmdline:
+                pids.append(int(entry.name))
+    return pids
+
+
+def mounts_under(path: str) -> list[str]:
+    """Mount points at or below path in this mount namespace (leak check)."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mp = line.split()[4]
+            if mp == path or mp.startswith(path.rstrip("/") + "/"):
+                out.append(mp)
+    return out

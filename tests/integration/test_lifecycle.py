@@ -1,0 +1,240 @@
+"""The container lifecycle through the CLI: run, create/start/state/kill/delete."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import cgroup_dirs_named, needs_root, processes_with
+
+pytestmark = needs_root
+
+
+def wait_for_status(runtime, cid: str, wanted: str, timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        st = runtime.state(cid)
+        if st["status"] == wanted or time.monotonic() > deadline:
+            return st
+        time.sleep(0.02)
+
+
+def test_run_prints_hello(runtime, bundle):
+    b = bundle(["echo", "hello"])
+    proc = runtime("run", "-b", str(b), runtime.new_id())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"hello\n"
+
+
+def test_run_returns_exit_status(runtime, bundle):
+    b = bundle(["sh", "-c", "exit 3"])
+    assert runtime("run", "--bundle", str(b), runtime.new_id()).returncode == 3
+
+
+def test_run_killed_by_signal_is_128_plus_signal(runtime, bundle):
+    b = bundle(["sh", "-c", "kill -9 $$"])
+    assert runtime("run", f"--bundle={b}", runtime.new_id()).returncode == 137
+
+
+def test_run_forwards_signals(runtime, bundle):
+    b = bundle(["sh", "-c", "trap 'echo got-term; exit 7' TERM; echo ready; while true; do sleep 0.1; done"])
+    proc = subprocess.Popen(runtime.argv("run", "-b", str(b), runtime.new_id()),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=__import__("tests.conftest", fromlist=["x"]).runtime_env())
+    assert proc.stdout.readline() == b"ready\n"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert b"got-term" in out, err
+    assert proc.returncode == 7
+
+
+def test_run_passes_stdin_through(runtime, bundle):
+    b = bundle(["sh", "-c", "read line; echo got:$line"])
+    proc = runtime("run", "-b", str(b), runtime.new_id(), input=b"abc\n")
+    assert proc.stdout == b"got:abc\n", proc.stderr
+
+
+def test_create_start_state_kill_delete(runtime, bundle, tmp_path):
+    b = bundle(["sleep", "1000"])
+    cid = runtime.new_id()
+    pid_file = tmp_path / "init.pid"
+    runtime("create", "-b", str(b), "--pid-file", str(pid_file), cid, check=True)
+    st = runtime.state(cid)
+    assert st["status"] == "created"
+    assert st["id"] == cid and st["bundle"] == str(b)
+    assert int(pid_file.read_text()) == st["pid"] > 0
+    assert os.path.exists(f"/proc/{st['pid']}")
+    runtime("start", cid, check=True)
+    st = runtime.state(cid)
+    assert st["status"] == "running"
+    runtime("kill", cid, "KILL", check=True)
+    st = wait_for_status(runtime, cid, "stopped")
+    assert st["status"] == "stopped" and st["pid"] == 0
+    runtime("delete", cid, check=True)
+    proc = runtime("state", cid)
+    assert proc.returncode == 1
+    assert b"container does not exist" in proc.stderr
+    assert not (runtime.root / cid).exists()
+
+
+def test_state_matches_official_schema(runtime, bundle):
+    jsonschema = pytest.importorskip("jsonschema")
+    from tests.conftest import SHARED
+
+    schema_dir = SHARED / "oci-runtime-spec" / "schema"
+    if not schema_dir.exists():
+        pytest.skip("official schemas not available")
+    b = bundle(["sleep", "1000"])
+    cid = runtime.new_id()
+    runtime("create", "-b", str(b), cid, check=True)
+    st = runtime.state(cid)
+    schema = json.loads((schema_dir / "state-schema.json").read_text())
+    resolver_base = schema_dir.as_uri() + "/"
+    from referencing import Registry, Resource
+
+    registry = Registry().with_resources(
+        (resolver_base + p.name, Resource.from_contents(json.loads(p.read_text())))
+        for p in schema_dir.glob("*.json"))
+    jsonschema.Draft4Validator(schema, registry=registry).validate(st)
+    assert set(st) >= {"ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "owner"}
+
+
+def test_start_twice_and_start_stopped(runtime, bundle):
+    b = bundle(["true"])
+    cid = runtime.new_id()
+    runtime("create", "-b", str(b), cid, check=True)
+    runtime("start", cid, check=True)
+    wait_for_status(runtime, cid, "stopped")
+    proc = runtime("start", cid)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == b"cannot start a container that has stopped"
+
+
+def test_delete_of_running_needs_force(runtime, bundle):
+    b = bundle(["sleep", "1000"])
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", str(b), cid, check=True)
+    proc = runtime("delete", cid)
+    assert proc.returncode == 1
+    assert b"not stopped" in proc.stderr
+    pid = runtime.state(cid)["pid"]
+    runtime("delete", "--force", cid, check=True)
+    assert not os.path.exists(f"/proc/{pid}/status") or \
+        "Z" in Path(f"/proc/{pid}/status").read_text().split("State:")[1][:5]
+
+
+def test_delete_created_container_kills_it(runtime, bundle):
+    b = bundle(["sleep", "1000"])
+    cid = runtime.new_id()
+    runtime("create", "-b", str(b), cid, check=True)
+    pid = runtime.state(cid)["pid"]
+    runtime("delete", cid, check=True)
+    assert not (runtime.root / cid).exists()
+    time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{pid}") or b"Z" in Path(f"/proc/{pid}/stat").read_bytes().split(b") ")[1][:1]
+
+
+def test_delete_force_of_missing_container_succeeds(runtime):
+    assert runtime("delete", "--force", "nope").returncode == 0
+    proc = runtime("delete", "nope")
+    assert proc.returncode == 1 and proc.stderr.strip() == b"container does not exist"
+
+
+def test_duplicate_id_is_refused(runtime, bundle):
+    b = bundle(["sleep", "1000"])
+    cid = runtime.new_id()
+    runtime("create", "-b", str(b), cid, check=True)
+    proc = runtime("create", "-b", str(b), cid)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == b"container with given ID already exists"
+    assert runtime.state(cid)["status"] == "created"
+
+
+def test_concurrent_creates_with_one_id(runtime, bundle):
+    b = bundle(["sleep", "1000"])
+    cid = runtime.new_id()
+    results = []
+
+    def go() -> None:
+        results.append(runtime("create", "-b", str(b), cid))
+
+    threads = [threading.Thread(target=go) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    codes = sorted(p.returncode for p in results)
+    assert codes == [0, 1, 1, 1], [p.stderr for p in results]
+    assert runtime.state(cid)["status"] == "created"
+    assert len(processes_with("sleep 1000")) >= 1
+
+
+def test_invalid_id(runtime, bundle):
+    proc = runtime("create", "-b", str(bundle(["true"])), "../evil")
+    assert proc.returncode == 1
+    assert b"invalid container ID format" in proc.stderr
+
+
+def test_list_formats(runtime, bundle):
+    assert runtime("list", "-f", "json").stdout.strip() == b"null"
+    b = bundle(["sleep", "1000"])
+    cid = runtime.new_id()
+    runtime("create", "-b", str(b), cid, check=True)
+    listed = json.loads(runtime("list", "--format", "json").stdout)
+    assert [c["id"] for c in listed] == [cid] and listed[0]["status"] == "created"
+    assert runtime("list", "-q").stdout == f"{cid}\n".encode()
+    table = runtime("list").stdout.decode().splitlines()
+    assert table[0].split() == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+    assert table[1].split()[0] == cid and table[1].split()[2] == "created"
+
+
+def test_kill_signal_forms(runtime, bundle):
+    b = bundle(["sh", "-c", "trap 'exit 0' USR1; while true; do sleep 0.05; done"])
+    for sig in ("USR1", "SIGUSR1", "10"):
+        cid = runtime.new_id()
+        runtime("run", "-d", "-b", str(b), cid, check=True)
+        time.sleep(0.2)
+        runtime("kill", cid, sig, check=True)
+        assert wait_for_status(runtime, cid, "stopped")["status"] == "stopped", sig
+    proc = runtime("kill", cid, "KILL")
+    assert proc.returncode == 1 and b"container not running" in proc.stderr
+
+
+def test_init_dying_before_start_reads_stopped(runtime, bundle):
+    b = bundle(["true"])
+    cid = runtime.new_id()
+    runtime("create", "-b", str(b), cid, check=True)
+    os.kill(runtime.state(cid)["pid"], signal.SIGKILL)
+    assert wait_for_status(runtime, cid, "stopped")["status"] == "stopped"
+    proc = runtime("start", cid)
+    assert proc.returncode == 1
+
+
+def test_cgroup_created_and_removed(runtime, bundle):
+    cid = runtime.new_id()
+    cfg = bundle.config(["sleep", "1000"])
+    cfg["linux"]["cgroupsPath"] = f"/pyrunc-test/{cid}"
+    b = bundle(config=cfg)
+    runtime("create", "-b", str(b), cid, check=True)
+    pid = runtime.state(cid)["pid"]
+    dirs = cgroup_dirs_named(cid)
+    assert dirs, "no cgroup created"
+    for d in dirs:
+        procs = Path(d, "cgroup.procs").read_text().split()
+        assert str(pid) in procs, d
+    runtime("delete", "--force", cid, check=True)
+    assert cgroup_dirs_named(cid) == []
+
+
+def test_version_shape(runtime):
+    out = runtime("--version", check=True).stdout.decode().splitlines()
+    assert out[0].split()[1] == "version"
+    assert out[1].startswith("commit: ")
+    assert out[2] == "spec: 1.3.0"

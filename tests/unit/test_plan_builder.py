@@ -1,0 +1,130 @@
+"""The create plan: order and content of the steps (pure)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pyrunc.errors import ConfigError
+from pyrunc.plan import flags as F
+from pyrunc.plan import protocol as P
+from pyrunc.plan.builder import HostFacts, build_create_plan, capability_mask, namespace_steps
+
+BASE = json.loads((Path(__file__).resolve().parents[2] / "bundles/busybox/config.json").read_text())
+
+
+def plan(config=None, **facts):
+    cfg = json.loads(json.dumps(config or BASE))
+    return build_create_plan(cfg, HostFacts(rootfs="/r", bundle="/b", fifo_fd=9, **facts))
+
+
+def ops(steps):
+    return [s.op for s in steps]
+
+
+def test_stage_a_order_joins_user_first():
+    linux = {"namespaces": [{"type": "network", "path": "/proc/1/ns/net"}, {"type": "pid"},
+                            {"type": "user", "path": "/proc/1/ns/user"}, {"type": "mount"}]}
+    steps = namespace_steps(linux)
+    assert ops(steps) == [P.OP_SETNS, P.OP_SETNS, P.OP_UNSHARE, P.OP_FORK]
+    assert steps[0].ints[0] == F.CLONE_NEWUSER and steps[1].ints[0] == F.CLONE_NEWNET
+    assert steps[2].ints[0] == F.CLONE_NEWPID | F.CLONE_NEWNS
+
+
+def test_new_user_namespace_comes_before_the_others():
+    steps = namespace_steps({"namespaces": [{"type": "mount"}, {"type": "user"}]})
+    assert ops(steps) == [P.OP_UNSHARE_USER, P.OP_UNSHARE, P.OP_FORK]
+
+
+def test_time_offsets():
+    steps = namespace_steps({"namespaces": [{"type": "time"}],
+                             "timeOffsets": {"monotonic": {"secs": -5, "nanosecs": 1}}})
+    t = [s for s in steps if s.op == P.OP_TIMENS_OFFSETS][0]
+    assert t.ints[0] == (-5) & ((1 << 64) - 1) and t.ints[1] == 1
+
+
+def test_whole_plan_order():
+    o = ops(plan())
+    assert o.index(P.OP_FORK) < o.index(P.OP_SET_ROOT) < o.index(P.OP_PIVOT_ROOT)
+    assert o.index(P.OP_PIVOT_ROOT) < o.index(P.OP_SETHOSTNAME) < o.index(P.OP_READONLY_PATH)
+    assert o.index(P.OP_READONLY_PATH) < o.index(P.OP_MASK_PATH) < o.index(P.OP_CHECK_EXEC)
+    assert o.index(P.OP_CHECK_EXEC) < o.index(P.OP_READY) < o.index(P.OP_WAIT_START)
+    assert o.index(P.OP_WAIT_START) < o.index(P.OP_RLIMIT) < o.index(P.OP_SETID)
+    assert o[-3:] == [P.OP_CHDIR, P.OP_CLOSE_FDS, P.OP_EXEC]
+    caps = [s for s in plan() if s.op == P.OP_CAPS]
+    assert caps[0].ints[5] == P.CAPS_F_BOUNDING_ONLY and caps[1].ints[5] == P.CAPS_F_NO_BOUNDING
+    assert o.index(P.OP_CAPS) < o.index(P.OP_SETID) < len(o) - 1 - o[::-1].index(P.OP_CAPS)
+
+
+def test_devices_created_when_dev_is_tmpfs():
+    steps = plan()
+    nodes = {s.strs[0].decode(): s for s in steps if s.op == P.OP_MKNOD}
+    assert set(nodes) >= {"/dev/null", "/dev/zero", "/dev/full", "/dev/random",
+                          "/dev/urandom", "/dev/tty"}
+    null = nodes["/dev/null"]
+    assert null.ints[0] == F.S_IFCHR | 0o666 and null.ints[1:3] == (1, 3)
+    links = {s.strs[1].decode(): s.strs[0].decode() for s in steps if s.op == P.OP_SYMLINK}
+    assert links["/dev/fd"] == "/proc/self/fd" and links["/dev/ptmx"] == "pts/ptmx"
+
+
+def test_devices_are_bind_mounted_in_a_user_namespace():
+    cfg = json.loads(json.dumps(BASE))
+    cfg["linux"]["namespaces"].append({"type": "user"})
+    steps = plan(cfg)
+    assert not [s for s in steps if s.op == P.OP_MKNOD]
+    binds = [s for s in steps if s.op == P.OP_MOUNT and s.strs[1] == b"/dev/null"]
+    assert binds and binds[0].ints[1] & P.MOUNT_F_MKFILE
+
+
+def test_config_devices_are_created_with_their_mode_and_owner():
+    cfg = json.loads(json.dumps(BASE))
+    cfg["linux"]["devices"] = [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229,
+                                "fileMode": 0o600, "uid": 7, "gid": 8}]
+    fuse = [s for s in plan(cfg) if s.op == P.OP_MKNOD and s.strs[0] == b"/dev/fuse"][0]
+    assert fuse.ints[:5] == (F.S_IFCHR | 0o600, 10, 229, 7, 8)
+
+
+def test_loopback_only_for_a_new_network_namespace():
+    assert P.OP_LOOPBACK_UP in ops(plan())
+    cfg = json.loads(json.dumps(BASE))
+    cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "network"]
+    assert P.OP_LOOPBACK_UP not in ops(plan(cfg))
+
+
+def test_no_pivot_uses_chroot():
+    o = ops(plan(no_pivot=True))
+    assert P.OP_CHROOT in o and P.OP_PIVOT_ROOT not in o
+
+
+def test_mount_namespace_is_required():
+    cfg = json.loads(json.dumps(BASE))
+    cfg["linux"]["namespaces"] = [{"type": "pid"}]
+    with pytest.raises(ConfigError, match="mount namespace"):
+        plan(cfg)
+
+
+def test_sysctl_becomes_proc_write():
+    cfg = json.loads(json.dumps(BASE))
+    cfg["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
+    w = [s for s in plan(cfg) if s.op == P.OP_WRITE_PROC][0]
+    assert w.strs == (b"sys/net/ipv4/ip_forward", b"1")
+
+
+def test_capability_mask_ignores_unknown_names():
+    assert capability_mask(["CAP_CHOWN", "CAP_KILL", "CAP_NOPE"]) == (1 << 0) | (1 << 5)
+
+
+def test_exec_step_carries_args_env_and_home():
+    ex = plan()[-1]
+    argc, envc = ex.ints[0], ex.ints[1]
+    assert argc == len(BASE["process"]["args"])
+    assert ex.strs[argc:][-1] == b"HOME=/"
+    assert envc == len(BASE["process"]["env"]) + 1
+
+
+def test_plan_encodes_within_limits():
+    data = P.encode_plan(plan())
+    assert data[:4] == (P.PLAN_MAGIC).to_bytes(4, "little")
+    assert int.from_bytes(data[8:12], "little") == len(data)

@@ -1,0 +1,82 @@
+"""Mount option parsing and mount steps (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pyrunc.errors import ConfigError
+from pyrunc.plan import flags as F
+from pyrunc.plan import protocol as P
+from pyrunc.plan.mounts import MountContext, clean_destination, mount_steps, parse_options
+
+
+def test_flag_options_set_and_clear():
+    o = parse_options(["ro", "nosuid", "nodev", "noexec", "relatime"])
+    assert o.flags == F.MS_RDONLY | F.MS_NOSUID | F.MS_NODEV | F.MS_NOEXEC | F.MS_RELATIME
+    assert parse_options(["ro", "rw"]).flags == 0
+    assert parse_options(["nosuid", "suid"]).flags == 0
+    assert parse_options(["defaults"]).flags == 0
+
+
+def test_data_and_propagation_are_separated():
+    o = parse_options(["nosuid", "mode=755", "size=65536k", "rslave", "private"])
+    assert o.data == ("mode=755", "size=65536k")
+    assert o.propagation == (F.MS_SLAVE | F.MS_REC, F.MS_PRIVATE)
+    assert o.flags == F.MS_NOSUID
+
+
+def test_bind_and_rbind():
+    assert parse_options(["bind"]).flags == F.MS_BIND
+    assert parse_options(["rbind"]).flags == F.MS_BIND | F.MS_REC
+    assert parse_options(["rbind"]).is_bind
+
+
+def test_relative_destinations_are_taken_from_root():
+    assert clean_destination("data") == "/data"
+    assert clean_destination("/a/../b/") == "/b"
+    assert clean_destination("../../etc") == "/etc"
+
+
+def test_tmpfs_mount_step():
+    steps = mount_steps({"destination": "/run", "type": "tmpfs", "source": "tmpfs",
+                         "options": ["nosuid", "mode=755"]}, MountContext(bundle="/b"))
+    assert len(steps) == 1
+    s = steps[0]
+    assert s.op == P.OP_MOUNT
+    assert s.strs == (b"tmpfs", b"/run", b"tmpfs", b"mode=755")
+    assert s.ints[0] == F.MS_NOSUID
+    assert s.ints[1] & P.MOUNT_F_MKDIR
+    assert "MS_NOSUID" in s.what and '"/run"' in s.what
+
+
+def test_readonly_bind_is_remounted():
+    ctx = MountContext(bundle="/bundle", source_kinds={"/bundle/data": "file"})
+    steps = mount_steps({"destination": "/data", "type": "bind", "source": "data",
+                         "options": ["rbind", "ro", "rprivate"]}, ctx)
+    assert [s.op for s in steps] == [P.OP_MOUNT] * 3
+    bind, remount, prop = steps
+    assert bind.strs[0] == b"/bundle/data"
+    assert bind.ints[0] == F.MS_BIND | F.MS_REC
+    assert bind.ints[1] & P.MOUNT_F_MKFILE and bind.ints[1] & P.MOUNT_F_BIND_SOURCE
+    assert remount.ints[0] & F.MS_REMOUNT and remount.ints[0] & F.MS_RDONLY
+    assert prop.ints[0] == F.MS_PRIVATE | F.MS_REC
+
+
+def test_proc_mount_refuses_symlinked_destination():
+    steps = mount_steps({"destination": "/proc", "type": "proc", "source": "proc"},
+                        MountContext(bundle="/b"))
+    assert steps[0].ints[1] & P.MOUNT_F_NOSYMLINK_DST
+
+
+@pytest.mark.parametrize("dest", ["/proc/sys", "/proc/self/attr", "/proc/1/root"])
+def test_mounts_inside_proc_are_refused(dest):
+    with pytest.raises(ConfigError, match="inside /proc"):
+        mount_steps({"destination": dest, "type": "bind", "source": "/tmp",
+                     "options": ["bind"]}, MountContext(bundle="/b"))
+
+
+def test_lxcfs_style_proc_files_are_allowed():
+    steps = mount_steps({"destination": "/proc/meminfo", "type": "bind",
+                         "source": "/tmp/meminfo", "options": ["bind"]},
+                        MountContext(bundle="/b", source_kinds={"/tmp/meminfo": "file"}))
+    assert steps[0].strs[1] == b"/proc/meminfo"
