@@ -359,6 +359,45 @@ def _exit_status(wait_status: int) -> int:
     return os.WEXITSTATUS(wait_status)
 
 
+class _Forwarder:
+    """Forward the signals pyrunc receives to one process (once its pid is known)."""
+
+    def __init__(self) -> None:
+        self.pid = 0
+        self.pending: list[int] = []
+        for name in _FORWARDED:
+            signal.signal(getattr(signal, name), self._handle)
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if not self.pid:
+            self.pending.append(signum)
+            return
+        try:
+            os.kill(self.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def attach(self, pid: int) -> None:
+        """Start forwarding to pid, delivering what arrived before."""
+        self.pid = pid
+        for signum in self.pending:
+            self._handle(signum, None)
+        self.pending.clear()
+
+
+def _reap_until(pid: int) -> int:
+    """Reap children (we are a subreaper) until pid exits; returns its exit status."""
+    while True:
+        try:
+            reaped, wait_status = os.wait()
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return 255
+        if reaped == pid:
+            return _exit_status(wait_status)
+
+
 def run(store: Store, container_id: str, opts: CreateOptions, keep: bool = False) -> int:
     """`run`: create + start; in the foreground wait and return the exit status.
 
@@ -377,38 +416,63 @@ def run(store: Store, container_id: str, opts: CreateOptions, keep: bool = False
             raise
         return 0
     lib.pyrunc_set_child_subreaper(1)
-    init_pid = 0
-    pending: list[int] = []
-
-    def forward(signum: int, _frame: Any) -> None:
-        if init_pid:
-            try:
-                os.kill(init_pid, signum)
-            except ProcessLookupError:
-                pass
-        else:
-            pending.append(signum)
-
-    for name in _FORWARDED:
-        signal.signal(getattr(signal, name), forward)
-    record = create(store, container_id, opts)
-    init_pid = record.pid
-    status = 0
+    forwarder = _Forwarder()
     try:
+        record = create(store, container_id, opts)
         start(store, container_id)
-        for signum in pending:
-            forward(signum, None)
-        while True:
-            try:
-                pid, wait_status = os.wait()
-            except InterruptedError:
-                continue
-            except ChildProcessError:
-                break
-            if pid == init_pid:
-                status = _exit_status(wait_status)
-                break
+        forwarder.attach(record.pid)
+        return _reap_until(record.pid)
     finally:
         if not keep:
             _quietly(lambda: delete(store, container_id, force=True))
-    return status
+
+
+@dataclass
+class ExecOptions:
+    """Flags of `exec` that are not part of the process itself."""
+
+    detach: bool = False
+    pid_file: str | None = None
+    preserve_fds: int = 0
+    ignore_paused: bool = False
+    console_socket: str | None = None
+
+
+def exec_process(store: Store, container_id: str, process: dict[str, Any],
+                 opts: ExecOptions) -> int:
+    """Run a new process in a running container; returns its exit status (0 if detached)."""
+    from pyrunc._shim import lib
+    from pyrunc.linux import facts as host_facts
+    from pyrunc.linux.initproc import InitError, run_init
+    from pyrunc.plan.builder import build_exec_plan
+
+    record = _require(store, container_id)
+    status = status_of(store, record)
+    if status == STOPPED:
+        raise ContainerError("cannot exec in a stopped container")
+    if status == PAUSED and not opts.ignore_paused:
+        raise ContainerError("cannot exec in a paused container (use --ignore-paused to override)")
+    if status == CREATING:
+        raise ContainerError("container not running")
+    if opts.console_socket or process.get("terminal"):
+        raise PyruncError("exec with a terminal is not supported yet")
+    preserved = list(range(3, 3 + _listen_fds() + opts.preserve_fds))
+    user = process.get("user") or {}
+    home = host_facts.passwd_home(record.rootfs, int(user.get("uid", 0)))
+    steps = build_exec_plan(record.config, record.pid, process, 3 + len(preserved), home)
+    manager = _cgroup_manager(record)
+    if not opts.detach:
+        lib.pyrunc_set_child_subreaper(1)
+    forwarder = None if opts.detach else _Forwarder()
+    try:
+        launched = run_init(steps, inherit_fds=preserved,
+                            before_plan=manager.add_pid if manager is not None else None)
+    except InitError as e:
+        raise PyruncError(_init_error_message(e)) from None
+    launched.sock.close()
+    if opts.pid_file:
+        write_atomic(os.path.abspath(opts.pid_file), str(launched.pid))
+    if forwarder is None:
+        return 0
+    forwarder.attach(launched.pid)
+    return _reap_until(launched.pid)

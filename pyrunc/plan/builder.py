@@ -336,3 +336,32 @@ def build_create_plan(config: Mapping[str, Any], facts: HostFacts) -> list[P.Ste
         steps.append(P.step(P.OP_WAIT_START, facts.fifo_fd, what="wait for start (exec.fifo)"))
     steps += process_steps(process, facts.first_closed_fd, facts.passwd_home)
     return steps
+
+
+# /proc/<pid>/ns/<name> for each OCI namespace type.
+NS_PROC_NAMES = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
+                 "user": "user", "cgroup": "cgroup", "time": "time"}
+
+
+def build_exec_plan(config: Mapping[str, Any], init_pid: int, process: Mapping[str, Any],
+                    first_closed_fd: int, home: str | None = None) -> list[P.Step]:
+    """The plan of `exec`: join every namespace of the container's init, then run process.
+
+    Namespaces are joined through the init's /proc/<pid>/ns links, in the
+    same order as `create` joins namespaces given by path (user first); the
+    fork that follows puts the process into the container's pid namespace.
+    """
+    linux = config.get("linux") or {}
+    joined = {"namespaces": [
+        {"type": ns["type"], "path": f"/proc/{init_pid}/ns/{NS_PROC_NAMES[ns['type']]}"}
+        for ns in linux.get("namespaces") or ()]}
+    steps = [s for s in namespace_steps(joined)]
+    if process.get("oomScoreAdj") is not None:
+        steps.append(P.step(P.OP_OOM_SCORE_ADJ, int(process["oomScoreAdj"]),
+                            what=f"set oom_score_adj {process['oomScoreAdj']}"))
+    args = list(process.get("args") or ())
+    steps.append(P.step(P.OP_CHECK_EXEC, strs=(args[0], env_path(process.get("env") or ())),
+                        what=f'exec: "{args[0]}"'))
+    steps.append(P.step(P.OP_READY, what="report ready"))
+    steps += process_steps(process, first_closed_fd, home)
+    return steps

@@ -1,0 +1,69 @@
+"""pyrunc exec: run a new process inside a container."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pyrunc.cli.args import int_value, opt
+from pyrunc.errors import ConfigError, UsageError
+
+SYNOPSIS = "[command options] <container-id> <command> [command options]  || -p process.json <container-id>"
+OPTIONS = [
+    opt("console_socket", "--console-socket", value=True, default="", help="path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal"),
+    opt("pidfd_socket", "--pidfd-socket", value=True, default="", help="path to an AF_UNIX socket which will receive the pidfd of the process"),
+    opt("cwd", "--cwd", value=True, default="", help="current working directory in the container"),
+    opt("env", "--env", "-e", value=True, multi=True, help="set environment variables"),
+    opt("tty", "--tty", "-t", help="allocate a pseudo-TTY"),
+    opt("user", "--user", "-u", value=True, default="", help="UID (format: <uid>[:<gid>])"),
+    opt("additional_gids", "--additional-gids", "-g", value=True, multi=True, help="additional gids"),
+    opt("process", "--process", "-p", value=True, default="", help="path to the process.json"),
+    opt("detach", "--detach", "-d", help="detach from the container's process"),
+    opt("pid_file", "--pid-file", value=True, default="", help="specify the file to write the process id to"),
+    opt("process_label", "--process-label", value=True, default="", help="set the asm process label for the process commonly used with selinux"),
+    opt("apparmor", "--apparmor", value=True, default="", help="set the apparmor profile for the process"),
+    opt("no_new_privs", "--no-new-privs", help="set the no new privileges value for the process"),
+    opt("cap", "--cap", "-c", value=True, multi=True, help="add a capability to the bounding set for the process"),
+    opt("preserve_fds", "--preserve-fds", value=True, default="0", help="Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)"),
+    opt("cgroup", "--cgroup", value=True, multi=True, help="run the process in an (existing) sub-cgroup(s)"),
+    opt("ignore_paused", "--ignore-paused", help="allow exec in a paused container"),
+]
+
+
+def _load_process(path: str) -> dict[str, Any]:
+    from pyrunc.spec.validate import validate_config
+
+    try:
+        with open(path, "rb") as f:
+            process = json.loads(f.read())
+    except OSError as e:
+        raise ConfigError(f"open {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise ConfigError(f"{path}: invalid JSON: {e}") from None
+    # Validate as the process of a minimal config, so errors read "process.args: ...".
+    validate_config({"ociVersion": "1.3.0", "root": {"path": "rootfs"}, "process": process})
+    return process  # type: ignore[no-any-return]
+
+
+def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:
+    """Exec into the container named by args[0]."""
+    from pyrunc import runtime
+    from pyrunc.plan.process import exec_process_from_flags
+
+    if not args:
+        raise UsageError('"exec" requires a minimum of 1 argument')
+    container_id, command = args[0], args[1:]
+    store = ctx.store()
+    if values["process"]:
+        process = _load_process(values["process"])
+    else:
+        record = store.load(container_id)
+        process = exec_process_from_flags(
+            record.config.get("process") or {}, command, env=values["env"], cwd=values["cwd"],
+            user=values["user"], additional_gids=values["additional_gids"], caps=values["cap"],
+            no_new_privs=values["no_new_privs"], tty=values["tty"])
+    opts = runtime.ExecOptions(
+        detach=values["detach"], pid_file=values["pid_file"] or None,
+        preserve_fds=int_value("--preserve-fds", values["preserve_fds"]),
+        ignore_paused=values["ignore_paused"], console_socket=values["console_socket"] or None)
+    return runtime.exec_process(store, container_id, process, opts)

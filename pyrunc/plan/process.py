@@ -1,0 +1,72 @@
+"""Building the process of `exec` from runc's flags or a process.json (pure)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping, Sequence
+
+from pyrunc.errors import UsageError
+
+
+def parse_user(text: str) -> tuple[int, int | None]:
+    """``uid[:gid]``, both numeric (a user name is never taken for an id)."""
+    uid_text, sep, gid_text = text.partition(":")
+    try:
+        uid = int(uid_text, 10)
+        gid = int(gid_text, 10) if sep else None
+    except ValueError:
+        raise UsageError(f"invalid user {text!r}: expected <uid>[:<gid>] as numbers") from None
+    if uid < 0 or uid > 0xFFFFFFFE or (gid is not None and not 0 <= gid <= 0xFFFFFFFE):
+        raise UsageError(f"invalid user {text!r}: out of range")
+    if not uid_text.isdigit() or (sep and not gid_text.isdigit()):
+        raise UsageError(f"invalid user {text!r}: expected <uid>[:<gid>] as numbers")
+    return uid, gid
+
+
+def _merge_env(base: Sequence[str], extra: Sequence[str]) -> list[str]:
+    """runc's rule: a variable given with -e replaces the one of the same name."""
+    names = {e.split("=", 1)[0] for e in extra}
+    return [e for e in base if e.split("=", 1)[0] not in names] + list(extra)
+
+
+def exec_process_from_flags(base: Mapping[str, Any], args: Sequence[str], *,
+                            env: Sequence[str] = (), cwd: str = "", user: str = "",
+                            additional_gids: Sequence[str] = (), caps: Sequence[str] = (),
+                            no_new_privs: bool = False, tty: bool = False) -> dict[str, Any]:
+    """The exec'd process: the container's process with the command-line overrides."""
+    if not args:
+        raise UsageError("exec: no command given (args must not be empty)")
+    process: dict[str, Any] = copy.deepcopy(dict(base))
+    process["args"] = list(args)
+    process["terminal"] = tty
+    process.pop("consoleSize", None)
+    process["env"] = _merge_env(process.get("env") or [], env)
+    if cwd:
+        process["cwd"] = cwd
+    proc_user = process.setdefault("user", {"uid": 0, "gid": 0})
+    if user:
+        uid, gid = parse_user(user)
+        proc_user["uid"] = uid
+        proc_user["gid"] = gid if gid is not None else 0
+    if additional_gids:
+        try:
+            proc_user["additionalGids"] = [int(g, 10) for g in additional_gids]
+        except ValueError:
+            raise UsageError("invalid --additional-gids value") from None
+    if caps:
+        pcaps = process.setdefault("capabilities", {})
+        # --cap never grants inheritable capabilities (CVE-2022-29162); ambient
+        # only where the process spec already allows it through inheritable.
+        for name in caps:
+            cap = name.upper() if name.upper().startswith("CAP_") else "CAP_" + name.upper()
+            for kind in ("bounding", "effective", "permitted"):
+                pcaps.setdefault(kind, [])
+                if cap not in pcaps[kind]:
+                    pcaps[kind].append(cap)
+            if cap in (pcaps.get("inheritable") or ()):
+                pcaps.setdefault("ambient", [])
+                if cap not in pcaps["ambient"]:
+                    pcaps["ambient"].append(cap)
+    if no_new_privs:
+        process["noNewPrivileges"] = True
+    return process
