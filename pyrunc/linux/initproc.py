@@ -166,6 +166,18 @@ class _Session:
             self.child_pidfd = None
         self.reap_a()
 
+    def ack(self) -> None:
+        try:
+            self.sock.send(encode_sync(MSG_ACK))
+        except ConnectionError:
+            raise self.eof_error() from None
+
+    def recv(self) -> bytes:
+        try:
+            return self.sock.recv(SYNC_MSG.size * 2)
+        except ConnectionError:
+            return b""
+
     def step_of(self, index: int) -> Step | None:
         return self.steps[index] if 0 <= index < len(self.steps) else None
 
@@ -209,20 +221,20 @@ class _Session:
 
 def _converse(s: _Session, on_idmap, on_sync) -> Launched:
     while True:
-        data = s.sock.recv(SYNC_MSG.size * 2)
+        data = s.recv()
         if not data:
             raise s.eof_error()
         kind, index, err, value, text = decode_sync(data)
         if kind == MSG_IDMAP_REQ:
             if on_idmap is not None:
                 on_idmap(value)
-            s.sock.send(encode_sync(MSG_ACK))
+            s.ack()
         elif kind == MSG_CHILD_PID:
             s.got_child(value)
         elif kind == MSG_SYNC:
             if on_sync is not None:
                 on_sync(value, s.child if s.child is not None else s.pid_a)
-            s.sock.send(encode_sync(MSG_ACK))
+            s.ack()
         elif kind == MSG_READY:
             return Launched(s.child if s.child is not None else s.pid_a, s.sock)
         elif kind == MSG_ERROR:
@@ -261,7 +273,7 @@ def run_encoded(plan: bytes, steps: Sequence[Step] = (), *,
             before_plan(pid_a)
         try:
             _send_plan(parent, plan)
-        except (BrokenPipeError, ConnectionResetError):
+        except ConnectionError:
             raise session.eof_error() from None
         launched = _converse(session, on_idmap, on_sync)
     except InitError:
