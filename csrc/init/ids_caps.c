@@ -143,27 +143,36 @@ static int raise_ambient(uint64_t ambient, int last)
 	return 0;
 }
 
+/* Dropping from the bounding set needs CAP_SETPCAP in the effective set,
+ * which a uid change away from root has cleared while leaving it permitted
+ * (PR_SET_KEEPCAPS): make the permitted set effective first. */
+static int bounding_phase(uint64_t keep, int last)
+{
+	uint64_t perm = 0, inh = 0;
+	int err = cap_get(&perm, &inh);
+
+	if (!err)
+		err = cap_set(perm, perm, inh);
+	if (err)
+		return fail(-err, "capget/capset");
+	return drop_bounding(keep, last);
+}
+
 int op_caps(const struct step *s)
 {
+	uint64_t flags = s->ints[5], mask;
 	int last = last_cap(), err;
-	uint64_t mask, perm = 0, inh = 0;
 
 	if (last < 0)
 		return fail(-last, "/proc/sys/kernel/cap_last_cap");
 	if (last > 63)
 		last = 63;
 	mask = last == 63 ? ~0ULL : (1ULL << (last + 1)) - 1;
-	/* Dropping from the bounding set needs CAP_SETPCAP in the effective
-	 * set, which a preceding OP_SETID to a non-root uid has cleared; it
-	 * is still permitted, so make the permitted set effective first. */
-	err = cap_get(&perm, &inh);
-	if (!err)
-		err = cap_set(perm, perm, inh);
-	if (err)
-		return fail(-err, "capget/capset");
-	err = drop_bounding(s->ints[0], last);
-	if (err)
-		return err;
+	if (!(flags & CAPS_F_NO_BOUNDING)) {
+		err = bounding_phase(s->ints[0], last);
+		if (err || (flags & CAPS_F_BOUNDING_ONLY))
+			return err;
+	}
 	err = cap_set(s->ints[1] & mask, s->ints[2] & mask, s->ints[3] & mask);
 	if (err)
 		return fail(-err, "capset");

@@ -113,6 +113,9 @@ int op_close_fds(const struct step *s);
 int op_check_exec(const struct step *s);
 int op_exec(const struct step *s);
 
+/* net.c */
+int op_loopback_up(const struct step *s);
+
 /* sync.c */
 int op_sync(const struct step *s);
 int op_ready(const struct step *s);

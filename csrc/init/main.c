@@ -76,6 +76,7 @@ static const step_fn handlers[OP_MAX] = {
 	[OP_SECCOMP] = op_reserved,
 	[OP_CONSOLE] = op_reserved,
 	[OP_HOOK] = op_reserved,
+	[OP_LOOPBACK_UP] = op_loopback_up,
 };
 
 static __attribute__((noreturn)) void die(int step, int err, const char *text)

@@ -58,6 +58,7 @@ static const struct op_rule rules[OP_MAX] = {
 	[OP_SECCOMP] = { 1, 0, 0 },
 	[OP_CONSOLE] = { 1, 0, 0 },
 	[OP_HOOK] = { 1, 0, 0 },
+	[OP_LOOPBACK_UP] = { 1, 0, 0 },
 };
 
 /* +1: room for the terminator of the last string (see terminate_strings). */

@@ -21,6 +21,8 @@ import pytest
 
 from pyrunc.linux.initproc import InitError, Launched, run_encoded, run_init
 from pyrunc.plan.protocol import (
+    CAPS_F_BOUNDING_ONLY,
+    CAPS_F_NO_BOUNDING,
     MOUNT_F_BIND_SOURCE,
     MOUNT_F_MKDIR,
     MOUNT_F_NO_SOURCE,
@@ -33,6 +35,7 @@ from pyrunc.plan.protocol import (
     OP_CLOSE_FDS,
     OP_EXEC,
     OP_FORK,
+    OP_LOOPBACK_UP,
     OP_MASK_PATH,
     OP_MKDIR,
     OP_MKNOD,
@@ -211,18 +214,31 @@ def test_container_hostname_pid1_caps(root: Path) -> None:
     assert lines[3].split() == ["CapBnd:", "0000000000000021"]
 
 
-def test_user_and_ambient_caps(root: Path) -> None:
+@pytest.mark.parametrize("phased", [True, False])
+def test_user_and_ambient_caps(root: Path, phased: bool) -> None:
     keep = (1 << CAP_NET_BIND_SERVICE)
-    steps = container(
-        root, "id -u; id -g; grep -E '^Cap(Eff|Amb)' /proc/self/status",
-        after_pivot=[
-            step(OP_SETID, 1000, 1000, what="uid/gid"),
-            step(OP_CAPS, keep, keep, keep, keep, keep, what="capabilities"),
-        ])
+    if phased:  # as the planner emits it: bounding set first, as root
+        caps = [step(OP_CAPS, keep, 0, 0, 0, 0, CAPS_F_BOUNDING_ONLY, what="bounding set"),
+                step(OP_SETID, 1000, 1000, what="uid/gid"),
+                step(OP_CAPS, keep, keep, keep, keep, keep, CAPS_F_NO_BOUNDING, what="caps")]
+    else:  # one OP_CAPS after the uid change still manages the bounding set
+        caps = [step(OP_SETID, 1000, 1000, what="uid/gid"),
+                step(OP_CAPS, keep, keep, keep, keep, keep, what="capabilities")]
+    steps = container(root, "id -u; id -g; grep -E '^Cap(Eff|Bnd|Amb)' /proc/self/status",
+                      after_pivot=caps)
     res = run(steps)
     assert res.status == 0, res.stderr
-    assert res.stdout.split("\n")[:4] == [
-        "1000", "1000", "CapEff:\t0000000000000400", "CapAmb:\t0000000000000400"]
+    assert res.stdout.split("\n")[:5] == [
+        "1000", "1000", "CapEff:\t0000000000000400", "CapBnd:\t0000000000000400",
+        "CapAmb:\t0000000000000400"]
+
+
+def test_loopback_up(root: Path) -> None:
+    steps = container(root, "ip -o link show lo",
+                      after_pivot=[step(OP_LOOPBACK_UP, what='bring "lo" up')])
+    res = run(steps)
+    assert res.status == 0, res.stderr
+    assert ",UP" in res.stdout
 
 
 def inheritable_fds_below(limit: int) -> set[int]:
