@@ -10,6 +10,7 @@ import errno
 import os
 import shutil
 import stat
+import struct
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -40,15 +41,23 @@ from pyrunc.plan.protocol import (
     OP_MKDIR,
     OP_MKNOD,
     OP_MOUNT,
+    OP_NO_NEW_PRIVS,
+    OP_OOM_SCORE_ADJ,
     OP_PIVOT_ROOT,
     OP_READONLY_PATH,
     OP_READY,
+    OP_RLIMIT,
     OP_SECCOMP,
     OP_SET_ROOT,
+    OP_SETDOMAINNAME,
+    OP_SETGROUPS,
     OP_SETHOSTNAME,
     OP_SETID,
+    OP_SETSID,
     OP_SYMLINK,
     OP_SYNC,
+    OP_TIMENS_OFFSETS,
+    OP_UMASK,
     OP_UNSHARE,
     OP_UNSHARE_USER,
     OP_WAIT_START,
@@ -65,6 +74,8 @@ CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWTIME = 0x00000080
+RLIMIT_NOFILE = 7
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
@@ -437,6 +448,35 @@ def test_chroot_instead_of_pivot(root: Path) -> None:
     res = run(steps)
     assert res.status == 0, res.stderr
     assert res.stdout.strip().endswith("/bin/busybox")
+
+
+def test_process_attributes(root: Path) -> None:
+    script = ("umask; ulimit -n; cat /proc/self/oom_score_adj; cat /proc/sys/kernel/domainname; "
+              "grep -E '^(NoNewPrivs|Groups)' /proc/self/status; cut -d' ' -f6 /proc/1/stat")
+    steps = container(root, script, after_pivot=[
+        step(OP_UMASK, 0o027, what="umask"),
+        step(OP_RLIMIT, RLIMIT_NOFILE, 321, 654, what="rlimit"),
+        step(OP_OOM_SCORE_ADJ, 123, what="oom_score_adj"),
+        step(OP_SETDOMAINNAME, strs=["example.test"], what="setdomainname"),
+        step(OP_SETGROUPS, strs=[struct.pack("<3I", 10, 20, 30)], what="setgroups"),
+        step(OP_NO_NEW_PRIVS, what="no_new_privs"),
+        step(OP_SETSID, what="setsid"),
+    ])
+    res = run(steps)
+    assert res.status == 0, res.stderr
+    assert [line.split() for line in res.stdout.splitlines()] == [
+        ["0027"], ["321"], ["123"], ["example.test"], ["Groups:", "10", "20", "30"],
+        ["NoNewPrivs:", "1"], ["1"]]
+
+
+def test_time_namespace_offsets(root: Path) -> None:
+    steps = container(root, "cut -d. -f1 /proc/uptime")
+    steps[0:1] = [step(OP_UNSHARE, NAMESPACES | CLONE_NEWTIME, what="unshare"),
+                  step(OP_TIMENS_OFFSETS, 0, 0, 10 * 86400, 0, what="time offsets")]
+    res = run(steps)
+    assert res.status == 0, res.stderr
+    host_uptime = float(Path("/proc/uptime").read_text().split()[0])
+    assert int(res.stdout) >= 10 * 86400 + int(host_uptime) - 5
 
 
 def test_write_proc(root: Path) -> None:
