@@ -32,7 +32,12 @@
  * The reader rejects the message (EBADMSG, step index = -1) when: the magic or
  * version differ, total_len differs from the bytes received, any step_len or
  * string length runs past the end, an op is unknown, or an op gets fewer
- * strings than it needs.  It never trusts a length before checking it.
+ * strings than it needs.  Also rejected: bytes left over after nsteps steps
+ * or inside a step after its strings; a NUL byte inside a string that is
+ * used as a C string (every string except OP_WRITE_PROC str1 and
+ * OP_SETGROUPS str0); an OP_SETGROUPS list whose length is not a multiple
+ * of 4; OP_EXEC with argc < 1 or argc + envc > nstrs.  It never trusts a
+ * length before checking it.
  *
  * Status messages (both directions after the plan) are struct sync_msg.
  */
