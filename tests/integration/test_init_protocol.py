@@ -62,6 +62,7 @@ from pyrunc.plan.protocol import (
     OP_UNSHARE_USER,
     OP_WAIT_START,
     OP_WRITE_PROC,
+    PLAN_MAX_LEN,
     Step,
     encode_plan,
     step,
@@ -573,6 +574,21 @@ def test_bad_plan_rejected(plan: bytes) -> None:
     e = info.value
     assert (e.index, e.errno, e.step) == (-1, errno.EBADMSG, None)
     assert str(e).startswith("pyrunc-init: invalid plan: ")
+
+
+def test_oversized_plan_rejected() -> None:
+    with pytest.raises(InitError) as info:
+        run_encoded(b"\0" * (PLAN_MAX_LEN + 1))
+    assert (info.value.index, info.value.errno) == (-1, errno.EBADMSG)
+
+
+def test_large_plan_accepted() -> None:
+    filler = step(OP_UMASK, 0o22)
+    count = (PLAN_MAX_LEN - 16) // len(encode_plan([filler])[16:]) - 1
+    launched = run_init([filler] * count + [step(OP_READY)])
+    launched.sock.close()
+    _, status = os.waitpid(launched.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_bad_plan_runs_nothing(tmp_path: Path) -> None:
