@@ -1,0 +1,479 @@
+"""Engine harness: real containerd / podman / docker driving a runtime binary.
+
+The runtime under test is PYRUNC_ENGINE_RUNTIME (any runc-compatible binary,
+e.g. /usr/sbin/runc); by default it is pyrunc from this checkout, through a
+wrapper script the harness writes.  Either way the engines are given a small
+wrapper called after the runtime's basename (podman's `runtime_supports_json`
+matches on it) that appends each invocation to a log, then execs the runtime.
+
+Every daemon runs in a Sandbox: private mount, PID and network namespaces made
+by unshare(1), a tmpfs on /run, and temp dirs bound over the engines' default
+state dirs, so nothing reaches the host outside the test's temp dirs (except the
+containers' cgroups, which are named after a per-run prefix and removed at the
+end).  Clients talk to the daemon over its unix socket path (docker, ctr) or run
+inside the sandbox (podman, which is daemonless).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import pty
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+IMAGE = "localhost/pyrunc-busybox:latest"
+IMAGE_USER = "localhost/pyrunc-busybox:user"   # same layer; config sets User/Env/WorkingDir
+IMAGE_USER_ID = "1234:5678"
+
+#: A per-run prefix for everything the engines create on the host (cgroups).
+RUN_TAG = f"pyrunc-eng-{uuid.uuid4().hex[:8]}"
+
+#: The shell snippet every memory test runs: doubles a variable up to 128 MiB
+#: and stops there, so a missing limit cannot eat the (swapless) VM.
+HOG = ('x=0123456789abcdef; while [ "${#x}" -lt 134217728 ]; do x="$x$x"; done; '
+       'echo survived ${#x}')
+
+
+def _target() -> str | None:
+    return os.environ.get("PYRUNC_ENGINE_RUNTIME") or None
+
+
+def testing_pyrunc() -> bool:
+    target = _target()
+    return target is None or "pyrunc" in os.path.basename(target)
+
+
+def pyrunc_pending(reason: str) -> pytest.MarkDecorator:
+    """xfail(strict=False) for a pyrunc feature not done yet; nothing for other runtimes."""
+    return pytest.mark.xfail(testing_pyrunc(), strict=False,
+                             reason=f"pyrunc: {reason}")
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("engine tests need root")
+
+
+# --------------------------------------------------------------------------- runtime
+
+class RuntimeBin:
+    """The wrapper the engines are configured with."""
+
+    def __init__(self, base: Path) -> None:
+        base.mkdir(parents=True, exist_ok=True)
+        target = _target()
+        self.calls = base / "runtime-calls.log"
+        self.calls.touch()
+        bindir = base / "bin"
+        bindir.mkdir(exist_ok=True)
+        if target is None:
+            self.name = "pyrunc"
+            self.exec_line = (f'PYTHONPATH={_sh_quote(str(REPO))} '
+                              f'exec {_sh_quote(sys.executable)} -m pyrunc "$@"')
+            self.direct = [sys.executable, "-m", "pyrunc"]
+        else:
+            resolved = shutil.which(target) or target
+            self.name = os.path.basename(resolved)
+            self.exec_line = f'exec {_sh_quote(resolved)} "$@"'
+            self.direct = [resolved]
+        self.path = bindir / self.name
+        self.path.write_text(
+            "#!/bin/sh\n"
+            f'printf "%s\\n" "$*" >> {_sh_quote(str(self.calls))}\n'
+            f"{self.exec_line}\n")
+        self.path.chmod(0o755)
+
+    def calls_since(self, mark: int) -> str:
+        return self.calls.read_text()[mark:]
+
+    def mark(self) -> int:
+        return len(self.calls.read_text())
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        return env
+
+
+def _sh_quote(s: str) -> str:
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+@pytest.fixture(scope="session")
+def engine_runtime(tmp_path_factory: pytest.TempPathFactory) -> RuntimeBin:
+    rt = RuntimeBin(tmp_path_factory.mktemp("engine-runtime"))
+    probe = subprocess.run([str(rt.path), "--version"], capture_output=True, timeout=60,
+                           check=False)
+    if probe.returncode != 0:
+        pytest.fail(f"runtime under test does not run: {rt.exec_line}: {probe.stderr!r}")
+    return rt
+
+
+# --------------------------------------------------------------------------- image
+
+def _tar_rootfs(rootfs: Path) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        paths = sorted(p for p in rootfs.rglob("*"))
+        for p in paths:
+            info = tar.gettarinfo(str(p), arcname=str(p.relative_to(rootfs)))
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            info.mtime = 0
+            if info.isfile():
+                with open(p, "rb") as f:
+                    tar.addfile(info, f)
+            else:
+                tar.addfile(info)
+    return buf.getvalue()
+
+
+def build_docker_archive(dest: Path, rootfs: Path) -> Path:
+    """A docker-archive tarball (what `docker save` writes) with two tags on one layer.
+
+    containerd (`ctr images import`), podman (`podman load`) and docker
+    (`docker load`) all read this format.
+    """
+    layer = _tar_rootfs(rootfs)
+    diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
+    path_env = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    def config(extra: dict[str, Any]) -> bytes:
+        cfg: dict[str, Any] = {"Env": [path_env], "Cmd": ["sh"], "WorkingDir": "/"}
+        cfg.update(extra)
+        body = {
+            "architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
+            "config": cfg,
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            "history": [{"created": "2024-01-01T00:00:00Z", "created_by": "pyrunc tests: busybox-static"}],
+        }
+        return json.dumps(body, sort_keys=True).encode()
+
+    configs = {
+        IMAGE: config({}),
+        IMAGE_USER: config({"User": IMAGE_USER_ID, "WorkingDir": "/tmp",
+                            "Env": [path_env, "IMGVAR=from-image"]}),
+    }
+    layer_name = diff_id.split(":")[1] + "/layer.tar"
+    manifest = []
+    files: dict[str, bytes] = {layer_name: layer}
+    for tag, cfg in configs.items():
+        name = hashlib.sha256(cfg).hexdigest() + ".json"
+        files[name] = cfg
+        manifest.append({"Config": name, "RepoTags": [tag], "Layers": [layer_name]})
+    files["manifest.json"] = json.dumps(manifest).encode()
+    with tarfile.open(dest, "w") as tar:
+        dirs = sorted({n.split("/")[0] for n in files if "/" in n})
+        for d in dirs:
+            info = tarfile.TarInfo(d)
+            info.type = tarfile.DIRTYPE
+            info.mode = 0o755
+            tar.addfile(info)
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return dest
+
+
+@pytest.fixture(scope="session")
+def image_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("image")
+    rootfs = base / "rootfs"
+    subprocess.run([str(REPO / "bundles" / "make-rootfs.sh"), str(rootfs)], check=True,
+                   stdout=subprocess.DEVNULL)
+    archive = build_docker_archive(base / "busybox.tar", rootfs)
+    shutil.rmtree(rootfs)
+    return archive
+
+
+# --------------------------------------------------------------------------- sandbox
+
+#: Default state dirs of the engines; a temp dir is bound over each that exists.
+SHADOWED = ["/var/lib/containerd", "/var/lib/docker", "/var/lib/containers", "/var/lib/cni",
+            "/etc/cni", "/etc/docker", "/etc/containers", "/var/log/containers"]
+
+
+def _ns_inode(pid: int, ns: str) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}/ns/{ns}").st_ino
+    except OSError:
+        return None
+
+
+def _pids_in_pidns(inode: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and _ns_inode(int(entry), "pid") == inode:
+            found.append(int(entry))
+    return found
+
+
+class Sandbox:
+    """Private mount/PID/net namespaces with an optional daemon under a small PID 1."""
+
+    def __init__(self, base: Path, name: str, daemon: Sequence[str] = ()) -> None:
+        self.base = base
+        self.name = name
+        self.log = base / f"{name}.log"
+        shadow = []
+        for host in SHADOWED:
+            if os.path.isdir(host):
+                tmp = base / "shadow" / host.strip("/").replace("/", "_")
+                if host.startswith("/etc/"):
+                    shutil.copytree(host, tmp, symlinks=True)
+                else:
+                    tmp.mkdir(parents=True)
+                shadow.append([host, str(tmp)])
+        ready = base / f"{name}.ready"
+        setup = base / f"{name}.setup.json"
+        setup.write_text(json.dumps({"ready": str(ready), "shadow": shadow}))
+        argv = ["unshare", "--mount", "--pid", "--net", "--fork", "--mount-proc",
+                "--propagation", "private", "--",
+                sys.executable, str(HERE / "nsinit.py"), str(setup)]
+        if daemon:
+            argv += ["--", *daemon]
+        self.logf = open(self.log, "ab")  # noqa: SIM115  (closed in stop())
+        self.tmpdir = base / "tmp"      # TMPDIR for the daemon and its shims/runtimes
+        self.tmpdir.mkdir(exist_ok=True)
+        env = engine_env({"TMPDIR": str(self.tmpdir)})
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.logf, env=env,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.init_pid = 0
+        self.pidns: int | None = None
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"sandbox {name} did not come up: {self.log_tail()}")
+            time.sleep(0.02)
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        self.init_pid = int(children[0])
+        self.pidns = _ns_inode(self.init_pid, "pid")
+
+    def log_tail(self, n: int = 4000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def nsenter_argv(self, argv: Sequence[str]) -> list[str]:
+        return ["env", f"TMPDIR={self.tmpdir}", "nsenter", "--target", str(self.init_pid), "--mount", "--pid", "--net",
+                "--", *argv]
+
+    def stop(self) -> list[int]:
+        """Stop the daemon, kill the namespace's PID 1; returns leftover pids (should be [])."""
+        if self.proc.poll() is None and self.init_pid:
+            try:
+                os.kill(self.init_pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.proc.poll() is None:
+            if self.init_pid:
+                try:
+                    os.kill(self.init_pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.logf.close()
+        leftovers: list[int] = []
+        if self.pidns is not None:
+            deadline = time.monotonic() + 10
+            while True:
+                leftovers = _pids_in_pidns(self.pidns)
+                if not leftovers or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+        return leftovers
+
+
+def remove_run_cgroups() -> list[str]:
+    """rmdir every cgroup dir named after RUN_TAG (bottom-up); returns the ones that stayed."""
+    stayed = []
+    root = Path("/sys/fs/cgroup")
+    for hierarchy in sorted(root.iterdir()):
+        if not hierarchy.is_dir():
+            continue
+        for dirpath, dirnames, _ in os.walk(hierarchy):
+            for d in list(dirnames):
+                if d.startswith(RUN_TAG):
+                    top = Path(dirpath) / d
+                    for sub in sorted(top.rglob("*"), key=lambda p: -len(p.parts)):
+                        if sub.is_dir():
+                            try:
+                                sub.rmdir()
+                            except OSError:
+                                pass
+                    try:
+                        top.rmdir()
+                    except OSError:
+                        stayed.append(str(top))
+                    dirnames.remove(d)
+            if dirpath.count("/") > 7:
+                dirnames.clear()
+    return stayed
+
+
+def finish_sandbox(sb: Sandbox) -> None:
+    leftovers = sb.stop()
+    stayed = remove_run_cgroups()
+    shutil.rmtree(sb.base, ignore_errors=True)
+    assert not leftovers, f"processes left in sandbox {sb.name}: {leftovers}"
+    assert not stayed, f"cgroups left behind: {stayed}"
+
+
+# --------------------------------------------------------------------------- helpers
+
+def run(argv: Sequence[str], timeout: float = 120, input: bytes | None = None,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(list(argv), input=input, stdin=None if input is not None else subprocess.DEVNULL,
+                          capture_output=True, timeout=timeout, env=env, check=False)
+
+
+def wait_until(pred: Any, timeout: float = 20, interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def explain(proc: subprocess.CompletedProcess[bytes], rt: RuntimeBin | None = None,
+            mark: int = 0) -> str:
+    text = (f"rc={proc.returncode}\nstdout={proc.stdout.decode(errors='replace')[-2000:]}\n"
+            f"stderr={proc.stderr.decode(errors='replace')[-2000:]}")
+    if rt is not None:
+        text += "\nruntime calls:\n" + rt.calls_since(mark)[-3000:]
+    return text
+
+
+class PtySession:
+    """A client command run on a pseudo-terminal (for `run -t` / `-it`)."""
+
+    def __init__(self, argv: Sequence[str], env: dict[str, str] | None = None) -> None:
+        self.master, slave = pty.openpty()
+        os.set_blocking(self.master, False)
+        self.proc = subprocess.Popen(list(argv), stdin=slave, stdout=slave, stderr=slave,
+                                     start_new_session=True, env=env,
+                                     preexec_fn=lambda: _set_ctty(0))  # noqa: PLW1509
+        os.close(slave)
+        self.output = b""
+
+    def read_until(self, needle: bytes, timeout: float = 30) -> bool:
+        deadline = time.monotonic() + timeout
+        while needle not in self.output:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            r, _, _ = select.select([self.master], [], [], min(left, 0.5))
+            if r:
+                try:
+                    chunk = os.read(self.master, 65536)
+                except OSError:
+                    return needle in self.output
+                if not chunk:
+                    return needle in self.output
+                self.output += chunk
+        return True
+
+    def send(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def wait(self, timeout: float = 30) -> int:
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            self.read_until(b"\x00never\x00", timeout=0.2)
+        try:
+            return self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        finally:
+            self.read_until(b"\x00never\x00", timeout=0.2)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        os.close(self.master)
+
+
+def _set_ctty(fd: int) -> None:
+    import fcntl
+    import termios
+    fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
+
+
+@pytest.fixture
+def hostdir(tmp_path: Path) -> Path:
+    d = tmp_path / "hostdir"
+    d.mkdir()
+    d.chmod(0o777)   # our own temp dir: let the image's non-root user write too
+    return d
+
+
+def new_name(prefix: str = "c") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def engine_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("NOTIFY_SOCKET", None)
+    env.update(extra or {})
+    return env
+
+
+def skip_unless_binaries(*names: str) -> None:
+    missing = [n for n in names if shutil.which(n) is None and not os.path.exists(n)]
+    if missing:
+        pytest.skip(f"not installed: {', '.join(missing)}")
+
+
+__all__ = [
+    "HOG",
+    "IMAGE",
+    "IMAGE_USER",
+    "IMAGE_USER_ID",
+    "RUN_TAG",
+    "Iterator",
+    "PtySession",
+    "RuntimeBin",
+    "Sandbox",
+    "engine_env",
+    "explain",
+    "finish_sandbox",
+    "new_name",
+    "pyrunc_pending",
+    "require_root",
+    "run",
+    "skip_unless_binaries",
+    "testing_pyrunc",
+    "wait_until",
+]

@@ -1,0 +1,79 @@
+"""PID 1 of an engine sandbox (run by ``unshare --mount --pid --net --fork``).
+
+Usage: python3 nsinit.py SETUP_JSON [-- DAEMON ARGV...]
+
+SETUP_JSON names a file with:
+  "ready":   a path this process creates once the sandbox is set up,
+  "shadow":  [[host_dir, temp_dir], ...] bind temp_dir over host_dir (only when
+             host_dir exists), so that whatever an engine writes to its
+             default places lands in a temp dir, inside this private mount
+             namespace only.
+
+It brings up lo, mounts a tmpfs on /run (engines keep sockets, shim state and
+runtime roots there: /run/containerd, /run/docker, /run/libpod, ...), starts
+the daemon if one is given, reaps every orphan, and exits when the daemon
+exits or on SIGTERM (after passing it on).  Exiting as PID 1 makes the kernel
+kill everything left in the PID namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+
+def main() -> int:
+    with open(sys.argv[1]) as f:
+        setup = json.load(f)
+    daemon_argv = sys.argv[3:] if len(sys.argv) > 2 and sys.argv[2] == "--" else []
+    if os.getpid() != 1:
+        print("nsinit: not PID 1 of a new PID namespace", file=sys.stderr)
+        return 2
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    # The mount namespace was made private by unshare; mounts below stay here.
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=755", "tmpfs", "/run"], check=True)
+    for host_dir, temp_dir in setup.get("shadow", []):
+        if os.path.isdir(host_dir) and not os.path.islink(host_dir):
+            subprocess.run(["mount", "--bind", temp_dir, host_dir], check=True)
+
+    term = False
+
+    def on_term(signum: int, frame: object) -> None:
+        nonlocal term
+        term = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+
+    daemon = subprocess.Popen(daemon_argv) if daemon_argv else None
+    with open(setup["ready"], "w") as f:
+        f.write(str(daemon.pid if daemon else 0))
+
+    daemon_status: int | None = None
+    term_sent_at: float | None = None
+    while True:
+        if term and term_sent_at is None:
+            term_sent_at = time.monotonic()
+            if daemon is not None and daemon_status is None:
+                daemon.send_signal(signal.SIGTERM)
+            else:
+                return 0
+        if term_sent_at is not None and time.monotonic() - term_sent_at > 10:
+            return 1  # the daemon ignored SIGTERM; our exit kills it
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            pid, status = 0, 0
+        if daemon is not None and pid == daemon.pid:
+            daemon_status = os.waitstatus_to_exitcode(status)
+            return 0 if term else 3
+        if pid == 0:
+            time.sleep(0.05)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
