@@ -207,9 +207,10 @@ def image_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # --------------------------------------------------------------------------- sandbox
 
-#: Default state dirs of the engines; a temp dir is bound over each that exists.
-SHADOWED = ["/var/lib/containerd", "/var/lib/docker", "/var/lib/containers", "/var/lib/cni",
-            "/etc/cni", "/etc/docker", "/etc/containers", "/var/log/containers"]
+#: Host dirs the engines write to by default (podman's blob cache in /var/lib/containers,
+#: network locks in /etc/containers and /etc/cni, ...).  Inside the sandbox each gets
+#: an overlay whose upper layer is a temp dir, so such writes never reach the host.
+OVERLAID = ["/etc", "/var/lib", "/var/tmp", "/var/log", "/var/cache", "/root"]
 
 
 def _ns_inode(pid: int, ns: str) -> int | None:
@@ -234,18 +235,16 @@ class Sandbox:
         self.base = base
         self.name = name
         self.log = base / f"{name}.log"
-        shadow = []
-        for host in SHADOWED:
-            if os.path.isdir(host):
-                tmp = base / "shadow" / host.strip("/").replace("/", "_")
-                if host.startswith("/etc/"):
-                    shutil.copytree(host, tmp, symlinks=True)
-                else:
-                    tmp.mkdir(parents=True)
-                shadow.append([host, str(tmp)])
+        overlays = []
+        for host in OVERLAID:
+            if os.path.isdir(host) and not os.path.islink(host):
+                tmp = base / "overlay" / host.strip("/").replace("/", "_")
+                (tmp / "upper").mkdir(parents=True)
+                (tmp / "work").mkdir()
+                overlays.append([host, str(tmp / "upper"), str(tmp / "work")])
         ready = base / f"{name}.ready"
         setup = base / f"{name}.setup.json"
-        setup.write_text(json.dumps({"ready": str(ready), "shadow": shadow}))
+        setup.write_text(json.dumps({"ready": str(ready), "overlay": overlays}))
         argv = ["unshare", "--mount", "--pid", "--net", "--fork", "--mount-proc",
                 "--propagation", "private", "--",
                 sys.executable, str(HERE / "nsinit.py"), str(setup)]
@@ -254,7 +253,9 @@ class Sandbox:
         self.logf = open(self.log, "ab")  # noqa: SIM115  (closed in stop())
         self.tmpdir = base / "tmp"      # TMPDIR for the daemon and its shims/runtimes
         self.tmpdir.mkdir(exist_ok=True)
-        env = engine_env({"TMPDIR": str(self.tmpdir)})
+        self.home = base / "home"
+        self.home.mkdir(exist_ok=True)
+        env = engine_env({"TMPDIR": str(self.tmpdir), "HOME": str(self.home)})
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.logf, env=env,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         self.init_pid = 0
@@ -279,7 +280,7 @@ class Sandbox:
         return self.proc.poll() is None
 
     def nsenter_argv(self, argv: Sequence[str]) -> list[str]:
-        return ["env", f"TMPDIR={self.tmpdir}", "nsenter", "--target", str(self.init_pid), "--mount", "--pid", "--net",
+        return ["env", f"TMPDIR={self.tmpdir}", f"HOME={self.home}", "nsenter", "--target", str(self.init_pid), "--mount", "--pid", "--net",
                 "--", *argv]
 
     def stop(self) -> list[int]:

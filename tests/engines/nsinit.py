@@ -4,10 +4,10 @@ Usage: python3 nsinit.py SETUP_JSON [-- DAEMON ARGV...]
 
 SETUP_JSON names a file with:
   "ready":   a path this process creates once the sandbox is set up,
-  "shadow":  [[host_dir, temp_dir], ...] bind temp_dir over host_dir (only when
-             host_dir exists), so that whatever an engine writes to its
-             default places lands in a temp dir, inside this private mount
-             namespace only.
+  "overlay": [[host_dir, upper, work], ...] mount an overlay on host_dir whose
+             lower layer is host_dir itself and whose upper layer is a temp
+             dir, so that whatever an engine writes to its default places
+             lands in a temp dir, inside this private mount namespace only.
 
 It brings up lo, mounts a tmpfs on /run (engines keep sockets, shim state and
 runtime roots there: /run/containerd, /run/docker, /run/libpod, ...), starts
@@ -36,9 +36,9 @@ def main() -> int:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     # The mount namespace was made private by unshare; mounts below stay here.
     subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=755", "tmpfs", "/run"], check=True)
-    for host_dir, temp_dir in setup.get("shadow", []):
-        if os.path.isdir(host_dir) and not os.path.islink(host_dir):
-            subprocess.run(["mount", "--bind", temp_dir, host_dir], check=True)
+    for host_dir, upper, work in setup.get("overlay", []):
+        opts = f"lowerdir={host_dir},upperdir={upper},workdir={work}"
+        subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, host_dir], check=True)
 
     term = False
 
