@@ -1,0 +1,381 @@
+"""Resource control on real containers: limits, pause/resume, update, ps, events, kill --all.
+
+Every container gets ``linux.cgroupsPath = /pyrunc-test/<id>``, so its
+cgroup directories can be found (and checked for leaks) by the id.  Memory
+hogs cap themselves at 128 MiB whatever the limit: the test VMs have no swap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import cgroup_dirs_named, needs_root, runtime_env
+
+pytestmark = needs_root
+
+CG = Path("/sys/fs/cgroup")
+MiB = 1 << 20
+
+# Doubles a string until it holds 128 MiB (or the shell is killed first).
+HOG = "s=xxxxxxxxxxxxxxxx; while [ ${#s} -lt 134217728 ]; do s=$s$s; done; echo survived"
+BUSY = "while :; do :; done"
+
+CGROUP_MOUNT = {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+
+
+@pytest.fixture
+def rt(runtime):
+    """The runtime fixture, plus a leak check once every container is deleted."""
+    yield runtime
+    runtime.cleanup()
+    for cid in runtime.ids:
+        assert cgroup_dirs_named(cid) == [], f"cgroup of {cid} left behind"
+        assert not (runtime.root / cid).exists()
+
+
+def make(rt, bundle, args: list[str], resources: dict[str, Any] | None = None,
+         cgroup_mount: bool = False) -> tuple[str, Path]:
+    """A new container id and a bundle whose cgroup is /pyrunc-test/<id>."""
+    cid = rt.new_id("res")
+    cfg = bundle.config(args)
+    cfg["linux"]["cgroupsPath"] = f"/pyrunc-test/{cid}"
+    if resources is not None:
+        cfg["linux"]["resources"] = resources
+    if cgroup_mount:
+        cfg["mounts"].append(CGROUP_MOUNT)
+    return cid, bundle(config=cfg)
+
+
+def cgfile(controller: str, cid: str, name: str) -> Path:
+    return CG / controller / "pyrunc-test" / cid / name
+
+
+def read_cg(controller: str, cid: str, name: str) -> str:
+    return cgfile(controller, cid, name).read_text().strip()
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])   # utime + stime
+
+
+def wait_for(check, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+def detached(rt, *args: str) -> None:
+    """create / run -d: the container keeps the stdio it inherits, so no pipes
+    (a captured stdout would stay open until the container exits)."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as err:
+        proc = rt(*args, stdout=subprocess.DEVNULL, stderr=err)
+        err.seek(0)
+        assert proc.returncode == 0, f"{args} failed ({proc.returncode}): {err.read()!r}"
+
+
+def start_detached(rt, bundle, args: list[str], **kw: Any) -> tuple[str, int]:
+    cid, b = make(rt, bundle, args, **kw)
+    detached(rt, "run", "-d", "-b", str(b), cid)
+    return cid, rt.state(cid)["pid"]
+
+
+def stored_resources(rt, cid: str) -> dict[str, Any]:
+    record = json.loads((rt.root / cid / "state.json").read_text())
+    return record["config"]["linux"]["resources"]
+
+
+def error_line(proc: subprocess.CompletedProcess[bytes]) -> str:
+    lines = proc.stderr.decode().strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+# ------------------------------------------------------------------ limits
+
+
+def test_memory_limit_kills_hog_with_137(rt, bundle):
+    cid, b = make(rt, bundle, ["sh", "-c", HOG], {"memory": {"limit": 16 * MiB}})
+    proc = rt("run", "-b", str(b), cid)
+    assert proc.returncode == 137, proc.stderr
+    assert b"survived" not in proc.stdout
+
+
+def test_events_reports_oom_and_ends_with_the_container(rt, bundle):
+    cid, b = make(rt, bundle, ["sh", "-c", HOG], {"memory": {"limit": 16 * MiB}})
+    detached(rt, "create", "-b", str(b), cid)
+    events = subprocess.Popen(rt.argv("events", "--interval", "200ms", cid),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=runtime_env())
+    try:
+        # The first stats line proves the OOM watch is registered.
+        first = json.loads(events.stdout.readline())
+        assert first["type"] == "stats" and first["id"] == cid
+        rt("start", cid, check=True)
+        out, err = events.communicate(timeout=30)
+    finally:
+        if events.poll() is None:
+            events.kill()
+            events.wait()
+    docs = [json.loads(line) for line in out.splitlines()]
+    assert {"type": "oom", "id": cid} in docs, (docs, err)
+    assert events.returncode == 0, err
+    assert rt.state(cid)["status"] == "stopped"
+
+
+def test_pids_limit_makes_fork_fail(rt, bundle):
+    script = "for i in 1 2 3 4 5 6 7 8; do sleep 30 & done; echo all-forked"
+    cid, b = make(rt, bundle, ["sh", "-c", script], {"pids": {"limit": 4}})
+    proc = rt("run", "-b", str(b), cid, timeout=60)
+    assert b"all-forked" not in proc.stdout
+    assert b"fork" in proc.stderr, proc.stderr
+    assert proc.returncode != 0
+
+
+def test_cpuset_pins_the_process(rt, bundle):
+    cpu = "1" if (os.cpu_count() or 1) > 1 else "0"
+    cid, b = make(rt, bundle, ["grep", "Cpus_allowed_list", "/proc/self/status"],
+                  {"cpu": {"cpus": cpu}})
+    proc = rt("run", "-b", str(b), cid)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.decode().split() == ["Cpus_allowed_list:", cpu]
+
+
+# ------------------------------------------------------------ pause/resume
+
+
+def test_pause_stops_the_process_and_resume_restarts_it(rt, bundle):
+    cid, pid = start_detached(rt, bundle, ["sh", "-c", BUSY])
+    assert wait_for(lambda: cpu_ticks(pid) > 0)
+    rt("pause", cid, check=True)
+    assert rt.state(cid)["status"] == "paused"
+    assert read_cg("freezer", cid, "freezer.state") == "FROZEN"
+    before = cpu_ticks(pid)
+    time.sleep(0.5)
+    assert cpu_ticks(pid) == before
+    rt("resume", cid, check=True)
+    assert rt.state(cid)["status"] == "running"
+    assert wait_for(lambda: cpu_ticks(pid) > before + 5, timeout=5)
+
+
+def test_pause_and_resume_errors_use_runc_wording(rt, bundle):
+    cid, _pid = start_detached(rt, bundle, ["sleep", "1000"])
+    proc = rt("resume", cid)
+    assert proc.returncode == 1 and error_line(proc) == "container not paused"
+    rt("pause", cid, check=True)
+    proc = rt("pause", cid)
+    assert proc.returncode == 1 and error_line(proc) == "container not running"
+    rt("resume", cid, check=True)
+    rt("kill", cid, "KILL", check=True)
+    assert wait_for(lambda: rt.state(cid)["status"] == "stopped")
+    proc = rt("pause", cid)
+    assert proc.returncode == 1 and error_line(proc) == "container not running"
+    proc = rt("pause", "no-such-container")
+    assert proc.returncode == 1 and error_line(proc) == "container does not exist"
+
+
+def test_a_created_container_can_be_paused_resumed_and_started(rt, bundle):
+    cid, b = make(rt, bundle, ["sh", "-c", BUSY])
+    detached(rt, "create", "-b", str(b), cid)
+    rt("pause", cid, check=True)
+    assert read_cg("freezer", cid, "freezer.state") == "FROZEN"
+    rt("resume", cid, check=True)
+    rt("start", cid, check=True)
+    assert rt.state(cid)["status"] == "running"
+
+
+def test_delete_force_of_a_paused_container_leaves_nothing(rt, bundle):
+    cid, pid = start_detached(rt, bundle, ["sh", "-c", "sleep 1000 & sleep 1000 & wait"])
+    rt("pause", cid, check=True)
+    rt("delete", "--force", cid, check=True)
+    assert not Path(f"/proc/{pid}").exists() or wait_for(lambda: not Path(f"/proc/{pid}").exists())
+    assert cgroup_dirs_named(cid) == []
+
+
+# ------------------------------------------------------------------ update
+
+
+def test_update_changes_a_running_containers_memory_limit(rt, bundle):
+    cid, _pid = start_detached(rt, bundle, ["sleep", "1000"], resources={"memory": {"limit": 32 * MiB}},
+                               cgroup_mount=True)
+    assert read_cg("memory", cid, "memory.limit_in_bytes") == str(32 * MiB)
+    rt("update", "--memory", "64m", cid, check=True)
+    assert read_cg("memory", cid, "memory.limit_in_bytes") == str(64 * MiB)
+    inside = rt("exec", cid, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes", check=True)
+    assert inside.stdout.strip() == str(64 * MiB).encode()
+    assert stored_resources(rt, cid)["memory"]["limit"] == 64 * MiB
+    if cgfile("memory", cid, "memory.memsw.limit_in_bytes").exists():
+        rt("update", "--memory", "48M", "--memory-swap", "96MiB", cid, check=True)
+        assert read_cg("memory", cid, "memory.limit_in_bytes") == str(48 * MiB)
+        assert read_cg("memory", cid, "memory.memsw.limit_in_bytes") == str(96 * MiB)
+
+
+def test_update_cpu_and_pids_flags(rt, bundle):
+    cid, _pid = start_detached(rt, bundle, ["sleep", "1000"])
+    rt("update", "--cpu-share", "512", "--cpu-period", "100000", "--cpu-quota", "50000",
+       "--pids-limit", "42", "--cpuset-cpus", "0", cid, check=True)
+    assert read_cg("cpu", cid, "cpu.shares") == "512"
+    assert read_cg("cpu", cid, "cpu.cfs_period_us") == "100000"
+    assert read_cg("cpu", cid, "cpu.cfs_quota_us") == "50000"
+    assert read_cg("pids", cid, "pids.max") == "42"
+    assert read_cg("cpuset", cid, "cpuset.cpus") == "0"
+    stored = stored_resources(rt, cid)
+    assert stored["cpu"] == {"shares": 512, "period": 100000, "quota": 50000, "cpus": "0"}
+    assert stored["pids"] == {"limit": 42}
+
+
+def test_update_resources_json_from_stdin_and_file(rt, bundle, tmp_path):
+    cid, _pid = start_detached(rt, bundle, ["sleep", "1000"], resources={"memory": {"limit": 32 * MiB}})
+    doc = {"memory": {"limit": 48 * MiB}, "cpu": {"shares": 256}, "pids": {"limit": 20}}
+    rt("update", "-r", "-", cid, input=json.dumps(doc).encode(), check=True)
+    assert read_cg("memory", cid, "memory.limit_in_bytes") == str(48 * MiB)
+    assert read_cg("cpu", cid, "cpu.shares") == "256"
+    assert read_cg("pids", cid, "pids.max") == "20"
+    # A later partial update keeps what the earlier one set.
+    f = tmp_path / "res.json"
+    f.write_text(json.dumps({"pids": {"limit": 30}}))
+    rt("update", "--resources", str(f), cid, check=True)
+    assert read_cg("pids", cid, "pids.max") == "30"
+    stored = stored_resources(rt, cid)
+    assert stored["memory"]["limit"] == 48 * MiB and stored["cpu"]["shares"] == 256
+
+
+def test_update_rejects_bad_values_with_one_line(rt, bundle, tmp_path):
+    cid, _pid = start_detached(rt, bundle, ["sleep", "1000"], resources={"memory": {"limit": 32 * MiB}})
+    proc = rt("update", "--memory", "12x", cid)
+    assert proc.returncode == 1 and error_line(proc) == "invalid value for memory: invalid suffix: 'x'"
+    proc = rt("update", "--cpu-share", "lots", cid)
+    assert proc.returncode == 1 and "cpu-share" in error_line(proc)
+    proc = rt("update", "-r", str(tmp_path / "missing.json"), cid)
+    assert proc.returncode == 1 and "missing.json" in error_line(proc)
+    proc = rt("update", "-r", "-", cid, input=b'{"memory": {"limit": "big"}}')
+    assert proc.returncode == 1 and "memory.limit" in error_line(proc)
+    proc = rt("update", "--cpuset-cpus", "63", cid)
+    assert proc.returncode == 1 and "cpuset.cpus" in error_line(proc)
+    # Nothing of the rejected updates was kept.
+    assert read_cg("memory", cid, "memory.limit_in_bytes") == str(32 * MiB)
+    assert stored_resources(rt, cid) == {"memory": {"limit": 32 * MiB}}
+
+
+def test_update_a_stopped_container_fails(rt, bundle):
+    cid, b = make(rt, bundle, ["true"])
+    detached(rt, "create", "-b", str(b), cid)
+    rt("kill", cid, "KILL", check=True)
+    assert wait_for(lambda: rt.state(cid)["status"] == "stopped")
+    proc = rt("update", "--memory", "64m", cid)
+    assert proc.returncode == 1 and error_line(proc) == "container not running"
+
+
+# ---------------------------------------------------------------------- ps
+
+
+def test_ps_json_lists_the_containers_pids(rt, bundle):
+    cid, pid = start_detached(rt, bundle, ["sh", "-c", "sleep 1000 & sleep 1000 & wait"])
+    assert wait_for(lambda: len(read_cg("pids", cid, "cgroup.procs").split()) == 3)
+    proc = rt("ps", "--format", "json", cid, check=True)
+    pids = json.loads(proc.stdout)
+    assert isinstance(pids, list) and all(isinstance(p, int) for p in pids)
+    assert pid in pids and len(pids) == 3
+    assert sorted(pids) == sorted(int(p) for p in read_cg("pids", cid, "cgroup.procs").split())
+    assert proc.stdout == (json.dumps(sorted(pids), separators=(",", ":")) + "\n").encode()
+
+
+def test_ps_table_filters_host_ps_output(rt, bundle):
+    cid, pid = start_detached(rt, bundle, ["sh", "-c", "sleep 1000 & sleep 1000 & wait"])
+    assert wait_for(lambda: len(read_cg("pids", cid, "cgroup.procs").split()) == 3)
+    for extra in ([], ["-ef"], ["-o", "user,pid,args"], ["aux"]):
+        proc = rt("ps", cid, *extra, check=True)
+        lines = proc.stdout.decode().splitlines()
+        header = lines[0].split()
+        assert "PID" in header, lines
+        column = header.index("PID")
+        shown = sorted(int(line.split()[column]) for line in lines[1:])
+        assert pid in shown and len(shown) == 3, (extra, lines)
+    proc = rt("ps", cid, "-o", "comm")
+    assert proc.returncode == 1 and error_line(proc) == "couldn't find PID field in ps output"
+    proc = rt("ps", "-f", "yaml", cid)
+    assert proc.returncode == 1 and error_line(proc) == "invalid format option"
+
+
+# ------------------------------------------------------------------ events
+
+
+def test_events_stats_prints_one_runc_shaped_document(rt, bundle):
+    cid, _pid = start_detached(rt, bundle, ["sleep", "1000"],
+                               resources={"memory": {"limit": 32 * MiB}, "pids": {"limit": 50}})
+    proc = rt("events", "--stats", cid, check=True, timeout=10)
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1
+    doc = json.loads(lines[0])
+    assert list(doc) == ["type", "id", "data"]
+    assert doc["type"] == "stats" and doc["id"] == cid
+    data = doc["data"]
+    for key in ("cpu", "cpuset", "memory", "pids", "blkio", "hugetlb", "intel_rdt", "network_interfaces"):
+        assert key in data
+    assert {"kernel", "user"} <= set(data["cpu"]["usage"])
+    assert data["memory"]["usage"]["limit"] == 32 * MiB
+    assert data["memory"]["usage"]["usage"] > 0
+    assert set(data["memory"]["event_count"]) == {"low", "high", "max", "oom", "oom_kill"}
+    assert data["pids"] == {"current": 1, "limit": 50}
+
+
+def test_events_streams_stats_until_the_container_stops(rt, bundle):
+    cid, _pid = start_detached(rt, bundle, ["sleep", "2"])
+    started = time.monotonic()
+    proc = rt("events", "--interval", "300ms", cid, check=True, timeout=30)
+    assert time.monotonic() - started < 10
+    docs = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(docs) >= 2 and all(d["type"] == "stats" and d["id"] == cid for d in docs)
+
+
+def test_events_errors(rt, bundle):
+    cid, b = make(rt, bundle, ["true"])
+    detached(rt, "create", "-b", str(b), cid)
+    proc = rt("events", "--interval", "0s", cid)
+    assert proc.returncode == 1 and error_line(proc) == "duration interval must be greater than 0"
+    proc = rt("events", "--interval", "soon", cid)
+    assert proc.returncode == 1 and "soon" in error_line(proc)
+    rt("kill", cid, "KILL", check=True)
+    assert wait_for(lambda: rt.state(cid)["status"] == "stopped")
+    proc = rt("events", "--stats", cid)
+    assert proc.returncode == 1 and error_line(proc) == f"container with id {cid} is not running"
+
+
+# ---------------------------------------------------------------- kill --all
+
+
+@pytest.mark.parametrize("sig", ["KILL", "TERM"])
+def test_kill_all_signals_every_process(rt, bundle, sig):
+    cid, pid = start_detached(rt, bundle, ["sh", "-c", "sleep 1000 & sleep 1000 & wait"])
+    assert wait_for(lambda: len(read_cg("pids", cid, "cgroup.procs").split()) == 3)
+    children = [int(p) for p in read_cg("pids", cid, "cgroup.procs").split() if int(p) != pid]
+    rt("kill", "--all", cid, sig, check=True)
+    assert wait_for(lambda: read_cg("pids", cid, "cgroup.procs") == "")
+    for child in children:
+        assert not Path(f"/proc/{child}/stat").exists() or \
+            Path(f"/proc/{child}/stat").read_text().split(")")[1].split()[0] in ("Z", "X")
+    assert wait_for(lambda: rt.state(cid)["status"] == "stopped")
+
+
+# ---------------------------------------------------------------- cleanup
+
+
+def test_failed_create_leaves_no_cgroup(rt, bundle):
+    cid, b = make(rt, bundle, ["true"], {"cpu": {"cpus": "63"}})
+    proc = rt("create", "-b", str(b), cid)
+    assert proc.returncode == 1
+    assert "cpuset.cpus" in error_line(proc)
+    assert cgroup_dirs_named(cid) == []
+    assert not (rt.root / cid).exists()
