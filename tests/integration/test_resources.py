@@ -99,9 +99,13 @@ def stored_resources(rt, cid: str) -> dict[str, Any]:
 
 
 def error_line(proc: subprocess.CompletedProcess[bytes]) -> str:
+    """The single error line; a logrus ``msg="..."`` wrapper (runc) is unwrapped."""
     lines = proc.stderr.decode().strip().splitlines()
     assert len(lines) == 1, proc.stderr
-    return lines[0]
+    line = lines[0]
+    if line.startswith("time=") and ' msg="' in line:
+        line = json.loads(line.split(" msg=", 1)[1].split('" ', 1)[0].rstrip('"') + '"')
+    return line
 
 
 # ------------------------------------------------------------------ limits
