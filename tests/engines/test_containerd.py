@@ -114,8 +114,9 @@ def containerd(engine_runtime: RuntimeBin, image_archive: Path,
         pytest.skip(f"containerd cannot start here: {e}")
     cd = Containerd(sb, sock, RUN_TAG, engine_runtime, fifo_dir, config)
     try:
-        ok = wait_until(lambda: sock.exists() and cd.ctr("version", timeout=10).returncode == 0, 30)
-        if not ok:
+        ok = wait_until(lambda: not sb.alive() or (sock.exists() and cd.ctr("version", timeout=10).returncode == 0),
+                        30)
+        if not ok or not sb.alive():
             log = sb.log_tail()
             pytest.skip(f"containerd did not answer on its socket: {log}")
         imp = cd.ctr("images", "import", str(image_archive))
