@@ -373,6 +373,26 @@ def test_kill_all_signals_every_process(rt, bundle, sig):
     assert wait_for(lambda: rt.state(cid)["status"] == "stopped")
 
 
+def test_kill_all_term_keeps_a_paused_container_paused(rt, bundle):
+    script = "trap 'echo got-term > /dev/null' TERM; sleep 1000 & sleep 1000 & wait"
+    cid, _pid = start_detached(rt, bundle, ["sh", "-c", script])
+    assert wait_for(lambda: len(read_cg("pids", cid, "cgroup.procs").split()) == 3)
+    rt("pause", cid, check=True)
+    rt("kill", "--all", cid, "TERM", check=True)
+    assert rt.state(cid)["status"] == "paused"
+    rt("resume", cid, check=True)
+    assert wait_for(lambda: read_cg("pids", cid, "cgroup.procs") == "")
+
+
+def test_kill_all_sigkill_reaches_a_paused_container(rt, bundle):
+    cid, _pid = start_detached(rt, bundle, ["sh", "-c", "sleep 1000 & sleep 1000 & wait"])
+    assert wait_for(lambda: len(read_cg("pids", cid, "cgroup.procs").split()) == 3)
+    rt("pause", cid, check=True)
+    rt("kill", "--all", cid, "KILL", check=True)
+    assert wait_for(lambda: read_cg("pids", cid, "cgroup.procs") == "")
+    assert wait_for(lambda: rt.state(cid)["status"] == "stopped")
+
+
 # ---------------------------------------------------------------- cleanup
 
 

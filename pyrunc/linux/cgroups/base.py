@@ -308,9 +308,16 @@ class Manager:
     def kill_all(self, sig: int) -> None:
         """Send ``sig`` to every process: cgroup.kill for SIGKILL when there is
         one, else freeze, signal each PID, thaw (so nothing forks in between)."""
+        try:
+            paused = self.state() == "frozen"
+        except (CgroupError, OSError):
+            paused = False
         kill_file = self._kill_file()
         if sig == signal.SIGKILL and kill_file is not None and os.path.exists(kill_file):
             write_file(kill_file, "1")
+            if paused:
+                # A task frozen by the v1 freezer only dies once thawed (as runc does).
+                self.thaw()
             return
         frozen = False
         try:
@@ -325,7 +332,9 @@ class Manager:
                 except ProcessLookupError:
                     pass
         finally:
-            if frozen:
+            # A paused container stays paused, except that SIGKILL must be
+            # able to take effect.
+            if frozen and (not paused or sig == signal.SIGKILL):
                 self.thaw()
 
     def stats(self) -> dict[str, Any]:
