@@ -23,7 +23,7 @@ demo: install rootfs
 	pyrunc --root /run/pyrunc-demo run --bundle bundles/busybox demo-$$$$
 
 test-deps: deps
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc containerd podman docker.io iproute2 >/dev/null
 	$(PIP) install -q --upgrade pip setuptools wheel cffi jsonschema pytest hypothesis ruff mypy
 
 build:
