@@ -1,0 +1,157 @@
+"""The hot path imports nothing heavy (design.md section 5).
+
+Each case runs in a fresh interpreter: a small wrapper runs a real CLI command (or
+the validation prelude of ``create``) and, whatever happens, writes the sorted
+``sys.modules`` to a file.  Modules a bare interpreter already has at startup
+(site hooks) are not counted against pyrunc.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_CONFIG = REPO / "bundles" / "busybox" / "config.json"
+
+# Top-level packages the hot path must not load: jsonschema and referencing (the
+# schema check is compiled), pyroute2 (netlink), and stdlib packages that are slow
+# to import and have no business in a runtime's fast path.
+FORBIDDEN = ("jsonschema", "referencing", "pyroute2", "argparse", "logging", "asyncio",
+             "email", "http", "xml", "ctypes")
+
+WRAPPER = r"""
+import json, sys
+out, mode, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+status = None
+try:
+    if mode == "bare":
+        pass
+    elif mode == "cli":
+        from pyrunc.cli import run_command
+        status = run_command(args)
+    elif mode == "validate":
+        import pyrunc.spec.validate as v
+        doc = v.load_config(args[0])
+        v.validate_config(doc)
+        status = "ok"
+    elif mode == "invalid":
+        import pyrunc.spec.validate as v
+        doc = v.load_config(args[0])
+        doc["process"]["args"] = []
+        try:
+            v.validate_config(doc)
+        except v.ConfigError as e:
+            status = str(e)
+    elif mode == "create-prelude":
+        # What runtime.create imports and runs before anything needs root.
+        from pyrunc import runtime
+        from pyrunc.linux import facts
+        from pyrunc.linux.cgroups import manager_for
+        from pyrunc.linux.idmap import write_id_maps
+        from pyrunc.linux.initproc import InitError, run_init
+        from pyrunc.plan.builder import build_create_plan
+        from pyrunc.spec.semantic import check_config, check_console
+        from pyrunc.spec.validate import load_config, validate_config
+        doc = load_config(args[0])
+        validate_config(doc)
+        check_config(doc, args[0])
+        status = "ok"
+finally:
+    with open(out, "w") as f:
+        json.dump({"modules": sorted(sys.modules), "status": status}, f)
+"""
+
+
+def _modules(tmp_path: Path, mode: str, *args: str) -> tuple[set[str], Any]:
+    script = tmp_path / "wrapper.py"
+    script.write_text(WRAPPER)
+    out = tmp_path / f"modules-{mode}.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("PYTHONSTARTUP", None)
+    proc = subprocess.run([sys.executable, str(script), str(out), mode, *args],
+                          cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert out.exists(), proc.stderr
+    result = json.loads(out.read_text())
+    return set(result["modules"]), result["status"]
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
+    modules, _ = _modules(tmp_path_factory.mktemp("bare"), "bare")
+    # A site hook that already loads one of these would hide it from every case.
+    assert not [m for m in modules if m.split(".")[0] in FORBIDDEN]
+    return modules
+
+
+def _heavy(modules: set[str], baseline: set[str]) -> list[str]:
+    loaded = modules - baseline
+    return sorted(m for m in loaded if m.split(".")[0] in FORBIDDEN)
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Path:
+    path = tmp_path / "bundle"
+    (path / "rootfs").mkdir(parents=True)
+    shutil.copy(DEMO_CONFIG, path / "config.json")
+    return path
+
+
+CLI_CASES = {
+    "version": ["--version"],
+    "state": ["state", "nosuch"],
+    "start": ["start", "nosuch"],
+    "kill": ["kill", "nosuch", "KILL"],
+    "delete": ["delete", "nosuch"],
+    "list": ["list"],
+}
+
+# Heavy imports found in code owned by others; each names the offending chain.
+KNOWN_HEAVY: dict[str, str] = {}
+
+
+@pytest.mark.parametrize("name", sorted(CLI_CASES))
+def test_cli_commands_stay_light(name: str, tmp_path: Path, baseline: set[str]) -> None:
+    if name in KNOWN_HEAVY:
+        pytest.xfail(KNOWN_HEAVY[name])
+    root = tmp_path / "root"
+    root.mkdir()
+    modules, status = _modules(tmp_path, "cli", "--root", str(root), *CLI_CASES[name])
+    assert "pyrunc.cli" in modules
+    if name in ("state", "start", "kill", "delete"):
+        assert status == 1  # the container does not exist
+    assert _heavy(modules, baseline) == []
+
+
+def test_validating_a_valid_config_stays_light(bundle: Path, tmp_path: Path,
+                                               baseline: set[str]) -> None:
+    modules, status = _modules(tmp_path, "validate", str(bundle))
+    assert status == "ok"
+    assert "pyrunc.spec._compiled_schema" in modules
+    assert _heavy(modules, baseline) == []
+
+
+def test_create_prelude_stays_light(bundle: Path, tmp_path: Path,
+                                    baseline: set[str]) -> None:
+    if "create" in KNOWN_HEAVY:
+        pytest.xfail(KNOWN_HEAVY["create"])
+    modules, status = _modules(tmp_path, "create-prelude", str(bundle))
+    assert status == "ok"
+    assert "pyrunc.runtime" in modules
+    assert _heavy(modules, baseline) == []
+
+
+def test_rejection_imports_jsonschema_to_explain(bundle: Path, tmp_path: Path,
+                                                 baseline: set[str]) -> None:
+    """The detector works: an invalid config does pull jsonschema in, for the message."""
+    modules, status = _modules(tmp_path, "invalid", str(bundle))
+    assert status == "process.args: [] is too short"
+    assert "jsonschema" in _heavy(modules, baseline)
