@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import copy
 import os
-import queue
-import subprocess
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -191,6 +188,8 @@ def filter_ps_output(output: str, pids: list[int]) -> list[str]:
 
 def ps_table(pids: list[int], ps_args: list[str]) -> list[str]:
     """Run the host's ``ps`` (default ``-ef``) and keep the lines of ``pids``."""
+    import subprocess
+
     argv = ["ps", *(ps_args or ["-ef"])]
     try:
         proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -235,6 +234,9 @@ def events(store: Store, container_id: str, interval: float,
     record = store.load(container_id)
     if container_status(store, record) == STOPPED:
         raise ContainerError(f"container with id {container_id} is not running")
+    import queue
+    import threading
+
     manager = _manager(record)
     notifier = manager.oom_events()
     inbox: queue.Queue[str] = queue.Queue()
@@ -273,8 +275,10 @@ def events(store: Store, container_id: str, interval: float,
         emit(oom_event(container_id))
 
 
-def _drain_oom(inbox: queue.Queue[str], container_id: str,
+def _drain_oom(inbox: Any, container_id: str,
                emit: Callable[[dict[str, Any]], None]) -> None:
+    import queue
+
     deadline = time.monotonic() + _OOM_GRACE
     while True:
         remaining = deadline - time.monotonic()
