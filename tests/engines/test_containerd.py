@@ -160,7 +160,6 @@ def test_env_workdir_and_user(containerd: Containerd) -> None:
     assert proc.stdout == b"/etc|0\n"
 
 
-@pyrunc_pending("exec and ps are in progress")
 def test_detached_exec_ps_stop_remove(containerd: Containerd) -> None:
     rt = containerd.rt
     mark = rt.mark()
@@ -222,7 +221,6 @@ def _counter(path: Path) -> int:
         return 0
 
 
-@pyrunc_pending("pause/resume are in progress")
 def test_pause_resume(containerd: Containerd, hostdir: Path) -> None:
     rt = containerd.rt
     mark = rt.mark()

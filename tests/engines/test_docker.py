@@ -149,7 +149,6 @@ def test_env_workdir_and_user(docker: Docker) -> None:
     assert proc.stdout == b"baz||/etc|4321:99\n"
 
 
-@pyrunc_pending("exec and ps are in progress")
 def test_detached_exec_top_stop_remove(docker: Docker) -> None:
     rt = docker.rt
     mark = rt.mark()
@@ -184,7 +183,6 @@ def _counter(path: Path) -> int:
         return 0
 
 
-@pyrunc_pending("pause/resume are in progress")
 def test_pause_unpause(docker: Docker, hostdir: Path) -> None:
     rt = docker.rt
     mark = rt.mark()
