@@ -55,8 +55,6 @@ def status_of(store: Store, record: ContainerRecord) -> str:
         return CREATING
     if not is_alive(record.pid, record.pid_start):
         return STOPPED
-    if os.path.exists(store.path(record.id, FIFO_NAME)):
-        return CREATED
     manager = _cgroup_manager(record)
     if manager is not None:
         try:
@@ -64,6 +62,8 @@ def status_of(store: Store, record: ContainerRecord) -> str:
                 return PAUSED
         except (OSError, PyruncError):
             pass
+    if os.path.exists(store.path(record.id, FIFO_NAME)):
+        return CREATED
     return RUNNING
 
 
@@ -241,35 +241,49 @@ def start(store: Store, container_id: str) -> ContainerRecord:
     if status != CREATED:
         raise ContainerError("cannot start an already running container")
     fifo = store.path(container_id, FIFO_NAME)
-    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    # The pidfd is taken before the fifo is opened: opening it lets the init
+    # run, and a short-lived process may exit (and be reaped by a subreaper)
+    # at once.  A byte read from the fifo means the init went on to exec.
     try:
         pidfd = os.pidfd_open(record.pid)
     except OSError:
-        os.close(fd)
         raise ContainerError("cannot start a container that has stopped") from None
     try:
-        import select
-
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        poller.register(pidfd, select.POLLIN)
-        while True:
-            events = dict(poller.poll())
-            if fd in events:
-                data = os.read(fd, 1)
-                if data:
-                    break
-            if pidfd in events:
-                raise ContainerError("cannot start a container that has stopped")
-            if fd in events:
-                # The writer has not opened the fifo yet; wait a little.
-                time.sleep(0.001)
+        if start_time(record.pid) != record.pid_start:
+            raise ContainerError("cannot start a container that has stopped")
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            _await_fifo_byte(fd, pidfd)
+        finally:
+            os.close(fd)
     finally:
-        os.close(fd)
         os.close(pidfd)
     os.unlink(fifo)
     record.started = True
     return record
+
+
+def _await_fifo_byte(fd: int, pidfd: int) -> None:
+    """Wait for the init's byte on exec.fifo, failing if the init dies first."""
+    import select
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    poller.register(pidfd, select.POLLIN)
+    while True:
+        events = dict(poller.poll())
+        if fd in events:
+            if os.read(fd, 1):
+                return
+            # No writer yet (POLLHUP): the init has not reached the fifo.
+            if pidfd not in events:
+                time.sleep(0.001)
+                continue
+        if pidfd in events:
+            # It may have written just before exiting.
+            if os.read(fd, 1):
+                return
+            raise ContainerError("cannot start a container that has stopped")
 
 
 def state(store: Store, container_id: str) -> dict[str, Any]:
@@ -313,6 +327,11 @@ def kill(store: Store, container_id: str, sig: int, all_processes: bool = False)
         raise ContainerError("container not running") from None
     finally:
         os.close(pidfd)
+    if sig == signal.SIGKILL and status == PAUSED:
+        # A frozen task only dies once thawed (runc thaws after SIGKILL too).
+        manager = _cgroup_manager(record)
+        if manager is not None:
+            _quietly(manager.thaw)
 
 
 def destroy(store: Store, record: ContainerRecord) -> None:

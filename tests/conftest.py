@@ -65,13 +65,27 @@ class Runtime:
     def __call__(self, *args: str, input: bytes | None = None, timeout: float = 60,
                  check: bool = False, log: str | None = None,
                  **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
-        """Run a command; stdout and stderr are captured unless overridden."""
-        kwargs.setdefault("stdout", subprocess.PIPE)
-        kwargs.setdefault("stderr", subprocess.PIPE)
+        """Run a command; stdout and stderr are captured unless overridden.
+
+        They are captured through temporary files, not pipes: a container
+        started by `create` or `run -d` inherits them and may hold them open
+        long after the CLI has exited.
+        """
+        import tempfile
+
         if input is None and "stdin" not in kwargs:
             kwargs["stdin"] = subprocess.DEVNULL
-        proc = subprocess.run(self.argv(*args, log=log), input=input, timeout=timeout,
-                              env=runtime_env(), **kwargs)
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            kwargs.setdefault("stdout", out)
+            kwargs.setdefault("stderr", err)
+            proc = subprocess.run(self.argv(*args, log=log), input=input, timeout=timeout,
+                                  env=runtime_env(), **kwargs)
+            if kwargs["stdout"] is out:
+                out.seek(0)
+                proc.stdout = out.read()
+            if kwargs["stderr"] is err:
+                err.seek(0)
+                proc.stderr = err.read()
         if check and proc.returncode != 0:
             raise AssertionError(f"{args} failed ({proc.returncode}): {proc.stderr!r}")
         return proc

@@ -19,6 +19,8 @@ SIGRTMAX = 64
 def parse_signal(text: str) -> int:
     """A signal given as a number, a name, or a name with the SIG prefix."""
     raw = text.strip()
+    if not raw.isascii():
+        raise UsageError(f"unknown signal {text!r}")
     if raw.isdigit():
         number = int(raw)
         if 1 <= number <= SIGRTMAX:
@@ -30,7 +32,7 @@ def parse_signal(text: str) -> int:
     if name in SIGNALS:
         return SIGNALS[name]
     for base, sign, limit in (("RTMIN+", 1, SIGRTMAX), ("RTMAX-", -1, SIGRTMIN)):
-        if name.startswith(base) and name[len(base):].isdigit():
+        if name.startswith(base) and name[len(base):].isdigit() and len(name) < 16:
             number = (SIGRTMIN if sign > 0 else SIGRTMAX) + sign * int(name[len(base):])
             if SIGRTMIN <= number <= SIGRTMAX:
                 return number

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cgroup_dirs_named, needs_root, processes_with
+from tests.conftest import cgroup_dirs_named, needs_root, runtime_env
 
 pytestmark = needs_root
 
@@ -20,7 +20,13 @@ pytestmark = needs_root
 def wait_for_status(runtime, cid: str, wanted: str, timeout: float = 10.0) -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        st = runtime.state(cid)
+        proc = runtime("state", cid)
+        if proc.returncode != 0:
+            if time.monotonic() > deadline:
+                raise AssertionError(proc.stderr)
+            time.sleep(0.02)
+            continue
+        st = json.loads(proc.stdout)
         if st["status"] == wanted or time.monotonic() > deadline:
             return st
         time.sleep(0.02)
@@ -39,15 +45,21 @@ def test_run_returns_exit_status(runtime, bundle):
 
 
 def test_run_killed_by_signal_is_128_plus_signal(runtime, bundle):
-    b = bundle(["sh", "-c", "kill -9 $$"])
-    assert runtime("run", f"--bundle={b}", runtime.new_id()).returncode == 137
+    # PID 1 of a pid namespace cannot be killed from inside; kill it from outside.
+    b = bundle(["sleep", "1000"])
+    cid = runtime.new_id()
+    proc = subprocess.Popen(runtime.argv("run", f"--bundle={b}", cid), env=runtime_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert wait_for_status(runtime, cid, "running")["status"] == "running"
+    runtime("kill", cid, "9", check=True)
+    proc.communicate(timeout=20)
+    assert proc.returncode == 137
 
 
 def test_run_forwards_signals(runtime, bundle):
     b = bundle(["sh", "-c", "trap 'echo got-term; exit 7' TERM; echo ready; while true; do sleep 0.1; done"])
     proc = subprocess.Popen(runtime.argv("run", "-b", str(b), runtime.new_id()),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=__import__("tests.conftest", fromlist=["x"]).runtime_env())
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=runtime_env())
     assert proc.stdout.readline() == b"ready\n"
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=20)
@@ -97,11 +109,13 @@ def test_state_matches_official_schema(runtime, bundle):
     st = runtime.state(cid)
     schema = json.loads((schema_dir / "state-schema.json").read_text())
     resolver_base = schema_dir.as_uri() + "/"
-    from referencing import Registry, Resource
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT4
 
     registry = Registry().with_resources(
-        (resolver_base + p.name, Resource.from_contents(json.loads(p.read_text())))
+        (resolver_base + p.name, DRAFT4.create_resource(json.loads(p.read_text())))
         for p in schema_dir.glob("*.json"))
+    schema["id"] = resolver_base + "state-schema.json"
     jsonschema.Draft4Validator(schema, registry=registry).validate(st)
     assert set(st) >= {"ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "owner"}
 
@@ -172,8 +186,8 @@ def test_concurrent_creates_with_one_id(runtime, bundle):
         t.join()
     codes = sorted(p.returncode for p in results)
     assert codes == [0, 1, 1, 1], [p.stderr for p in results]
-    assert runtime.state(cid)["status"] == "created"
-    assert len(processes_with("sleep 1000")) >= 1
+    st = runtime.state(cid)
+    assert st["status"] == "created" and os.path.exists(f"/proc/{st['pid']}")
 
 
 def test_invalid_id(runtime, bundle):
