@@ -123,6 +123,10 @@ def run_command(argv: Sequence[str]) -> int:
         import importlib
 
         module = importlib.import_module(f"pyrunc.cli.{name.replace('-', '_')}_cmd")
+        if getattr(module, "UNSUPPORTED", False):
+            # Even --help fails: podman probes `checkpoint --help` to decide
+            # whether to offer checkpointing.
+            raise PyruncError(f"{name} is not supported by pyrunc (CRIU is not available)")
         options: list[Opt] = [*module.OPTIONS, opt("help", "--help", "-h", help="show help")]
         cmd_values, cmd_args = parse(options, cmd_argv)
         if cmd_values.pop("help"):

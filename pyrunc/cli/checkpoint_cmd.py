@@ -12,6 +12,7 @@ from pyrunc.errors import PyruncError
 
 SYNOPSIS = "[command options] <container-id>"
 OPTIONS: list[Any] = []
+UNSUPPORTED = True
 
 
 def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:

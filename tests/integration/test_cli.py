@@ -1,0 +1,69 @@
+"""CLI contracts engines rely on: features, version, help, logs, error lines."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import SHARED
+
+
+def official_validator(name: str):
+    jsonschema = pytest.importorskip("jsonschema")
+    schema_dir = SHARED / "oci-runtime-spec" / "schema"
+    if not schema_dir.exists():
+        pytest.skip("official schemas not available")
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT4
+
+    base = schema_dir.as_uri() + "/"
+    registry = Registry().with_resources(
+        (base + p.name, DRAFT4.create_resource(json.loads(p.read_text())))
+        for p in schema_dir.glob("*.json"))
+    schema = json.loads((schema_dir / name).read_text())
+    schema["id"] = base + name
+    return jsonschema.Draft4Validator(schema, registry=registry)
+
+
+def test_features_validates_against_official_schema(runtime):
+    proc = runtime("features", check=True)
+    doc = json.loads(proc.stdout)
+    official_validator("features-schema.json").validate(doc)
+    assert doc["ociVersionMax"] == "1.3.0"
+    assert "rbind" in doc["mountOptions"]
+    assert set(doc["linux"]["namespaces"]) >= {"pid", "mount", "user", "time", "cgroup"}
+
+
+def test_checkpoint_help_fails(runtime):
+    # podman offers checkpointing when `<runtime> checkpoint --help` exits 0.
+    assert runtime("checkpoint", "--help").returncode != 0
+
+
+def test_unknown_command_fails(runtime):
+    proc = runtime("frobnicate")
+    assert proc.returncode != 0 and proc.stderr.count(b"\n") == 1
+
+
+def test_error_goes_to_json_log_as_last_error_line(runtime, tmp_path):
+    log = tmp_path / "log.json"
+    proc = runtime("state", "missing", log=str(log))
+    assert proc.returncode == 1
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert lines[-1]["level"] == "error"
+    assert lines[-1]["msg"] == "container does not exist"
+    assert set(lines[-1]) == {"level", "msg", "time"}
+
+
+def test_flags_accept_both_forms(runtime, tmp_path):
+    assert runtime(f"--root={tmp_path}", "list", "--format=json").stdout.strip() == b"null"
+    assert runtime("--root", str(tmp_path), "list", "-f", "json").stdout.strip() == b"null"
+
+
+def test_spec_writes_a_valid_config(runtime, tmp_path):
+    runtime("spec", "-b", str(tmp_path), check=True)
+    doc = json.loads((tmp_path / "config.json").read_text())
+    official_validator("config-schema.json").validate(doc)
+    assert doc["ociVersion"] == "1.3.0"
+    proc = runtime("spec", "-b", str(tmp_path))
+    assert proc.returncode == 1 and b"exists" in proc.stderr
