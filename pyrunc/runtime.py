@@ -140,6 +140,10 @@ def create(store: Store, container_id: str, opts: CreateOptions,
     try:
         fifo_path = os.path.join(directory, FIFO_NAME)
         os.mkfifo(fifo_path, 0o622)
+        # As runc does: exact bits whatever the umask, owned by the container's
+        # root, which may be an unprivileged host uid in a new user namespace.
+        os.chmod(fifo_path, 0o622)
+        os.chown(fifo_path, *_container_root_ids(linux))
         fifo_fd = os.open(fifo_path, os.O_PATH | os.O_CLOEXEC)
         manager = manager_for(linux.get("cgroupsPath"), container_id)
         manager.create()
@@ -185,6 +189,22 @@ def create(store: Store, container_id: str, opts: CreateOptions,
     finally:
         if fifo_fd >= 0:
             os.close(fifo_fd)
+
+
+def _host_id(mappings: Any, container_id: int) -> int:
+    for m in mappings or ():
+        if m["containerID"] <= container_id < m["containerID"] + m["size"]:
+            return int(m["hostID"]) + container_id - int(m["containerID"])
+    return container_id
+
+
+def _container_root_ids(linux: dict[str, Any]) -> tuple[int, int]:
+    """Host uid and gid of the container's root (0, 0 without a new user namespace)."""
+    new_userns = any(ns["type"] == "user" and not ns.get("path")
+                     for ns in linux.get("namespaces") or ())
+    if not new_userns:
+        return 0, 0
+    return (_host_id(linux.get("uidMappings"), 0), _host_id(linux.get("gidMappings"), 0))
 
 
 def _listen_fds() -> int:
