@@ -148,6 +148,7 @@ class _Session:
         self.a_status: int | None = None
         self.child: int | None = None
         self.child_pidfd: int | None = None
+        self.talked = False  # a message came from pyrunc-init
 
     def reap_a(self) -> int | None:
         if self.a_status is None:
@@ -184,6 +185,9 @@ class _Session:
     def eof_error(self) -> InitError:
         status = self.reap_a() if self.child is None else self._child_status()
         shown = "unknown" if status is None else str(status)
+        if status == 127 and self.child is None and not self.talked:
+            # pyrunc_spawn's child exits 127 when execveat itself fails.
+            shown += ": pyrunc-init could not be executed"
         return InitError(-1, None, 0, f"container init exited unexpectedly (status {shown})",
                          status=-1 if status is None else status)
 
@@ -225,6 +229,7 @@ def _converse(s: _Session, on_idmap, on_sync) -> Launched:
         if not data:
             raise s.eof_error()
         kind, index, err, value, text = decode_sync(data)
+        s.talked = True
         if kind == MSG_IDMAP_REQ:
             if on_idmap is not None:
                 on_idmap(value)
