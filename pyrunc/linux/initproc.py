@@ -183,7 +183,7 @@ class _Session:
         return self.steps[index] if 0 <= index < len(self.steps) else None
 
     def eof_error(self) -> InitError:
-        status = self.reap_a() if self.child is None else self._child_status()
+        status = self.reap_a() if self.child is None else self.reap_child()
         shown = "unknown" if status is None else str(status)
         if status == 127 and self.child is None and not self.talked:
             # pyrunc_spawn's child exits 127 when execveat itself fails.
@@ -191,7 +191,7 @@ class _Session:
         return InitError(-1, None, 0, f"container init exited unexpectedly (status {shown})",
                          status=-1 if status is None else status)
 
-    def _child_status(self) -> int | None:
+    def reap_child(self) -> int | None:
         """Reap the container init when it is our child (we are its subreaper)."""
         try:
             _, status = os.waitpid(self.child, 0)
@@ -246,7 +246,7 @@ def _converse(s: _Session, on_idmap, on_sync) -> Launched:
             if s.child is None:
                 s.reap_a()
             else:
-                s._child_status()
+                s.reap_child()
             raise InitError(index, s.step_of(index), err, text)
         else:
             raise InitError(-1, None, 0, f"pyrunc-init: unexpected message type {kind}")
