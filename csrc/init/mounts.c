@@ -214,19 +214,32 @@ static int root_is_now_slash(void)
 
 int op_pivot_root(const struct step *s)
 {
-	int root = root_fd_get();
+	int root = root_fd_get(), old_root;
 
 	(void)s;
 	if (root < 0)
 		return fail(-root, "%s", ctx.root_path);
-	if (fchdir(root) < 0)
+	old_root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (old_root < 0)
+		return fail(errno, "/");
+	if (fchdir(root) < 0) {
+		close(old_root);
 		return fail(errno, "%s", ctx.root_path);
-	/* pivot_root(".", ".") stacks the old root on top of the new one;
-	 * unmounting "." then removes exactly the old root. */
-	if (syscall(SYS_pivot_root, ".", ".") < 0)
+	}
+	/* pivot_root(".", ".") stacks the old root on top of the new one. */
+	if (syscall(SYS_pivot_root, ".", ".") < 0) {
+		close(old_root);
 		return fail(errno, "pivot_root %s", ctx.root_path);
-	/* Without rslave, a shared old root would carry the detach back to
-	 * the host's mounts. */
+	}
+	/* The cwd is still the new root's mount (mount(2) does not step onto
+	 * what is stacked on it): go to the old root explicitly, or rslave
+	 * would hit the container's own mounts (losing "shared" ones) and
+	 * leave a shared old root to carry the detach back to the host. */
+	if (fchdir(old_root) < 0) {
+		close(old_root);
+		return fail(errno, "fchdir to the old root");
+	}
+	close(old_root);
 	if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
 		return fail(errno, "making the old root rslave");
 	if (umount2(".", MNT_DETACH) < 0)
