@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""The installed `pyrunc` command (setup.py writes it with `#!<python> -S`).
+
+With -S the interpreter does not run `site` at start-up: no *.pth file is
+read and no module such a file names is imported (on the test machines one
+imports certifi, ~40 ms per call, more than runc's whole `run`).  So the
+launcher puts on sys.path exactly the directories pyrunc was installed into,
+found from the launcher's own location: setup.py fills _SITE_DIRS with the
+paths from the scripts directory to purelib and platlib.  If pyrunc or its
+compiled dependency (_cffi_backend) is not found there -- an unusual install
+layout, a venv that borrows the system site-packages -- it runs `site` after
+all and imports from the normal path, which is exactly what an ordinary
+console script would have done.
+
+Without -S (e.g. started as `python3 /path/to/bin/pyrunc`) `site` has already
+run and the launcher only imports and calls pyrunc.cli.main.
+"""
+
+import sys
+
+# Filled in by setup.py (build_scripts): paths relative to the scripts directory.
+_SITE_DIRS: "tuple[str, ...]" = ()
+
+
+def _add_install_dirs() -> bool:
+    """Put the install's site dirs on sys.path; True if pyrunc is importable from them."""
+    import os
+    from importlib.machinery import PathFinder
+
+    here = os.path.dirname(os.path.realpath(__file__))
+    dirs = [os.path.normpath(os.path.join(here, d)) for d in _SITE_DIRS]
+    for d in dirs:
+        if d not in sys.path:
+            sys.path.append(d)
+    return (PathFinder.find_spec("pyrunc", dirs) is not None
+            and PathFinder.find_spec("_cffi_backend") is not None)
+
+
+if __name__ == "__main__":
+    if sys.flags.no_site and not _add_install_dirs():
+        import site
+        site.main()
+    from pyrunc.cli import main
+    sys.exit(main())
