@@ -45,6 +45,9 @@ _PROPAGATION = {
     "unbindable": F.MS_UNBINDABLE, "runbindable": F.MS_UNBINDABLE | F.MS_REC,
 }
 
+# rootfsPropagation values applied to the container's "/" after pivot_root.
+_AFTER_ROOT_CHANGE = F.MS_SHARED | F.MS_UNBINDABLE
+
 
 @dataclass(frozen=True)
 class CgroupHierarchy:
@@ -198,7 +201,8 @@ def rootfs_steps(config: Mapping[str, Any], facts: HostFacts) -> list[P.Step]:
     propagation = _PROPAGATION.get(linux.get("rootfsPropagation") or "", F.MS_SLAVE | F.MS_REC)
     steps = [
         # Nothing mounted for the container may propagate back to the host.
-        P.step(P.OP_MOUNT, F.MS_SLAVE | F.MS_REC if propagation & F.MS_SHARED else propagation,
+        P.step(P.OP_MOUNT, F.MS_SLAVE | F.MS_REC if propagation & _AFTER_ROOT_CHANGE
+               else propagation,
                P.MOUNT_F_TARGET_HOST | P.MOUNT_F_NO_SOURCE, 0, strs=("", "/", "", ""),
                what='set propagation of "/"'),
         P.step(P.OP_MOUNT, F.MS_BIND | F.MS_REC, P.MOUNT_F_TARGET_HOST, 0,
@@ -218,13 +222,16 @@ def rootfs_steps(config: Mapping[str, Any], facts: HostFacts) -> list[P.Step]:
         steps.extend(mount_steps(m, ctx))
     if setup_dev:
         steps.extend(device_steps(linux, facts, userns))
-    if propagation & F.MS_SHARED:
-        steps.append(P.step(P.OP_MOUNT, propagation, P.MOUNT_F_TARGET_HOST | P.MOUNT_F_NO_SOURCE,
-                            0, strs=("", facts.rootfs, "", ""), what="set rootfs propagation"))
     if facts.no_pivot:
         steps.append(P.step(P.OP_CHROOT, what=f'move rootfs "{facts.rootfs}" to / and chroot'))
     else:
         steps.append(P.step(P.OP_PIVOT_ROOT, what=f'pivot_root "{facts.rootfs}"'))
+    if propagation & _AFTER_ROOT_CHANGE:
+        # Only after the root change: pivot_root(2) refuses a shared new root
+        # (EINVAL), an unbindable "/" cannot be bound as the rootfs, and "/"
+        # is then the container's root, not the host's.
+        steps.append(P.step(P.OP_MOUNT, propagation, P.MOUNT_F_TARGET_HOST | P.MOUNT_F_NO_SOURCE,
+                            0, strs=("", "/", "", ""), what="set rootfs propagation"))
     return steps
 
 
