@@ -1,0 +1,307 @@
+"""The root filesystem and the config's mounts, observed from inside real containers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import mounts_under, needs_root
+
+pytestmark = needs_root
+
+
+def run(runtime, bundle_dir: Path, *extra: str) -> subprocess.CompletedProcess:
+    return runtime("run", *extra, "-b", str(bundle_dir), runtime.new_id())
+
+
+def run_ok(runtime, bundle, cfg, *extra: str) -> str:
+    proc = run(runtime, bundle(config=cfg), *extra)
+    assert proc.returncode == 0, proc.stderr.decode()
+    return proc.stdout.decode()
+
+
+def mount_entry(proc_mounts: str, mountpoint: str) -> tuple[str, set[str]]:
+    """(fstype, options) of the last mount on mountpoint in /proc/mounts text."""
+    found = None
+    for line in proc_mounts.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[1] == mountpoint:
+            found = (fields[2], set(fields[3].split(",")))
+    assert found is not None, f"{mountpoint} not mounted:\n{proc_mounts}"
+    return found
+
+
+def mountinfo_entry(mountinfo: str, mountpoint: str) -> list[str]:
+    """Fields of the last mountinfo line for mountpoint."""
+    found = None
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if len(fields) > 4 and fields[4] == mountpoint:
+            found = fields
+    assert found is not None, f"{mountpoint} not in mountinfo:\n{mountinfo}"
+    return found
+
+
+def optional_fields(fields: list[str]) -> list[str]:
+    return fields[6:fields.index("-")]
+
+
+# --- root -------------------------------------------------------------------
+
+def test_relative_root_path_copied_into_bundle_writable(runtime, bundle, rootfs):
+    cfg = bundle.config(["sh", "-c", "echo written-inside > /root/note; cat /etc/hostname"])
+    cfg["root"] = {"path": "rootfs", "readonly": False}
+    b = bundle(config=cfg)
+    shutil.copytree(rootfs, b / "rootfs", symlinks=True)
+    proc = run(runtime, b)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"pyrunc\n"
+    assert (b / "rootfs" / "root" / "note").read_text() == "written-inside\n"
+
+
+def test_readonly_root(runtime, bundle):
+    cfg = bundle.config(["sh", "-c", "touch /made-inside 2>&1; echo rc=$?; grep ' / ' /proc/mounts"])
+    cfg["root"]["readonly"] = True
+    out = run_ok(runtime, bundle, cfg)
+    assert "Read-only file system" in out
+    assert "rc=1" in out
+    _, opts = mount_entry(out, "/")
+    assert "ro" in opts
+    assert not (Path(cfg["root"]["path"]) / "made-inside").exists()
+
+
+def test_readonly_root_keeps_tmpfs_mounts_writable(runtime, bundle):
+    cfg = bundle.config(["sh", "-c", "echo ok > /tmp/f && cat /tmp/f"])
+    cfg["root"]["readonly"] = True
+    assert run_ok(runtime, bundle, cfg) == "ok\n"
+
+
+# --- bind mounts ------------------------------------------------------------
+
+def test_bind_file_read_inside(runtime, bundle, tmp_path):
+    src = tmp_path / "hostfile"
+    src.write_text("from the host\n")
+    cfg = bundle.config(["cat", "/tmp/hostfile"])
+    cfg["mounts"].append({"destination": "/tmp/hostfile", "type": "bind", "source": str(src),
+                          "options": ["bind", "ro"]})
+    assert run_ok(runtime, bundle, cfg) == "from the host\n"
+
+
+def test_bind_dir_written_inside_read_on_host(runtime, bundle, tmp_path):
+    src = tmp_path / "shared"
+    src.mkdir()
+    cfg = bundle.config(["sh", "-c", "echo from-inside > /tmp/shared/out"])
+    cfg["mounts"].append({"destination": "/tmp/shared", "type": "bind", "source": str(src),
+                          "options": ["rbind", "rw"]})
+    run_ok(runtime, bundle, cfg)
+    assert (src / "out").read_text() == "from-inside\n"
+
+
+def test_bind_ro_refuses_writes(runtime, bundle, tmp_path):
+    src = tmp_path / "shared"
+    src.mkdir()
+    cfg = bundle.config(["sh", "-c", "(echo x > /tmp/shared/out) 2>&1; echo rc=$?; cat /proc/mounts"])
+    cfg["mounts"].append({"destination": "/tmp/shared", "type": "bind", "source": str(src),
+                          "options": ["bind", "ro", "nosuid", "nodev", "noexec"]})
+    out = run_ok(runtime, bundle, cfg)
+    assert "Read-only file system" in out and "rc=1" in out
+    _, opts = mount_entry(out, "/tmp/shared")
+    assert {"ro", "nosuid", "nodev", "noexec"} <= opts
+    assert not (src / "out").exists()
+
+
+def test_relative_bind_source_is_taken_from_the_bundle(runtime, bundle):
+    cfg = bundle.config(["cat", "/tmp/data/file"])
+    cfg["mounts"].append({"destination": "/tmp/data", "type": "bind", "source": "data",
+                          "options": ["rbind"]})
+    b = bundle(config=cfg)
+    (b / "data").mkdir()
+    (b / "data" / "file").write_text("in the bundle\n")
+    proc = run(runtime, b)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"in the bundle\n"
+
+
+@pytest.fixture
+def tree_with_submount(tmp_path):
+    """A host dir (in our temp dir) with a tmpfs mounted below it."""
+    src = tmp_path / "tree"
+    (src / "sub").mkdir(parents=True)
+    (src / "top").write_text("top\n")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "pyrunc-test", str(src / "sub")],
+                   check=True)
+    try:
+        (src / "sub" / "inner").write_text("inner\n")
+        yield src
+    finally:
+        subprocess.run(["umount", str(src / "sub")], check=True)
+
+
+@pytest.mark.parametrize("kind,seen", [("rbind", "inner"), ("bind", "missing")])
+def test_rbind_includes_submounts_and_bind_does_not(runtime, bundle, tree_with_submount,
+                                                   kind, seen):
+    cfg = bundle.config(["sh", "-c", ("cat /tmp/tree/top; cat /tmp/tree/sub/inner 2>/dev/null"
+                         " || echo missing")])
+    cfg["mounts"].append({"destination": "/tmp/tree", "type": "bind",
+                          "source": str(tree_with_submount), "options": [kind]})
+    assert run_ok(runtime, bundle, cfg).split() == ["top", seen]
+
+
+# --- filesystems ------------------------------------------------------------
+
+def test_base_filesystems_are_mounted(runtime, bundle):
+    out = run_ok(runtime, bundle, bundle.config(["cat", "/proc/mounts"]))
+    assert mount_entry(out, "/proc")[0] == "proc"
+    assert mount_entry(out, "/sys")[0] == "sysfs"
+    assert "ro" in mount_entry(out, "/sys")[1]
+    assert mount_entry(out, "/dev")[0] == "tmpfs"
+    assert mount_entry(out, "/dev/pts")[0] == "devpts"
+    assert mount_entry(out, "/dev/shm")[0] == "tmpfs"
+    assert mount_entry(out, "/dev/mqueue")[0] == "mqueue"
+
+
+def test_tmpfs_mode_and_size(runtime, bundle):
+    cfg = bundle.config(["sh", "-c", "cat /proc/mounts; stat -c %a /tmp/small"])
+    cfg["mounts"].append({"destination": "/tmp/small", "type": "tmpfs", "source": "tmpfs",
+                          "options": ["mode=700", "size=2m"]})
+    out = run_ok(runtime, bundle, cfg)
+    fstype, opts = mount_entry(out, "/tmp/small")
+    assert fstype == "tmpfs"
+    assert {"mode=700", "size=2048k"} <= opts
+    assert out.splitlines()[-1] == "700"
+
+
+def test_proc_is_the_containers(runtime, bundle):
+    out = run_ok(runtime, bundle, bundle.config(["sh", "-c", "ls /proc/1/exe; cat /proc/1/comm"]))
+    assert out.splitlines()[-1] == "cat"
+
+
+def test_sysfs_and_mqueue_work(runtime, bundle):
+    cfg = bundle.config(["sh", "-c", ("cat /sys/kernel/ostype 2>/dev/null || ls /sys/class;"
+                         " ls -d /dev/mqueue; touch /sys/x 2>&1; echo rc=$?")])
+    out = run_ok(runtime, bundle, cfg)
+    assert "/dev/mqueue" in out
+    assert "rc=1" in out
+
+
+def test_devpts_is_a_new_instance(runtime, bundle):
+    cfg = bundle.config(["sh", "-c", "ls /dev/pts; grep devpts /proc/mounts"])
+    out = run_ok(runtime, bundle, cfg)
+    names = out.splitlines()[0].split()
+    assert names == ["ptmx"]
+    _, opts = mount_entry(out, "/dev/pts")
+    assert {"mode=620", "ptmxmode=666", "gid=5"} <= opts
+
+
+CGROUP_MOUNT = {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+
+
+@pytest.mark.parametrize("cgroupns", [True, False])
+def test_cgroup_mount_shows_the_containers_own_cgroup(runtime, bundle, cgroupns):
+    cid = runtime.new_id()
+    cfg = bundle.config(["sh", "-c", ("cat /sys/fs/cgroup/pids/cgroup.procs;"
+                         " grep -c cgroup /proc/mounts; touch /sys/fs/cgroup/pids/x 2>&1;"
+                         " echo rc=$?")])
+    cfg["linux"]["cgroupsPath"] = f"/pyrunc-test/{cid}"
+    cfg["mounts"].append(CGROUP_MOUNT)
+    if not cgroupns:
+        cfg["linux"]["namespaces"] = [ns for ns in cfg["linux"]["namespaces"]
+                                      if ns["type"] != "cgroup"]
+    proc = run(runtime, bundle(config=cfg))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.decode().splitlines()
+    # Only the container's processes: its own cgroup, not the host's root.
+    assert out[0] == "1"
+    assert int(out[1]) >= 2
+    assert "rc=1" in out
+
+
+# --- options ----------------------------------------------------------------
+
+@pytest.mark.parametrize("options,present,absent", [
+    (["ro", "nosuid", "nodev", "noexec"], {"ro", "nosuid", "nodev", "noexec"}, {"rw"}),
+    (["rw", "suid", "dev", "exec"], {"rw"}, {"ro", "nosuid", "nodev", "noexec"}),
+    (["noatime"], {"noatime"}, {"relatime"}),
+    (["relatime"], {"relatime"}, {"noatime"}),
+    (["strictatime"], set(), {"relatime", "noatime"}),
+    (["nodiratime"], {"nodiratime"}, set()),
+    (["sync", "dirsync"], {"sync", "dirsync"}, set()),
+    (["ro", "rw"], {"rw"}, {"ro"}),
+])
+def test_mount_option_flags(runtime, bundle, options, present, absent):
+    cfg = bundle.config(["cat", "/proc/mounts"])
+    cfg["mounts"].append({"destination": "/tmp/opt", "type": "tmpfs", "source": "tmpfs",
+                          "options": options})
+    _, opts = mount_entry(run_ok(runtime, bundle, cfg), "/tmp/opt")
+    assert present <= opts, opts
+    assert not absent & opts, opts
+
+
+def test_noexec_mount_refuses_exec(runtime, bundle):
+    cfg = bundle.config(["sh", "-c", ("cp /bin/busybox /tmp/x/bb && /tmp/x/bb true 2>&1;"
+                         " echo rc=$?")])
+    cfg["mounts"].append({"destination": "/tmp/x", "type": "tmpfs", "source": "tmpfs",
+                          "options": ["noexec"]})
+    out = run_ok(runtime, bundle, cfg)
+    assert "Permission denied" in out and "rc=126" in out
+
+
+@pytest.mark.parametrize("option,tag", [("shared", "shared:"), ("rshared", "shared:"),
+                                        ("private", None), ("unbindable", "unbindable")])
+def test_mount_propagation_option(runtime, bundle, tmp_path, option, tag):
+    src = tmp_path / "prop"
+    src.mkdir()
+    cfg = bundle.config(["cat", "/proc/self/mountinfo"])
+    cfg["mounts"].append({"destination": "/tmp/prop", "type": "bind", "source": str(src),
+                          "options": ["rbind", option]})
+    fields = optional_fields(mountinfo_entry(run_ok(runtime, bundle, cfg), "/tmp/prop"))
+    if tag is None:
+        assert fields == []
+    else:
+        assert any(f.startswith(tag) for f in fields), fields
+
+
+@pytest.mark.parametrize("propagation,tag", [("shared", "shared:"), ("private", None),
+                                             ("slave", None), ("unbindable", "unbindable")])
+def test_rootfs_propagation(runtime, bundle, propagation, tag):
+    cfg = bundle.config(["cat", "/proc/self/mountinfo"])
+    cfg["linux"]["rootfsPropagation"] = propagation
+    fields = optional_fields(mountinfo_entry(run_ok(runtime, bundle, cfg), "/"))
+    if tag is None:
+        assert not any(f.startswith("shared:") for f in fields), fields
+    else:
+        assert any(f.startswith(tag) for f in fields), fields
+
+
+# --- the root change --------------------------------------------------------
+
+@pytest.mark.parametrize("no_pivot", [False, True])
+def test_pivot_root_and_no_pivot(runtime, bundle, rootfs, no_pivot):
+    cfg = bundle.config(["sh", "-c", "cat /etc/hostname; ls /; grep -c . /proc/self/mountinfo"])
+    extra = ("--no-pivot",) if no_pivot else ()
+    out = run_ok(runtime, bundle, cfg, *extra).splitlines()
+    assert out[0] == "pyrunc"
+    assert "bin" in out[1:] and "etc" in out[1:]
+    assert mounts_under(str(rootfs)) == []
+
+
+def test_pivot_root_leaves_no_host_mount_reachable(runtime, bundle):
+    # After pivot_root the old root is detached: the container's mount table
+    # holds only what the config asked for.
+    cfg = bundle.config(["cat", "/proc/self/mountinfo"])
+    out = run_ok(runtime, bundle, cfg)
+    mountpoints = [line.split()[4] for line in out.splitlines()]
+    expected = {"/", "/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/tmp"}
+    assert expected <= set(mountpoints)
+    assert not [m for m in mountpoints if m.startswith("/mnt") or m == "/sys/fs/cgroup"]
+
+
+def test_nothing_mounted_on_the_host(runtime, bundle, rootfs):
+    run_ok(runtime, bundle, bundle.config(["true"]))
+    assert mounts_under(str(rootfs)) == []
+    assert os.listdir(rootfs)
