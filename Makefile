@@ -13,18 +13,21 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null
 
 install: deps
-	$(PIP) install -q --upgrade pip setuptools wheel cffi jsonschema
+	$(PIP) install -q setuptools wheel cffi jsonschema
 	$(PIP) install -q --no-build-isolation .
 
 rootfs:
 	bundles/make-rootfs.sh bundles/busybox/rootfs
 
+# The installed entry point, called by its real path (not through a shim).
+PYRUNC_BIN = $$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/pyrunc
+
 demo: install rootfs
-	pyrunc --root /run/pyrunc-demo run --bundle bundles/busybox demo-$$$$
+	$(PYRUNC_BIN) --root /run/pyrunc-demo run --bundle bundles/busybox demo-$$$$
 
 test-deps: deps
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc containerd podman docker.io iproute2 >/dev/null
-	$(PIP) install -q --upgrade pip setuptools wheel cffi jsonschema pytest hypothesis ruff mypy
+	$(PIP) install -q setuptools wheel cffi jsonschema pytest hypothesis ruff mypy
 
 build:
 	$(PYTHON) setup.py -q build_ext --inplace

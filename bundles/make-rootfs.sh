@@ -4,6 +4,7 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 dest=${1:-$here/busybox/rootfs}
+case "$dest" in /*) ;; *) dest=$(pwd)/$dest ;; esac
 busybox=${BUSYBOX:-$(command -v busybox || true)}
 if [ -z "$busybox" ] || ! file_out=$("$busybox" --help 2>&1 | head -1) ; then
     echo "make-rootfs: busybox not found (install busybox-static)" >&2
