@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from pyrunc.cli.args import Opt, int_value, opt
-from pyrunc.errors import UsageError
+from pyrunc.errors import PyruncError, UsageError
 
 CREATE_OPTIONS: list[Opt] = [
     opt("bundle", "--bundle", "-b", value=True, default="",
@@ -32,12 +32,25 @@ def one_id(args: list[str], command: str) -> str:
     return args[0]
 
 
-def create_options(values: dict[str, Any], detach: bool) -> Any:
+def check_supported_modes(ctx: Any) -> None:
+    """Refuse global modes pyrunc does not implement, with one clear line."""
+    import os
+
+    if ctx.systemd_cgroup:
+        raise PyruncError("--systemd-cgroup is not supported: pyrunc manages cgroups through cgroupfs")
+    if ctx.rootless not in ("auto", "true", "false"):
+        raise UsageError(f"invalid --rootless value: {ctx.rootless}")
+    if ctx.rootless == "true" or os.geteuid() != 0:
+        raise PyruncError("rootless containers are not supported: run pyrunc as root")
+
+
+def create_options(ctx: Any, values: dict[str, Any], detach: bool) -> Any:
     """CreateOptions from parsed create/run flags."""
     import os
 
     from pyrunc.runtime import CreateOptions
 
+    check_supported_modes(ctx)
     return CreateOptions(
         bundle=values["bundle"] or os.getcwd(),
         pid_file=values["pid_file"] or None,

@@ -14,5 +14,5 @@ def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:
     """Create the container named by args[0]."""
     from pyrunc import runtime
 
-    runtime.create(ctx.store(), one_id(args, "create"), create_options(values, detach=True))
+    runtime.create(ctx.store(), one_id(args, "create"), create_options(ctx, values, detach=True))
     return 0

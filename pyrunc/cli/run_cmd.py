@@ -21,5 +21,5 @@ def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:
     from pyrunc import runtime
 
     container_id = one_id(args, "run")
-    return runtime.run(ctx.store(), container_id, create_options(values, detach=values["detach"]),
+    return runtime.run(ctx.store(), container_id, create_options(ctx, values, detach=values["detach"]),
                        keep=values["keep"])

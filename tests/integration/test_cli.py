@@ -67,3 +67,12 @@ def test_spec_writes_a_valid_config(runtime, tmp_path):
     assert doc["ociVersion"] == "1.3.0"
     proc = runtime("spec", "-b", str(tmp_path))
     assert proc.returncode == 1 and b"exists" in proc.stderr
+
+
+def test_unsupported_global_modes_fail_clearly(runtime, bundle):
+    b = bundle(["true"])
+    proc = runtime("--systemd-cgroup", "create", "-b", str(b), "x1")
+    assert proc.returncode == 1 and b"--systemd-cgroup is not supported" in proc.stderr
+    proc = runtime("--rootless", "true", "run", "-b", str(b), "x2")
+    assert proc.returncode == 1 and b"rootless containers are not supported" in proc.stderr
+    assert not (runtime.root / "x1").exists() and not (runtime.root / "x2").exists()
