@@ -241,10 +241,11 @@ def environment_steps(config: Mapping[str, Any]) -> list[P.Step]:
     steps: list[P.Step] = []
     if _has_ns(linux, "network", new_only=True):
         steps.append(P.step(P.OP_LOOPBACK_UP, what='bring up interface "lo"'))
-    if config.get("hostname") is not None and _has_ns(linux, "uts"):
+    # An empty name is left alone (runc): the new namespace keeps the inherited one.
+    if config.get("hostname") and _has_ns(linux, "uts"):
         steps.append(P.step(P.OP_SETHOSTNAME, strs=(config["hostname"],),
                             what=f'sethostname "{config["hostname"]}"'))
-    if config.get("domainname") is not None and _has_ns(linux, "uts"):
+    if config.get("domainname") and _has_ns(linux, "uts"):
         steps.append(P.step(P.OP_SETDOMAINNAME, strs=(config["domainname"],),
                             what=f'setdomainname "{config["domainname"]}"'))
     for key, value in (linux.get("sysctl") or {}).items():
