@@ -24,6 +24,7 @@ from pyrunc.errors import ConfigError
 from pyrunc.plan import flags as F
 from pyrunc.plan import protocol as P
 from pyrunc.plan.mounts import MountContext, clean_destination, mount_steps, parse_options
+from pyrunc.spec.semantic import sysctl_proc_path
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -249,7 +250,7 @@ def environment_steps(config: Mapping[str, Any]) -> list[P.Step]:
         steps.append(P.step(P.OP_SETDOMAINNAME, strs=(config["domainname"],),
                             what=f'setdomainname "{config["domainname"]}"'))
     for key, value in (linux.get("sysctl") or {}).items():
-        path = "sys/" + key.replace(".", "/")
+        path = "sys/" + sysctl_proc_path(key)
         steps.append(P.step(P.OP_WRITE_PROC, strs=(path, str(value)),
                             what=f'write sysctl "{key}" = "{value}"'))
     for path in linux.get("readonlyPaths") or ():

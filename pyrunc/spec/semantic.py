@@ -247,12 +247,30 @@ def _check_namespace_users(doc: dict[str, Any], namespaces: dict[str, str]) -> N
             _fail("linux.timeOffsets", "time offsets cannot be applied to a joined time namespace")
 
 
+def sysctl_dotted(name: str) -> str:
+    """A sysctl name in its dotted form; "/" separators are accepted too (sysctl(8), runc).
+
+    In the slash form dots belong to the names ("net/ipv4/conf/eth0.100/forwarding"),
+    so the two characters swap roles, as sysctl(8) does.
+    """
+    first = next((c for c in name if c in "./"), ".")
+    if first == ".":
+        return name
+    return name.translate(str.maketrans("./", "/."))
+
+
+def sysctl_proc_path(name: str) -> str:
+    """The file of a sysctl below /proc/sys ("net/ipv4/ip_forward")."""
+    return sysctl_dotted(name).translate(str.maketrans("./", "/."))
+
+
 def _check_sysctls(
     doc: dict[str, Any], namespaces: dict[str, str], is_host_netns: HostNetnsCheck | None
 ) -> None:
     linux = doc.get("linux") or {}
-    for name in linux.get("sysctl") or {}:
-        field = f"linux.sysctl[{name!r}]"
+    for original in linux.get("sysctl") or {}:
+        field = f"linux.sysctl[{original!r}]"
+        name = sysctl_dotted(original)
         if name in _IPC_SYSCTLS or name.startswith("fs.mqueue."):
             if "ipc" not in namespaces:
                 _fail(field, "not allowed in the host's IPC namespace")
