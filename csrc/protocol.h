@@ -118,6 +118,22 @@ enum plan_op {
 	OP_CONSOLE = 38,    /* reserved (issue: terminals) */
 	OP_HOOK = 39,       /* reserved (issue: hooks in the container) */
 	OP_LOOPBACK_UP = 40,/* bring "lo" up (SIOCSIFFLAGS IFF_UP) in the current net ns */
+	/* Execution attributes (sched.c); each survives execve, so they are applied
+	 * to pyrunc-init itself late in the plan.  Binary strings: OP_CPU_AFFINITY
+	 * str0, OP_MEMPOLICY str0 and OP_NETDEV str1 onwards may hold NUL bytes. */
+	OP_PERSONALITY = 43,  /* int0 persona for personality(2): PER_LINUX (0) or PER_LINUX32 (8) */
+	OP_SCHEDULER = 44,    /* sched_setattr(2) on self: int0 low 32 bits policy (SCHED_*),
+	                       * high 32 bits SCHED_FLAG_*; int1 nice (signed); int2 rt priority;
+	                       * int3 runtime, int4 deadline, int5 period (ns) */
+	OP_IOPRIO = 45,       /* ioprio_set(IOPRIO_WHO_PROCESS, self): int0 class (1 RT, 2 BE,
+	                       * 3 IDLE), int1 level 0-7 */
+	OP_CPU_AFFINITY = 46, /* sched_setaffinity(self): str0 the cpu mask, bit n = cpu n, as
+	                       * little-endian 64-bit words (length a multiple of 8) */
+	OP_MEMPOLICY = 47,    /* set_mempolicy(2): int0 MPOL_* mode | MPOL_F_* flags; int1 maxnode;
+	                       * str0 node mask like OP_CPU_AFFINITY's (empty: NULL mask) */
+	OP_NETDEV = 48,       /* str0 name of a device the parent moved into this net ns; str1..
+	                       * addresses to add (u8 family, u8 prefix length, 4 or 16 address
+	                       * bytes), then the device is brought up */
 	OP_MAX
 };
 

@@ -116,6 +116,16 @@ int op_exec(const struct step *s);
 /* net.c */
 int op_loopback_up(const struct step *s);
 
+/* sched.c */
+int op_personality(const struct step *s);
+int op_scheduler(const struct step *s);
+int op_ioprio(const struct step *s);
+int op_cpu_affinity(const struct step *s);
+int op_mempolicy(const struct step *s);
+
+/* netdev.c */
+int op_netdev(const struct step *s);
+
 /* sync.c */
 int op_sync(const struct step *s);
 int op_ready(const struct step *s);

@@ -77,6 +77,12 @@ static const step_fn handlers[OP_MAX] = {
 	[OP_CONSOLE] = op_reserved,
 	[OP_HOOK] = op_reserved,
 	[OP_LOOPBACK_UP] = op_loopback_up,
+	[OP_PERSONALITY] = op_personality,
+	[OP_SCHEDULER] = op_scheduler,
+	[OP_IOPRIO] = op_ioprio,
+	[OP_CPU_AFFINITY] = op_cpu_affinity,
+	[OP_MEMPOLICY] = op_mempolicy,
+	[OP_NETDEV] = op_netdev,
 };
 
 static __attribute__((noreturn)) void die(int step, int err, const char *text)

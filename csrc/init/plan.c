@@ -59,6 +59,12 @@ static const struct op_rule rules[OP_MAX] = {
 	[OP_CONSOLE] = { 1, 0, 0 },
 	[OP_HOOK] = { 1, 0, 0 },
 	[OP_LOOPBACK_UP] = { 1, 0, 0 },
+	[OP_PERSONALITY] = { 1, 0, 0 },
+	[OP_SCHEDULER] = { 1, 0, 0 },
+	[OP_IOPRIO] = { 1, 0, 0 },
+	[OP_CPU_AFFINITY] = { 1, 1, 0x1 },
+	[OP_MEMPOLICY] = { 1, 1, 0x1 },
+	[OP_NETDEV] = { 1, 1, 0xfe },
 };
 
 /* +1: room for the terminator of the last string (see terminate_strings). */
