@@ -227,6 +227,11 @@ def rootfs_steps(config: Mapping[str, Any], facts: HostFacts) -> list[P.Step]:
         steps.append(P.step(P.OP_CHROOT, what=f'move rootfs "{facts.rootfs}" to / and chroot'))
     else:
         steps.append(P.step(P.OP_PIVOT_ROOT, what=f'pivot_root "{facts.rootfs}"'))
+    cwd = clean_destination(str((config.get("process") or {}).get("cwd") or "/"))
+    if cwd != "/":
+        # runc creates a missing cwd (inside the new root, before it may turn
+        # read-only); a chdir failing after `start` could not be reported.
+        steps.append(P.step(P.OP_MKDIR, 0o755, strs=(cwd,), what=f'mkdir cwd "{cwd}"'))
     if propagation & _AFTER_ROOT_CHANGE:
         # Only after the root change: pivot_root(2) refuses a shared new root
         # (EINVAL), an unbindable "/" cannot be bound as the rootfs, and "/"
