@@ -36,7 +36,8 @@
  * or inside a step after its strings; a NUL byte inside a string that is
  * used as a C string (every string except OP_WRITE_PROC str1 and
  * OP_SETGROUPS str0); an OP_SETGROUPS list whose length is not a multiple
- * of 4; OP_EXEC with argc < 1 or argc + envc > nstrs.  It never trusts a
+ * of 4; OP_EXEC with argc < 1 or argc + envc > nstrs; OP_CONSOLE with an fd
+ * above INT_MAX, rows or columns above 65535, or unknown CONSOLE_F_* bits.  It never trusts a
  * length before checking it.
  *
  * Status messages (both directions after the plan) are struct sync_msg.
@@ -115,7 +116,13 @@ enum plan_op {
 	OP_OOM_SCORE_ADJ = 35, /* int0 value (signed) -> /proc/self/oom_score_adj */
 	OP_SETSID = 36,
 	OP_SECCOMP = 37,    /* reserved (issue: seccomp) */
-	OP_CONSOLE = 38,    /* reserved (issue: terminals) */
+	OP_CONSOLE = 38,    /* int0 fd of a connected SOCK_STREAM console socket; int1 rows,
+	                     * int2 columns (TIOCSWINSZ unless both are 0); int3 CONSOLE_F_*.
+	                     * Opens /dev/ptmx in the current root (must be char 5:2), takes
+	                     * the peer with TIOCGPTPEER (no path lookup), sends the master
+	                     * in one sendmsg (data: "/dev/pts/N", one SCM_RIGHTS fd), closes
+	                     * the socket and the master, makes the peer the controlling
+	                     * terminal (TIOCSCTTY: OP_SETSID must come first) and fds 0-2. */
 	OP_HOOK = 39,       /* reserved (issue: hooks in the container) */
 	OP_LOOPBACK_UP = 40,/* bring "lo" up (SIOCSIFFLAGS IFF_UP) in the current net ns */
 	/* Execution attributes (sched.c); each survives execve, so they are applied
@@ -146,6 +153,11 @@ enum plan_op {
 #define MOUNT_F_NOSYMLINK_DST 0x20 /* refuse when the target (before resolution) is a
                                     * symlink; for proc, sysfs and the like */
 #define MOUNT_F_NO_SOURCE     0x40 /* pass NULL as source (remount, propagation) */
+
+/* OP_CONSOLE int3 bits */
+#define CONSOLE_F_MOUNT 0x01 /* bind the peer onto the root's /dev/console, created as an
+                              * empty file with O_NOFOLLOW and mounted by fd on both sides
+                              * (CVE-2025-52565) */
 
 /* OP_CAPS int5 bits */
 #define CAPS_F_BOUNDING_ONLY 0x01 /* only drop the bounding set */

@@ -35,6 +35,9 @@ class CreateOptions:
     preserve_fds: int = 0
     detach: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
+    # A connected console socket the caller keeps the other end of (the
+    # foreground terminal of `run`); used instead of console_socket.
+    console: Any = None
 
 
 def _now_rfc3339() -> str:
@@ -129,11 +132,16 @@ def create(store: Store, container_id: str, opts: CreateOptions,
     validate_config(config)
     check_config(config, bundle)
     check_console(config, opts.console_socket, detach=opts.detach)
-    if opts.console_socket:
-        raise PyruncError("--console-socket is not supported yet")
+    process = config.get("process") or {}
+    console = _console_for(bool(process.get("terminal")), opts.console, opts.console_socket)
     linux = config.get("linux") or {}
-    directory = store.reserve(container_id)
-    fifo_fd = -1
+    try:
+        directory = store.reserve(container_id)
+    except BaseException:
+        if console is not None and console is not opts.console:
+            console.close()
+        raise
+    fifo_fd = console_fd = -1
     manager = None
     record = None
     launched = None
@@ -148,14 +156,22 @@ def create(store: Store, container_id: str, opts: CreateOptions,
         manager = manager_for(linux.get("cgroupsPath"), container_id)
         manager.create()
         manager.apply(linux.get("resources") or {})
-        preserved = list(range(3, 3 + _listen_fds() + opts.preserve_fds))
+        listen = _listen_fds()
+        preserved = list(range(3, 3 + listen + opts.preserve_fds))
         first_closed = 3 + len(preserved)
         if fifo_fd < first_closed:
             raise PyruncError(f"fd {fifo_fd} collides with the preserved fds")
         facts = host_facts.gather(config, bundle, fifo_fd=fifo_fd, first_closed_fd=first_closed,
                                   no_pivot=opts.no_pivot,
                                   container_cgroup_dirs=manager.dirs())
-        steps = build_create_plan(config, facts)
+        inherited = [fifo_fd, *preserved]
+        if console is not None:
+            from pyrunc.linux.tty import fd_at_or_above
+
+            console_fd = fd_at_or_above(console, first_closed)
+            facts.console_fd = console_fd
+            inherited.append(console_fd)
+        steps = build_create_plan(_with_listen_env(config, listen), facts)
         record = ContainerRecord(
             id=container_id, bundle=bundle, rootfs=facts.rootfs, created=_now_rfc3339(),
             annotations=dict(config.get("annotations") or {}), cgroup=manager.to_state(),
@@ -166,7 +182,7 @@ def create(store: Store, container_id: str, opts: CreateOptions,
             write_id_maps(pid, linux.get("uidMappings") or (), linux.get("gidMappings") or ())
 
         try:
-            launched = run_init(steps, inherit_fds=[fifo_fd, *preserved],
+            launched = run_init(steps, inherit_fds=inherited,
                                 before_plan=manager.add_pid, on_idmap=on_idmap)
         except InitError as e:
             raise PyruncError(_init_error_message(e)) from None
@@ -189,6 +205,33 @@ def create(store: Store, container_id: str, opts: CreateOptions,
     finally:
         if fifo_fd >= 0:
             os.close(fifo_fd)
+        if console_fd >= 0:
+            os.close(console_fd)
+        if console is not None and console is not opts.console:
+            console.close()
+
+
+def _console_for(terminal: bool, given: Any, path: str | None) -> Any:
+    """The console socket of a terminal process: the caller's, or connected to path."""
+    if not terminal:
+        return None
+    if given is not None:
+        return given
+    if not path:
+        raise PyruncError("process.terminal is set but there is no console socket")
+    from pyrunc.linux.tty import connect_console_socket
+
+    return connect_console_socket(path)
+
+
+def _with_listen_env(config: dict[str, Any], listen: int) -> dict[str, Any]:
+    """As runc: with socket-activation fds the process is told LISTEN_FDS=N, LISTEN_PID=1."""
+    if not listen:
+        return config
+    process = dict(config.get("process") or {})
+    env = [e for e in process.get("env") or () if not e.startswith(("LISTEN_FDS=", "LISTEN_PID="))]
+    process["env"] = [*env, f"LISTEN_FDS={listen}", "LISTEN_PID=1"]
+    return {**config, "process": process}
 
 
 def _host_id(mappings: Any, container_id: int) -> int:
@@ -208,7 +251,8 @@ def _container_root_ids(linux: dict[str, Any]) -> tuple[int, int]:
 
 
 def _listen_fds() -> int:
-    if os.environ.get("LISTEN_PID") not in (None, str(os.getpid())):
+    # go-systemd's rule, which runc uses: the fds are ours only if LISTEN_PID names us.
+    if os.environ.get("LISTEN_PID") != str(os.getpid()):
         return 0
     try:
         return max(0, int(os.environ.get("LISTEN_FDS", "0")))

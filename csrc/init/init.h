@@ -113,6 +113,9 @@ int op_close_fds(const struct step *s);
 int op_check_exec(const struct step *s);
 int op_exec(const struct step *s);
 
+/* console.c */
+int op_console(const struct step *s);
+
 /* net.c */
 int op_loopback_up(const struct step *s);
 

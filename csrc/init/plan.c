@@ -112,6 +112,10 @@ static int check_op(uint32_t idx, const struct step *s)
 	}
 	if (s->op == OP_SETGROUPS && s->strs[0].len % 4)
 		return bad("step %u: group list length %u", idx, s->strs[0].len);
+	if (s->op == OP_CONSOLE &&
+	    (s->ints[0] > 0x7fffffff || s->ints[1] > 0xffff || s->ints[2] > 0xffff ||
+	     (s->ints[3] & ~(uint64_t)CONSOLE_F_MOUNT)))
+		return bad("step %u: bad console arguments", idx);
 	if (s->op == OP_EXEC) {
 		uint64_t argc = s->ints[0], envc = s->ints[1];
 

@@ -73,6 +73,7 @@ class HostFacts:
     has_kcore: bool = True
     no_pivot: bool = False
     passwd_home: str | None = None                # HOME of process.user.uid from the image
+    console_fd: int = -1                          # connected console socket (-1: no terminal)
 
 
 def namespace_steps(linux: Mapping[str, Any]) -> list[P.Step]:
@@ -330,6 +331,22 @@ def process_steps(process: Mapping[str, Any], first_closed_fd: int,
     return steps
 
 
+def session_step() -> P.Step:
+    """setsid, first thing in the container process (runc always does it)."""
+    return P.step(P.OP_SETSID, what="setsid")
+
+
+def console_step(process: Mapping[str, Any], socket_fd: int, dev_console: bool) -> P.Step:
+    """The pty of a `terminal: true` process, its master sent on the console socket.
+
+    dev_console: also bind the pty onto /dev/console (create does, exec does not).
+    """
+    size = process.get("consoleSize") or {}
+    rows, cols = int(size.get("height", 0)), int(size.get("width", 0))
+    return P.step(P.OP_CONSOLE, socket_fd, rows, cols, P.CONSOLE_F_MOUNT if dev_console else 0,
+                  what="set up the console")
+
+
 def build_create_plan(config: Mapping[str, Any], facts: HostFacts) -> list[P.Step]:
     """The whole plan of `create` (and `run`) for a validated config."""
     linux = config.get("linux") or {}
@@ -337,10 +354,15 @@ def build_create_plan(config: Mapping[str, Any], facts: HostFacts) -> list[P.Ste
     if not _has_ns(linux, "mount", new_only=True):
         raise ConfigError("linux.namespaces: a new mount namespace is required")
     steps = namespace_steps(linux)
+    steps.append(session_step())
     if process.get("oomScoreAdj") is not None:
         steps.append(P.step(P.OP_OOM_SCORE_ADJ, int(process["oomScoreAdj"]),
                             what=f"set oom_score_adj {process['oomScoreAdj']}"))
     steps += rootfs_steps(config, facts)
+    if process.get("terminal") and facts.console_fd >= 0:
+        # After the mounts (the container's devpts) and before the root
+        # may turn read-only, as runc orders it.
+        steps.append(console_step(process, facts.console_fd, dev_console=True))
     steps += environment_steps(config)
     args = list(process.get("args") or ())
     steps.append(P.step(P.OP_CHECK_EXEC, strs=(args[0], env_path(process.get("env") or ())),
@@ -358,7 +380,8 @@ NS_PROC_NAMES = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "
 
 
 def build_exec_plan(config: Mapping[str, Any], init_pid: int, process: Mapping[str, Any],
-                    first_closed_fd: int, home: str | None = None) -> list[P.Step]:
+                    first_closed_fd: int, home: str | None = None,
+                    console_fd: int = -1) -> list[P.Step]:
     """The plan of `exec`: join every namespace of the container's init, then run process.
 
     Namespaces are joined through the init's /proc/<pid>/ns links, in the
@@ -370,6 +393,9 @@ def build_exec_plan(config: Mapping[str, Any], init_pid: int, process: Mapping[s
         {"type": ns["type"], "path": f"/proc/{init_pid}/ns/{NS_PROC_NAMES[ns['type']]}"}
         for ns in linux.get("namespaces") or ()]}
     steps = [s for s in namespace_steps(joined)]
+    steps.append(session_step())
+    if process.get("terminal") and console_fd >= 0:
+        steps.append(console_step(process, console_fd, dev_console=False))
     if process.get("oomScoreAdj") is not None:
         steps.append(P.step(P.OP_OOM_SCORE_ADJ, int(process["oomScoreAdj"]),
                             what=f"set oom_score_adj {process['oomScoreAdj']}"))
