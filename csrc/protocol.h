@@ -115,7 +115,7 @@ enum plan_op {
 	                     * the env's PATH; on failure prints to stderr, exits 127/126 */
 	OP_OOM_SCORE_ADJ = 35, /* int0 value (signed) -> /proc/self/oom_score_adj */
 	OP_SETSID = 36,
-	OP_SECCOMP = 37,    /* reserved (issue: seccomp) */
+	OP_SECCOMP = 37,    /* load a seccomp filter; see "Seccomp" below */
 	OP_CONSOLE = 38,    /* int0 fd of a connected SOCK_STREAM console socket; int1 rows,
 	                     * int2 columns (TIOCSWINSZ unless both are 0); int3 CONSOLE_F_*.
 	                     * Opens /dev/ptmx in the current root (must be char 5:2), takes
@@ -158,6 +158,53 @@ enum plan_op {
 #define CONSOLE_F_MOUNT 0x01 /* bind the peer onto the root's /dev/console, created as an
                               * empty file with O_NOFOLLOW and mounted by fd on both sides
                               * (CVE-2025-52565) */
+
+/* ---- Seccomp ---------------------------------------------------------------
+ * OP_SECCOMP builds a filter with libseccomp and loads it with seccomp(2).
+ *   int0 default action (SECCOMP_ACT_*), int1 its errno (ERRNO) or message (TRACE);
+ *   int2 SECCOMP_F_* bits; int3 fd of a socket connected to the notify listener
+ *   (listenerPath), int4 fd of a file holding the container process state JSON
+ *   (both -1 = none; set together, only when some rule is SECCOMP_ACT_NOTIFY);
+ *   str0 extra architectures: libseccomp names joined by ',' ("" = native only);
+ *   str1 the rule table (binary): records, each
+ *     u8 action (SECCOMP_ACT_*), u8 nargs (<= 6), u16 name_len (>= 1),
+ *     u32 value (errno or trace message), name_len bytes of syscall name,
+ *     then nargs times { u32 index (< 6), u32 op (SECCOMP_CMP_*), u64 value,
+ *     u64 value_two }.
+ * A name libseccomp cannot resolve is skipped, as is a rule whose action is
+ * the default action (runc does both).  Arguments with distinct indexes make
+ * one rule (all must match); when an index repeats, each argument makes a
+ * rule of its own (any may match), as runc does.  The filter never sets
+ * no_new_privs itself.  With a listener: after loading, one sendmsg on int3
+ * with the state file's bytes as data and the notify fd as SCM_RIGHTS; then
+ * int3, int4 and the notify fd are closed.  The parent fills the state file
+ * at OP_SYNC(SYNC_SECCOMP), before OP_READY, once it knows the pid.
+ * The plan reader rejects (EBADMSG) a table that does not parse exactly, an
+ * unknown action, op or SECCOMP_F_* bit, an index >= 6, and an fd > INT_MAX.
+ */
+#define SECCOMP_ACT_KILL_THREAD  1
+#define SECCOMP_ACT_KILL_PROCESS 2
+#define SECCOMP_ACT_TRAP         3
+#define SECCOMP_ACT_ERRNO        4
+#define SECCOMP_ACT_TRACE        5
+#define SECCOMP_ACT_LOG          6
+#define SECCOMP_ACT_ALLOW        7
+#define SECCOMP_ACT_NOTIFY       8
+#define SECCOMP_CMP_NE        1 /* the numbers of libseccomp's enum scmp_compare */
+#define SECCOMP_CMP_LT        2
+#define SECCOMP_CMP_LE        3
+#define SECCOMP_CMP_EQ        4
+#define SECCOMP_CMP_GE        5
+#define SECCOMP_CMP_GT        6
+#define SECCOMP_CMP_MASKED_EQ 7 /* (arg & value) == value_two */
+#define SECCOMP_F_LOG                0x01
+#define SECCOMP_F_SPEC_ALLOW         0x02
+#define SECCOMP_F_TSYNC              0x04
+#define SECCOMP_F_WAIT_KILLABLE_RECV 0x08 /* only applied with a listener (kernel rule) */
+#define SECCOMP_RULE_LEN 8u   /* fixed part of a rule record */
+#define SECCOMP_ARG_LEN 24u
+#define SECCOMP_MAX_ARGS 6
+#define SYNC_SECCOMP 2        /* OP_SYNC int0: fill the seccomp state file */
 
 /* OP_CAPS int5 bits */
 #define CAPS_F_BOUNDING_ONLY 0x01 /* only drop the bounding set */

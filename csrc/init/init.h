@@ -119,6 +119,10 @@ int op_console(const struct step *s);
 /* net.c */
 int op_loopback_up(const struct step *s);
 
+/* seccomp.c */
+const char *seccomp_plan_error(const struct step *s);
+int op_seccomp(const struct step *s);
+
 /* sched.c */
 int op_personality(const struct step *s);
 int op_scheduler(const struct step *s);

@@ -55,7 +55,7 @@ static const struct op_rule rules[OP_MAX] = {
 	[OP_EXEC] = { 1, 1, 0 },
 	[OP_OOM_SCORE_ADJ] = { 1, 0, 0 },
 	[OP_SETSID] = { 1, 0, 0 },
-	[OP_SECCOMP] = { 1, 0, 0 },
+	[OP_SECCOMP] = { 1, 2, 0x2 },
 	[OP_CONSOLE] = { 1, 0, 0 },
 	[OP_HOOK] = { 1, 0, 0 },
 	[OP_LOOPBACK_UP] = { 1, 0, 0 },
@@ -112,6 +112,8 @@ static int check_op(uint32_t idx, const struct step *s)
 	}
 	if (s->op == OP_SETGROUPS && s->strs[0].len % 4)
 		return bad("step %u: group list length %u", idx, s->strs[0].len);
+	if (s->op == OP_SECCOMP && seccomp_plan_error(s))
+		return bad("step %u: %s", idx, seccomp_plan_error(s));
 	if (s->op == OP_CONSOLE &&
 	    (s->ints[0] > 0x7fffffff || s->ints[1] > 0xffff || s->ints[2] > 0xffff ||
 	     (s->ints[3] & ~(uint64_t)CONSOLE_F_MOUNT)))

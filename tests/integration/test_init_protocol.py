@@ -550,10 +550,16 @@ def test_cwd_outside_root_refused(root: Path) -> None:
     assert e.errno == errno.ENOENT
 
 
-def test_reserved_op_is_enosys(root: Path) -> None:
-    steps = [*namespaces(root), step(OP_SECCOMP, what="seccomp")]
+@pytest.mark.parametrize("table", [
+    b"\x07\x00",                                  # record header cut short
+    b"\x07\x00\x05\x00\x00\x00\x00\x00getp",      # name runs past the table
+    b"\x09\x00\x06\x00\x00\x00\x00\x00getpid",    # unknown action
+    b"\x07\x07\x06\x00\x00\x00\x00\x00getpid",    # more than six arguments
+])
+def test_bad_seccomp_table_rejected(root: Path, table: bytes) -> None:
+    steps = [*namespaces(root), step(OP_SECCOMP, 7, 0, 0, -1, -1, strs=["", table])]
     e = fails(steps)
-    assert (e.index, e.errno) == (len(steps) - 1, errno.ENOSYS)
+    assert (e.index, e.errno) == (-1, errno.EBADMSG)
 
 
 @pytest.mark.parametrize("plan", [
