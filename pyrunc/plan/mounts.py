@@ -177,6 +177,11 @@ def mount_steps(m: Mapping[str, Any], ctx: MountContext) -> list[P.Step]:
     if opts.is_bind:
         source = bind_source(m, ctx.bundle)
         kind = ctx.source_kinds.get(source, "dir")
+        if kind == "missing":
+            # Checked before anything runs (runc stats the source first): the
+            # init would otherwise create the target in the rootfs, then fail.
+            raise ConfigError(f'error mounting "{source}" to rootfs at "{dest}": '
+                              f"stat {source}: no such file or directory")
         make = P.MOUNT_F_MKFILE if kind == "file" else P.MOUNT_F_MKDIR
         base = opts.flags & (F.MS_BIND | F.MS_REC)
         steps.append(P.step(P.OP_MOUNT, base, P.MOUNT_F_BIND_SOURCE | make, 0o755,
