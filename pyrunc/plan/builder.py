@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 
 from pyrunc.errors import ConfigError
 from pyrunc.plan import flags as F
+from pyrunc.plan import procattrs as PA
 from pyrunc.plan import protocol as P
 from pyrunc.plan.mounts import MountContext, clean_destination, mount_steps, parse_options
 from pyrunc.spec.semantic import sysctl_proc_path
@@ -73,6 +74,8 @@ class HostFacts:
     has_kcore: bool = True
     no_pivot: bool = False
     passwd_home: str | None = None                # HOME of process.user.uid from the image
+    # linux.netDevices: host device name -> addresses to restore after the move
+    net_addresses: Mapping[str, Sequence[PA.NetAddress]] = field(default_factory=dict)
     console_fd: int = -1                          # connected console socket (-1: no terminal)
 
 
@@ -371,7 +374,7 @@ def build_create_plan(config: Mapping[str, Any], facts: HostFacts) -> list[P.Ste
     if facts.fifo_fd >= 0:
         steps.append(P.step(P.OP_WAIT_START, facts.fifo_fd, what="wait for start (exec.fifo)"))
     steps += process_steps(process, facts.first_closed_fd, facts.passwd_home)
-    return steps
+    return PA.finish_create_plan(steps, config, facts.net_addresses)
 
 
 # /proc/<pid>/ns/<name> for each OCI namespace type.
@@ -404,4 +407,4 @@ def build_exec_plan(config: Mapping[str, Any], init_pid: int, process: Mapping[s
                         what=f'exec: "{args[0]}"'))
     steps.append(P.step(P.OP_READY, what="report ready"))
     steps += process_steps(process, first_closed_fd, home)
-    return steps
+    return PA.finish_exec_plan(steps, config, process)
