@@ -11,6 +11,7 @@ from typing import Any
 from pyrunc import OCI_VERSION, __version__
 from pyrunc.plan import mounts
 from pyrunc.plan.flags import CAPABILITY_NAMES, NAMESPACE_FLAGS
+from pyrunc.plan.procattrs import MPOL_FLAGS, MPOL_MODES
 
 # Hooks run at the points the runtime-spec gives (see pyrunc/linux/hooks.py).
 SUPPORTED_HOOKS: list[str] = []
@@ -36,7 +37,8 @@ def features() -> dict[str, Any]:
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": False}},
-            "netDevices": {"enabled": False},
+            "netDevices": {"enabled": True},
+            "memoryPolicy": {"modes": sorted(MPOL_MODES), "flags": sorted(MPOL_FLAGS)},
         },
         "annotations": {
             "io.github.pyrunc.version": __version__,
