@@ -132,6 +132,9 @@ def create(store: Store, container_id: str, opts: CreateOptions,
     validate_config(config)
     check_config(config, bundle)
     check_console(config, opts.console_socket, detach=opts.detach)
+    from pyrunc.linux.netdevs import check_host_support, collect_addresses, with_netdev_sync
+
+    check_host_support(config, config.get("process") or {})
     process = config.get("process") or {}
     console = _console_for(bool(process.get("terminal")), opts.console, opts.console_socket)
     linux = config.get("linux") or {}
@@ -164,6 +167,7 @@ def create(store: Store, container_id: str, opts: CreateOptions,
         facts = host_facts.gather(config, bundle, fifo_fd=fifo_fd, first_closed_fd=first_closed,
                                   no_pivot=opts.no_pivot,
                                   container_cgroup_dirs=manager.dirs())
+        facts.net_addresses = collect_addresses(linux)
         inherited = [fifo_fd, *preserved]
         if console is not None:
             from pyrunc.linux.tty import fd_at_or_above
@@ -183,7 +187,8 @@ def create(store: Store, container_id: str, opts: CreateOptions,
 
         try:
             launched = run_init(steps, inherit_fds=inherited,
-                                before_plan=manager.add_pid, on_idmap=on_idmap)
+                                before_plan=manager.add_pid, on_idmap=on_idmap,
+                                on_sync=with_netdev_sync(linux))
         except InitError as e:
             raise PyruncError(_init_error_message(e)) from None
         launched.sock.close()
@@ -542,6 +547,9 @@ def exec_process(store: Store, container_id: str, process: dict[str, Any],
     preserved = list(range(3, 3 + _listen_fds() + opts.preserve_fds))
     user = process.get("user") or {}
     home = host_facts.passwd_home(record.rootfs, int(user.get("uid", 0)))
+    from pyrunc.linux.netdevs import check_host_support
+
+    check_host_support(record.config, process)
     steps = build_exec_plan(record.config, record.pid, process, 3 + len(preserved), home)
     manager = _cgroup_manager(record)
     if not opts.detach:
