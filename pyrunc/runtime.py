@@ -95,11 +95,30 @@ def _check_id(container_id: str) -> None:
         raise ContainerError(f"invalid container ID format: {container_id}")
 
 
+def _warn_stderr(message: str) -> None:
+    import sys
+
+    sys.stderr.write(f"warning: {message}\n")
+
+
+def _poststop(config: dict[str, Any], container_id: str, bundle: str,
+              warn: Callable[[str], None] | None) -> None:
+    """Run the poststop hooks of a destroyed container; failures are only warnings."""
+    if not (config.get("hooks") or {}).get("poststop"):
+        return
+    from pyrunc.linux.hooks import poststop
+
+    for problem in poststop(config, container_id, bundle):
+        (warn or _warn_stderr)(problem)
+
+
 def _init_error_message(err: Any) -> str:
     """Word a failure reported by pyrunc-init the way runc words it."""
     from pyrunc.plan import protocol as P
 
     step = err.step
+    if step is not None and step.op == P.OP_HOOK:
+        return f"unable to start container process: error running {err.text}"
     if step is not None and step.op == P.OP_CHECK_EXEC:
         prog = step.strs[0].decode(errors="replace")
         if err.errno == errno.ENOENT and "/" not in prog:
@@ -113,15 +132,19 @@ def _init_error_message(err: Any) -> str:
 
 
 def create(store: Store, container_id: str, opts: CreateOptions,
-           on_init_pid: Callable[[int], None] | None = None) -> ContainerRecord:
+           on_init_pid: Callable[[int], None] | None = None,
+           warn: Callable[[str], None] | None = None) -> ContainerRecord:
     """Create a container: everything up to the wait for `start`.
 
-    On any failure nothing is left behind: no process, cgroup or state dir.
+    On any failure nothing is left behind: no process, cgroup or state dir
+    (and, the container being destroyed, its poststop hooks run; their
+    failures go to ``warn``).
     """
     from pyrunc.linux import facts as host_facts
     from pyrunc.linux.cgroups import manager_for
     from pyrunc.linux.idmap import write_id_maps
     from pyrunc.linux.initproc import InitError, run_init
+    from pyrunc.linux.seccomp_listener import open_listener
     from pyrunc.plan.builder import build_create_plan
     from pyrunc.spec.semantic import check_config, check_console
     from pyrunc.spec.validate import load_config, validate_config
@@ -145,6 +168,7 @@ def create(store: Store, container_id: str, opts: CreateOptions,
             console.close()
         raise
     fifo_fd = console_fd = -1
+    listener = None
     manager = None
     record = None
     launched = None
@@ -175,6 +199,10 @@ def create(store: Store, container_id: str, opts: CreateOptions,
             console_fd = fd_at_or_above(console, first_closed)
             facts.console_fd = console_fd
             inherited.append(console_fd)
+        listener = open_listener(linux.get("seccomp"), first_closed)
+        if listener is not None:
+            facts.seccomp_fds = listener.fds
+            inherited += listener.fds
         steps = build_create_plan(_with_listen_env(config, listen), facts)
         record = ContainerRecord(
             id=container_id, bundle=bundle, rootfs=facts.rootfs, created=_now_rfc3339(),
@@ -185,13 +213,21 @@ def create(store: Store, container_id: str, opts: CreateOptions,
         def on_idmap(pid: int) -> None:
             write_id_maps(pid, linux.get("uidMappings") or (), linux.get("gidMappings") or ())
 
+        on_sync = None
+        if config.get("hooks"):
+            from pyrunc.linux.hooks import create_sync
+
+            on_sync = create_sync(config, container_id, bundle)
         try:
-            launched = run_init(steps, inherit_fds=inherited,
-                                before_plan=manager.add_pid, on_idmap=on_idmap,
-                                on_sync=with_netdev_sync(linux))
+            launched = run_init(steps, inherit_fds=inherited, before_plan=manager.add_pid,
+                                on_idmap=on_idmap,
+                                on_sync=with_netdev_sync(linux, on_sync))
         except InitError as e:
             raise PyruncError(_init_error_message(e)) from None
         launched.sock.close()
+        if listener is not None:
+            # The filter loads after `start`: the state is in place long before.
+            listener.write_state(_listener_state(record, launched.pid, CREATING))
         record.pid = launched.pid
         record.pid_start = start_time(launched.pid)
         store.save(record)
@@ -204,8 +240,13 @@ def create(store: Store, container_id: str, opts: CreateOptions,
         if launched is not None:
             _kill_and_wait(launched.pid, 0)
         if manager is not None:
+            # Whatever got into the cgroup dies with the failed create, even a
+            # process whose pid never reached us.
+            _quietly(lambda: manager.kill_all(signal.SIGKILL))
             _quietly(manager.destroy)
         store.remove(container_id)
+        if record is not None:
+            _poststop(config, container_id, bundle, warn)
         raise
     finally:
         if fifo_fd >= 0:
@@ -214,6 +255,19 @@ def create(store: Store, container_id: str, opts: CreateOptions,
             os.close(console_fd)
         if console is not None and console is not opts.console:
             console.close()
+        if listener is not None:
+            listener.close()
+
+
+def _listener_state(record: ContainerRecord, process_pid: int, status: str) -> bytes:
+    """What the seccomp agent gets with the notify fd (runc's ContainerProcessState)."""
+    from pyrunc.plan.seccomp import listener_state
+
+    seccomp = (record.config.get("linux") or {}).get("seccomp") or {}
+    init_pid = process_pid if status == CREATING else record.pid
+    return listener_state(seccomp, container_id=record.id, status=status, init_pid=init_pid,
+                          process_pid=process_pid, bundle=record.bundle,
+                          annotations=record.annotations, oci_version=OCI_VERSION)
 
 
 def _console_for(terminal: bool, given: Any, path: str | None) -> Any:
@@ -302,7 +356,11 @@ def _require(store: Store, container_id: str) -> ContainerRecord:
 
 
 def start(store: Store, container_id: str) -> ContainerRecord:
-    """Let a created container's init exec the user process."""
+    """Let a created container's init exec the user process, then run poststart hooks.
+
+    A failing startContainer or poststart hook fails `start` and leaves the
+    container stopped (its init killed), for `delete` to clean up.
+    """
     record = _require(store, container_id)
     status = status_of(store, record)
     if status == STOPPED:
@@ -322,18 +380,33 @@ def start(store: Store, container_id: str) -> ContainerRecord:
             raise ContainerError("cannot start a container that has stopped")
         fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
-            _await_fifo_byte(fd, pidfd)
+            answer = _await_fifo_byte(fd, pidfd)
         finally:
             os.close(fd)
     finally:
         os.close(pidfd)
     os.unlink(fifo)
+    if answer != b"0":
+        # pyrunc-init wrote "E" + why (a startContainer hook failed) and exits.
+        _kill_and_wait(record.pid, record.pid_start)
+        raise ContainerError(f"error running {answer[1:].decode(errors='replace')}")
     record.started = True
+    if (record.config.get("hooks") or {}).get("poststart"):
+        from pyrunc.linux.hooks import HookError, poststart
+
+        try:
+            poststart(record.config, record.id, record.pid, record.bundle)
+        except HookError:
+            manager = _cgroup_manager(record)
+            if manager is not None:
+                _quietly(lambda: manager.kill_all(signal.SIGKILL))
+            _kill_and_wait(record.pid, record.pid_start)
+            raise
     return record
 
 
-def _await_fifo_byte(fd: int, pidfd: int) -> None:
-    """Wait for the init's byte on exec.fifo, failing if the init dies first."""
+def _await_fifo_byte(fd: int, pidfd: int) -> bytes:
+    """Wait for the init's answer on exec.fifo ("0" or "E<why>"), failing if it dies first."""
     import select
 
     poller = select.poll()
@@ -342,16 +415,18 @@ def _await_fifo_byte(fd: int, pidfd: int) -> None:
     while True:
         events = dict(poller.poll())
         if fd in events:
-            if os.read(fd, 1):
-                return
+            answer = os.read(fd, 1024)
+            if answer:
+                return answer
             # No writer yet (POLLHUP): the init has not reached the fifo.
             if pidfd not in events:
                 time.sleep(0.001)
                 continue
         if pidfd in events:
             # It may have written just before exiting.
-            if os.read(fd, 1):
-                return
+            answer = os.read(fd, 1024)
+            if answer:
+                return answer
             raise ContainerError("cannot start a container that has stopped")
 
 
@@ -411,8 +486,13 @@ def destroy(store: Store, record: ContainerRecord) -> None:
     store.remove(record.id)
 
 
-def delete(store: Store, container_id: str, force: bool = False) -> None:
-    """Delete a container; a running one only with force (it is killed)."""
+def delete(store: Store, container_id: str, force: bool = False,
+           warn: Callable[[str], None] | None = None) -> None:
+    """Delete a container; a running one only with force (it is killed).
+
+    The poststop hooks run once it is destroyed; their failures go to
+    ``warn`` and do not fail the delete.
+    """
     if not store.exists(container_id):
         if force:
             return
@@ -435,6 +515,7 @@ def delete(store: Store, container_id: str, force: bool = False) -> None:
             _quietly(lambda: manager.kill_all(signal.SIGKILL))
         _kill_and_wait(record.pid, record.pid_start)
     destroy(store, record)
+    _poststop(record.config, record.id, record.bundle, warn)
 
 
 _FORWARDED = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGWINCH",
@@ -486,7 +567,8 @@ def _reap_until(pid: int) -> int:
             return _exit_status(wait_status)
 
 
-def run(store: Store, container_id: str, opts: CreateOptions, keep: bool = False) -> int:
+def run(store: Store, container_id: str, opts: CreateOptions, keep: bool = False,
+        warn: Callable[[str], None] | None = None) -> int:
     """`run`: create + start; in the foreground wait and return the exit status.
 
     pyrunc becomes a child subreaper so the container's init (whose parent,
@@ -496,23 +578,63 @@ def run(store: Store, container_id: str, opts: CreateOptions, keep: bool = False
     from pyrunc._shim import lib
 
     if opts.detach:
-        create(store, container_id, opts)
+        create(store, container_id, opts, warn=warn)
         try:
             start(store, container_id)
         except BaseException:
-            _quietly(lambda: delete(store, container_id, force=True))
+            _quietly(lambda: delete(store, container_id, force=True, warn=warn))
             raise
         return 0
     lib.pyrunc_set_child_subreaper(1)
     forwarder = _Forwarder()
+    ours = None
+    if not opts.console_socket and opts.console is None and _wants_terminal(opts.bundle):
+        # No console socket in the foreground: pyrunc is the receiver.
+        import socket
+
+        ours, opts.console = socket.socketpair(socket.AF_UNIX,
+                                               socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
-        record = create(store, container_id, opts)
+        record = create(store, container_id, opts, warn=warn)
+        if ours is not None:
+            opts.console.close()
+            return _foreground_terminal(ours, forwarder, record.pid,
+                                        lambda: start(store, container_id))
         start(store, container_id)
         forwarder.attach(record.pid)
         return _reap_until(record.pid)
     finally:
+        if ours is not None:
+            ours.close()
         if not keep:
-            _quietly(lambda: delete(store, container_id, force=True))
+            _quietly(lambda: delete(store, container_id, force=True, warn=warn))
+
+
+def _wants_terminal(bundle: str) -> bool:
+    from pyrunc.spec.validate import load_config
+
+    try:
+        return bool((load_config(os.path.abspath(bundle)).get("process") or {}).get("terminal"))
+    except PyruncError:
+        return False  # create reports the problem
+
+
+def _foreground_terminal(ours: Any, forwarder: _Forwarder, pid: int,
+                         go: Callable[[], Any] | None = None) -> int:
+    """Receive the master on our end of the console socketpair, relay until pid exits."""
+    from pyrunc.linux.tty import TerminalRelay, recv_master
+
+    master, _name = recv_master(ours)
+    relay = TerminalRelay(master)
+    try:
+        relay.start()
+        if go is not None:
+            go()
+        forwarder.attach(pid)
+        relay.pump(pid)
+    finally:
+        relay.close()
+    return _reap_until(pid)
 
 
 @dataclass
@@ -524,6 +646,7 @@ class ExecOptions:
     preserve_fds: int = 0
     ignore_paused: bool = False
     console_socket: str | None = None
+    cgroup: list[str] = field(default_factory=list)  # --cgroup [controller[,...]:]path
 
 
 def exec_process(store: Store, container_id: str, process: dict[str, Any],
@@ -531,8 +654,12 @@ def exec_process(store: Store, container_id: str, process: dict[str, Any],
     """Run a new process in a running container; returns its exit status (0 if detached)."""
     from pyrunc._shim import lib
     from pyrunc.linux import facts as host_facts
+    from pyrunc.linux.cgroups.base import add_pid_to
     from pyrunc.linux.initproc import InitError, run_init
+    from pyrunc.linux.seccomp_listener import open_listener
     from pyrunc.plan.builder import build_exec_plan
+    from pyrunc.plan.process import parse_sub_cgroups
+    from pyrunc.spec.semantic import check_console
 
     record = _require(store, container_id)
     status = status_of(store, record)
@@ -542,28 +669,104 @@ def exec_process(store: Store, container_id: str, process: dict[str, Any],
         raise ContainerError("cannot exec in a paused container (use --ignore-paused to override)")
     if status == CREATING:
         raise ContainerError("container not running")
-    if opts.console_socket or process.get("terminal"):
-        raise PyruncError("exec with a terminal is not supported yet")
-    preserved = list(range(3, 3 + _listen_fds() + opts.preserve_fds))
-    user = process.get("user") or {}
-    home = host_facts.passwd_home(record.rootfs, int(user.get("uid", 0)))
+    check_console({"process": process}, opts.console_socket, detach=opts.detach)
     from pyrunc.linux.netdevs import check_host_support
 
     check_host_support(record.config, process)
-    steps = build_exec_plan(record.config, record.pid, process, 3 + len(preserved), home)
     manager = _cgroup_manager(record)
-    if not opts.detach:
-        lib.pyrunc_set_child_subreaper(1)
-    forwarder = None if opts.detach else _Forwarder()
+    cgroup_dirs = _exec_cgroup_dirs(manager, parse_sub_cgroups(opts.cgroup))
+    # As runc: exec passes --preserve-fds only; LISTEN_FDS is for the init.
+    preserved = list(range(3, 3 + opts.preserve_fds))
+    first_closed = 3 + len(preserved)
+    ours = console = listener = None
+    console_fd = -1
+    if process.get("terminal"):
+        from pyrunc.linux.tty import connect_console_socket, fd_at_or_above
+
+        if opts.console_socket:
+            console = connect_console_socket(opts.console_socket)
+        else:
+            import socket
+
+            ours, console = socket.socketpair(socket.AF_UNIX,
+                                              socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
-        launched = run_init(steps, inherit_fds=preserved,
-                            before_plan=manager.add_pid if manager is not None else None)
-    except InitError as e:
-        raise PyruncError(_init_error_message(e)) from None
-    launched.sock.close()
-    if opts.pid_file:
-        write_atomic(os.path.abspath(opts.pid_file), str(launched.pid))
-    if forwarder is None:
-        return 0
-    forwarder.attach(launched.pid)
-    return _reap_until(launched.pid)
+        if console is not None:
+            console_fd = fd_at_or_above(console, first_closed)
+        user = process.get("user") or {}
+        home = host_facts.passwd_home(record.rootfs, int(user.get("uid", 0)))
+        listener = open_listener((record.config.get("linux") or {}).get("seccomp"), first_closed)
+        steps = build_exec_plan(record.config, record.pid, process, first_closed, home,
+                                console_fd=console_fd,
+                                seccomp_fds=listener.fds if listener else (-1, -1))
+        if not opts.detach:
+            lib.pyrunc_set_child_subreaper(1)
+        forwarder = None if opts.detach else _Forwarder()
+
+        def join_cgroups(pid: int) -> None:
+            for d in cgroup_dirs:
+                add_pid_to(d, pid)
+
+        on_sync = None
+        if listener is not None:
+            container_status = status
+
+            def state_for(pid: int) -> bytes:
+                return _listener_state(record, pid, container_status)
+
+            on_sync = listener.sync_handler(state_for, None)
+        try:
+            launched = run_init(steps, inherit_fds=[*preserved] + ([console_fd] if console else [])
+                                + list(listener.fds if listener else ()),
+                                before_plan=join_cgroups, on_sync=on_sync)
+        except InitError as e:
+            raise PyruncError(_init_error_message(e)) from None
+        finally:
+            if console_fd >= 0:
+                os.close(console_fd)
+            if console is not None:
+                console.close()
+        launched.sock.close()
+        if opts.pid_file:
+            write_atomic(os.path.abspath(opts.pid_file), str(launched.pid))
+        if forwarder is None:
+            return 0
+        if ours is not None:
+            return _foreground_terminal(ours, forwarder, launched.pid)
+        forwarder.attach(launched.pid)
+        return _reap_until(launched.pid)
+    finally:
+        if ours is not None:
+            ours.close()
+        if listener is not None:
+            listener.close()
+
+
+def _exec_cgroup_dirs(manager: Any, subs: dict[str, str]) -> list[str]:
+    """The cgroup directories an exec'd process joins (--cgroup picks sub-cgroups)."""
+    if manager is None:
+        if subs:
+            raise PyruncError("--cgroup: the container has no cgroup")
+        return []
+    if not subs:
+        return manager.dirs()
+    default = subs.get("")
+    chosen: list[str] = []
+    per_controller = getattr(manager, "paths", None)
+    if per_controller is None:  # cgroup v2: one directory
+        sub = default if default is not None else next(iter(subs.values()))
+        chosen.append(os.path.join(manager.path(""), sub))
+    else:
+        for controller, d in per_controller.items():
+            sub = subs.get(controller, default)
+            chosen.append(os.path.join(d, sub) if sub else d)
+        unified = manager.path("")
+        if unified:
+            chosen.append(os.path.join(unified, default) if default else unified)
+    unique: list[str] = []
+    for d in chosen:
+        if not os.path.isdir(d):
+            raise PyruncError(f"--cgroup: sub-cgroup {d} does not exist")
+        if d not in unique:
+            unique.append(d)
+    return unique
