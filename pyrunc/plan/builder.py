@@ -24,6 +24,7 @@ from pyrunc.errors import ConfigError
 from pyrunc.plan import flags as F
 from pyrunc.plan import procattrs as PA
 from pyrunc.plan import protocol as P
+from pyrunc.plan import seccomp as S
 from pyrunc.plan.mounts import MountContext, clean_destination, mount_steps, parse_options
 from pyrunc.spec.semantic import sysctl_proc_path
 
@@ -77,6 +78,7 @@ class HostFacts:
     # linux.netDevices: host device name -> addresses to restore after the move
     net_addresses: Mapping[str, Sequence[PA.NetAddress]] = field(default_factory=dict)
     console_fd: int = -1                          # connected console socket (-1: no terminal)
+    seccomp_fds: tuple[int, int] = (-1, -1)       # seccomp listener socket, state file
 
 
 def namespace_steps(linux: Mapping[str, Any]) -> list[P.Step]:
@@ -294,7 +296,7 @@ def env_path(env: Sequence[str]) -> str:
 
 def process_steps(process: Mapping[str, Any], first_closed_fd: int,
                   home: str | None = None) -> list[P.Step]:
-    """Everything from rlimits to exec, in runc's order (seccomp would go last)."""
+    """Everything from rlimits to exec, in runc's order (seccomp: see plan/seccomp.py)."""
     steps: list[P.Step] = []
     for rl in process.get("rlimits") or ():
         resource = F.RLIMIT_NAMES.get(rl["type"])
@@ -374,7 +376,9 @@ def build_create_plan(config: Mapping[str, Any], facts: HostFacts) -> list[P.Ste
     if facts.fifo_fd >= 0:
         steps.append(P.step(P.OP_WAIT_START, facts.fifo_fd, what="wait for start (exec.fifo)"))
     steps += process_steps(process, facts.first_closed_fd, facts.passwd_home)
-    return PA.finish_create_plan(steps, config, facts.net_addresses)
+    steps = PA.finish_create_plan(steps, config, facts.net_addresses)
+    return S.with_seccomp(steps, linux.get("seccomp"), bool(process.get("noNewPrivileges")),
+                          facts.seccomp_fds)
 
 
 # /proc/<pid>/ns/<name> for each OCI namespace type.
@@ -384,7 +388,8 @@ NS_PROC_NAMES = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "
 
 def build_exec_plan(config: Mapping[str, Any], init_pid: int, process: Mapping[str, Any],
                     first_closed_fd: int, home: str | None = None,
-                    console_fd: int = -1) -> list[P.Step]:
+                    console_fd: int = -1,
+                    seccomp_fds: tuple[int, int] = (-1, -1)) -> list[P.Step]:
     """The plan of `exec`: join every namespace of the container's init, then run process.
 
     Namespaces are joined through the init's /proc/<pid>/ns links, in the
@@ -407,4 +412,7 @@ def build_exec_plan(config: Mapping[str, Any], init_pid: int, process: Mapping[s
                         what=f'exec: "{args[0]}"'))
     steps.append(P.step(P.OP_READY, what="report ready"))
     steps += process_steps(process, first_closed_fd, home)
-    return PA.finish_exec_plan(steps, config, process)
+    steps = PA.finish_exec_plan(steps, config, process)
+    # The container's filter applies to every process of it, as with runc.
+    return S.with_seccomp(steps, linux.get("seccomp"), bool(process.get("noNewPrivileges")),
+                          seccomp_fds, sync=True)
