@@ -19,6 +19,53 @@ SUPPORTED_HOOKS: list[str] = []
 EXTRA_MOUNT_OPTIONS: list[str] = []
 
 
+# seccomp(2) numbers where pyrunc has been tried; elsewhere no flag is claimed.
+_SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}
+_KERNEL_FLAG_BITS = {
+    "SECCOMP_FILTER_FLAG_TSYNC": 1, "SECCOMP_FILTER_FLAG_LOG": 2,
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
+    # Only valid together with NEW_LISTENER (8), so it is probed with it.
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 32 | 8,
+}
+
+
+def _kernel_accepts(bits: int) -> bool:
+    """Whether seccomp(SET_MODE_FILTER, bits, NULL) gets past the flag check.
+
+    The kernel checks the flags before it reads the program, so EFAULT (the
+    NULL program) means the flags are known; EINVAL means they are not.
+    Nothing is ever installed.
+    """
+    import ctypes
+    import errno
+    import os
+
+    nr = _SYS_SECCOMP.get(os.uname().machine)
+    if nr is None:
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    if libc.syscall(ctypes.c_long(nr), ctypes.c_long(1), ctypes.c_ulong(bits),
+                    ctypes.c_void_p(None)) == 0:
+        return True
+    return ctypes.get_errno() == errno.EFAULT
+
+
+def seccomp_features() -> dict[str, Any]:
+    """What pyrunc-init's filter supports: every action, operator and flag of the
+    spec, the architectures libseccomp 2.5 knows; supportedFlags asks the kernel."""
+    from pyrunc.plan import seccomp
+
+    return {
+        "enabled": True,
+        "actions": sorted(seccomp.ACTIONS),
+        "operators": sorted(seccomp.OPERATORS),
+        "archs": sorted(seccomp.ARCHITECTURES),
+        "knownFlags": list(seccomp.FLAGS),
+        "supportedFlags": [f for f in seccomp.FLAGS if _kernel_accepts(_KERNEL_FLAG_BITS[f])],
+    }
+
+
 def features() -> dict[str, Any]:
     """The runtime-spec features document for this pyrunc."""
     options = sorted({*mounts._FLAG_OPTIONS, *mounts.PROPAGATION_OPTIONS, *EXTRA_MOUNT_OPTIONS})
@@ -32,7 +79,7 @@ def features() -> dict[str, Any]:
             "capabilities": list(CAPABILITY_NAMES),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False,
                        "rdma": True},
-            "seccomp": {"enabled": False},
+            "seccomp": seccomp_features(),
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},

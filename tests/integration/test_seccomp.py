@@ -414,7 +414,9 @@ def agent(tmp_path: Path) -> Iterator[Agent]:
 
 
 def test_notify_listener_answers(runtime: Runtime, bundle: BundleFactory, agent: Agent) -> None:
+    # TSYNC with a listener needs TSYNC_ESRCH; WAIT_KILLABLE_RECV needs the listener.
     sc = {**ALLOW, "listenerPath": str(agent.path), "listenerMetadata": "hello agent",
+          "flags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
           "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}
     cfg = config_with(bundle, ["sh", "-c", "mkdir /faked && echo made; ls -d /faked || "
                                            "echo not-there"], sc)
