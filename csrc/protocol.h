@@ -91,10 +91,15 @@ enum plan_op {
 	                     * verified PROC_SUPER_MAGIC, no symlinks */
 	OP_SETHOSTNAME = 20,   /* str0 */
 	OP_SETDOMAINNAME = 21, /* str0 */
-	OP_SYNC = 22,       /* send MSG_SYNC(int0), wait for MSG_ACK (MSG_ABORT -> exit 1) */
+	OP_SYNC = 22,       /* send MSG_SYNC(int0); then receive int1 (<= HOOK_STATE_SLOTS)
+	                     * MSG_HOOK_STATE messages, the i-th filling state slot i; then
+	                     * wait for MSG_ACK (MSG_ABORT -> exit 1).  See "Hooks" below. */
 	OP_READY = 23,      /* send MSG_READY: create is done */
 	OP_WAIT_START = 24, /* int0 fd (O_PATH) of exec.fifo: open it O_WRONLY through the
-	                     * procfs handle (blocks until `start` opens it), write "0" */
+	                     * procfs handle (blocks until `start` opens it), write "0".
+	                     * int1 WAIT_F_HOLD: open it but keep it unwritten (startContainer
+	                     * hooks run next); WAIT_F_RELEASE: write "0" to the kept fd
+	                     * (int0 unused).  See "Hooks" below. */
 	OP_RLIMIT = 25,     /* int0 resource, int1 soft, int2 hard (UINT64_MAX = infinity) */
 	OP_UMASK = 26,      /* int0 */
 	OP_SETGROUPS = 27,  /* str0 packed u32 gids (may be empty: clears groups) */
@@ -123,7 +128,12 @@ enum plan_op {
 	                     * in one sendmsg (data: "/dev/pts/N", one SCM_RIGHTS fd), closes
 	                     * the socket and the master, makes the peer the controlling
 	                     * terminal (TIOCSCTTY: OP_SETSID must come first) and fds 0-2. */
-	OP_HOOK = 39,       /* reserved (issue: hooks in the container) */
+	OP_HOOK = 39,       /* run one hook in the current namespaces and root.  int0 timeout
+	                     * in seconds (0 = none), int1 argc, int2 envc, int3 state slot,
+	                     * int4 HOOK_* kind, int5 index of the hook within its kind;
+	                     * str0 path (absolute, resolved in the current mount namespace
+	                     * and root), str1.. argc args (argv; argc 0 means {path}), then
+	                     * envc env entries (the whole environment).  See "Hooks". */
 	OP_LOOPBACK_UP = 40,/* bring "lo" up (SIOCSIFFLAGS IFF_UP) in the current net ns */
 	/* Execution attributes (sched.c); each survives execve, so they are applied
 	 * to pyrunc-init itself late in the plan.  Binary strings: OP_CPU_AFFINITY
@@ -158,6 +168,40 @@ enum plan_op {
 #define CONSOLE_F_MOUNT 0x01 /* bind the peer onto the root's /dev/console, created as an
                               * empty file with O_NOFOLLOW and mounted by fd on both sides
                               * (CVE-2025-52565) */
+
+/* OP_WAIT_START int1 values */
+#define WAIT_F_HOLD    0x01
+#define WAIT_F_RELEASE 0x02
+
+/* ---- Hooks -----------------------------------------------------------------
+ * prestart and createRuntime hooks run in the parent (runtime namespaces);
+ * createContainer and startContainer hooks run as OP_HOOK steps here.  Hooks
+ * get the runtime-spec state JSON on stdin, which holds the init's *host* pid:
+ * unknown when the plan is encoded, so the states travel later.  Just before
+ * the root change the plan has OP_SYNC(SYNC_HOOKS, 2): the parent runs the
+ * prestart and createRuntime hooks, sends two MSG_HOOK_STATE messages (slot
+ * 0: status "creating", for createContainer; slot 1: status "created", for
+ * startContainer) and then MSG_ACK.  OP_HOOK int3 picks the slot.
+ *
+ * OP_HOOK: fork; the child gets the state on a pipe as stdin, stdout and
+ * stderr on one pipe whose last bytes go into the error text, every other
+ * fd closed, umask 022, default signals; execve(path, argv, env).  The init
+ * waits for it (pidfd), SIGKILLs it at the timeout.  Non-zero exit, death by
+ * a signal, a failed exec (exit 127) or the timeout fail the step; the text
+ * is complete ("startContainer hook #0 (/x): exit status 2: <output>").
+ *
+ * startContainer hooks run after `start` opened exec.fifo and before the
+ * init answers it: OP_WAIT_START(WAIT_F_HOLD), the process's steps, the
+ * OP_HOOK steps, OP_WAIT_START(WAIT_F_RELEASE), (seccomp,) OP_EXEC.  While
+ * the fifo fd is held, a failing step writes "E" + its text there (one
+ * write, < PIPE_BUF) so that `start` can report it; "0" means the process
+ * is about to be exec'd.
+ */
+#define SYNC_HOOKS 1               /* OP_SYNC int0 of the hooks point */
+#define HOOK_STATE_SLOTS 2
+#define HOOK_STATE_MAX (1u << 20)  /* bytes of one state JSON */
+#define HOOK_CREATE_CONTAINER 1    /* OP_HOOK int4 */
+#define HOOK_START_CONTAINER 2
 
 /* ---- Seccomp ---------------------------------------------------------------
  * OP_SECCOMP builds a filter with libseccomp and loads it with seccomp(2).
@@ -219,6 +263,9 @@ enum sync_type {
 	MSG_SYNC = 5,        /* init -> parent: value = OP_SYNC's int0 */
 	MSG_READY = 6,       /* init -> parent: setup done, waiting for start */
 	MSG_ERROR = 7,       /* init -> parent: step failed: step, err (errno), text */
+	MSG_HOOK_STATE = 8,  /* parent -> init, only inside OP_SYNC: u32 type, then the state
+	                      * JSON (at most HOOK_STATE_MAX bytes, no terminator); not a
+	                      * struct sync_msg */
 };
 
 struct sync_msg {

@@ -14,7 +14,8 @@ from pyrunc.plan.flags import CAPABILITY_NAMES, NAMESPACE_FLAGS
 from pyrunc.plan.procattrs import MPOL_FLAGS, MPOL_MODES
 
 # Hooks run at the points the runtime-spec gives (see pyrunc/linux/hooks.py).
-SUPPORTED_HOOKS: list[str] = []
+SUPPORTED_HOOKS: list[str] = ["prestart", "createRuntime", "createContainer", "startContainer",
+                              "poststart", "poststop"]
 # Recursive mount attributes and other special options, once implemented.
 EXTRA_MOUNT_OPTIONS: list[str] = []
 

@@ -55,6 +55,11 @@ int plan_receive(int fd, struct plan *out);
 /* sync.c */
 int sync_send(uint32_t type, int32_t step, int32_t err, int32_t value, const char *text);
 int sync_wait_ack(void);
+void sync_report_start_failure(const char *text);
+
+/* hooks.c */
+int hooks_receive_states(uint64_t count);
+int op_hook(const struct step *s);
 
 /* paths.c */
 int root_fd_get(void);

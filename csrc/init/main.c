@@ -76,7 +76,7 @@ static const step_fn handlers[OP_MAX] = {
 	[OP_SETSID] = op_setsid,
 	[OP_SECCOMP] = op_seccomp,
 	[OP_CONSOLE] = op_console,
-	[OP_HOOK] = op_reserved,
+	[OP_HOOK] = op_hook,
 	[OP_LOOPBACK_UP] = op_loopback_up,
 	[OP_PERSONALITY] = op_personality,
 	[OP_SCHEDULER] = op_scheduler,
@@ -88,6 +88,8 @@ static const step_fn handlers[OP_MAX] = {
 
 static __attribute__((noreturn)) void die(int step, int err, const char *text)
 {
+	/* After `start` the parent is gone: the held exec.fifo is the way out. */
+	sync_report_start_failure(text);
 	/* The parent may already be gone; nothing more useful can be done then. */
 	sync_send(MSG_ERROR, step, err, 0, text);
 	_exit(1);

@@ -57,7 +57,7 @@ static const struct op_rule rules[OP_MAX] = {
 	[OP_SETSID] = { 1, 0, 0 },
 	[OP_SECCOMP] = { 1, 2, 0x2 },
 	[OP_CONSOLE] = { 1, 0, 0 },
-	[OP_HOOK] = { 1, 0, 0 },
+	[OP_HOOK] = { 1, 1, 0 },
 	[OP_LOOPBACK_UP] = { 1, 0, 0 },
 	[OP_PERSONALITY] = { 1, 0, 0 },
 	[OP_SCHEDULER] = { 1, 0, 0 },
@@ -118,6 +118,20 @@ static int check_op(uint32_t idx, const struct step *s)
 	    (s->ints[0] > 0x7fffffff || s->ints[1] > 0xffff || s->ints[2] > 0xffff ||
 	     (s->ints[3] & ~(uint64_t)CONSOLE_F_MOUNT)))
 		return bad("step %u: bad console arguments", idx);
+	if (s->op == OP_HOOK) {
+		uint64_t argc = s->ints[1], envc = s->ints[2];
+
+		if (argc > s->nstrs - 1u || envc > s->nstrs - 1u - argc ||
+		    s->ints[3] >= HOOK_STATE_SLOTS)
+			return bad("step %u: bad hook argc/envc/slot for %u strings", idx, s->nstrs);
+		if (!s->strs[0].len || s->strs[0].s[0] != '/')
+			return bad("step %u: hook path is not absolute", idx);
+		for (unsigned i = 0; i < s->nstrs; i++)
+			if (memchr(s->strs[i].s, 0, s->strs[i].len))
+				return bad("step %u: string %u contains a NUL byte", idx, i);
+	}
+	if (s->op == OP_SYNC && s->ints[1] > HOOK_STATE_SLOTS)
+		return bad("step %u: %llu hook states", idx, (unsigned long long)s->ints[1]);
 	if (s->op == OP_EXEC) {
 		uint64_t argc = s->ints[0], envc = s->ints[1];
 

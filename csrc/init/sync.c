@@ -65,7 +65,8 @@ int op_sync(const struct step *s)
 
 	if (err)
 		return fail(-err, "sending MSG_SYNC");
-	return sync_wait_ack();
+	err = hooks_receive_states(s->ints[1]);
+	return err ? err : sync_wait_ack();
 }
 
 int op_ready(const struct step *s)
@@ -76,6 +77,33 @@ int op_ready(const struct step *s)
 	return err ? fail(-err, "sending MSG_READY") : 0;
 }
 
+/* exec.fifo opened for writing and not answered yet (WAIT_F_HOLD). */
+static int held_fifo = -1;
+
+static int answer_start(int fd, const char *answer, size_t len)
+{
+	ssize_t n = write(fd, answer, len);
+
+	close(fd);
+	if (n != (ssize_t)len)
+		return fail(n < 0 ? errno : EIO, "exec.fifo");
+	return 0;
+}
+
+void sync_report_start_failure(const char *text)
+{
+	char answer[1024];
+	int n;
+
+	if (held_fifo < 0)
+		return;
+	n = snprintf(answer, sizeof(answer), "E%s", text);
+	if (n < 0)
+		return;
+	answer_start(held_fifo, answer, (size_t)n < sizeof(answer) ? (size_t)n : sizeof(answer) - 1);
+	held_fifo = -1;
+}
+
 /* Opening a FIFO for writing blocks until a reader appears: `pyrunc start`
  * opening exec.fifo is what releases the container. */
 int op_wait_start(const struct step *s)
@@ -83,8 +111,12 @@ int op_wait_start(const struct step *s)
 	char path[32];
 	struct stat st;
 	int fd, o_path_fd = (int)s->ints[0];
-	ssize_t n;
 
+	if (s->ints[1] & WAIT_F_RELEASE) {
+		fd = held_fifo;
+		held_fifo = -1;
+		return fd < 0 ? fail(EBADF, "exec.fifo is not held") : answer_start(fd, "0", 1);
+	}
 	if (s->ints[0] > 0x7fffffff)
 		return fail(EBADF, "exec.fifo fd %llu", (unsigned long long)s->ints[0]);
 	if (fstat(o_path_fd, &st) < 0)
@@ -97,10 +129,10 @@ int op_wait_start(const struct step *s)
 	while (fd == -EINTR);
 	if (fd < 0)
 		return fail(-fd, "exec.fifo");
-	n = write(fd, "0", 1);
-	close(fd);
-	if (n != 1)
-		return fail(n < 0 ? errno : EIO, "exec.fifo");
 	close(o_path_fd);
-	return 0;
+	if (s->ints[1] & WAIT_F_HOLD) {
+		held_fifo = fd;
+		return 0;
+	}
+	return answer_start(fd, "0", 1);
 }

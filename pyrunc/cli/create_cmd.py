@@ -13,6 +13,8 @@ OPTIONS = CREATE_OPTIONS
 def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:
     """Create the container named by args[0]."""
     from pyrunc import runtime
+    from pyrunc.cli.logmsg import log
 
-    runtime.create(ctx.store(), one_id(args, "create"), create_options(ctx, values, detach=True))
+    runtime.create(ctx.store(), one_id(args, "create"), create_options(ctx, values, detach=True),
+                   warn=lambda m: log(ctx, "warning", m))
     return 0

@@ -14,6 +14,8 @@ OPTIONS = [opt("force", "--force", "-f", help="Forcibly deletes the container if
 def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:
     """Delete the container named by args[0]."""
     from pyrunc import runtime
+    from pyrunc.cli.logmsg import log
 
-    runtime.delete(ctx.store(), one_id(args, "delete"), values["force"])
+    runtime.delete(ctx.store(), one_id(args, "delete"), values["force"],
+                   warn=lambda m: log(ctx, "warning", m))
     return 0

@@ -19,7 +19,8 @@ OPTIONS = [
 def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:
     """Run the container named by args[0]; returns its exit status."""
     from pyrunc import runtime
+    from pyrunc.cli.logmsg import log
 
     container_id = one_id(args, "run")
     return runtime.run(ctx.store(), container_id, create_options(ctx, values, detach=values["detach"]),
-                       keep=values["keep"])
+                       keep=values["keep"], warn=lambda m: log(ctx, "warning", m))

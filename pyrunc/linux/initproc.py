@@ -168,8 +168,11 @@ class _Session:
         self.reap_a()
 
     def ack(self) -> None:
+        self.send(encode_sync(MSG_ACK))
+
+    def send(self, message: bytes) -> None:
         try:
-            self.sock.send(encode_sync(MSG_ACK))
+            _send_plan(self.sock, message)
         except ConnectionError:
             raise self.eof_error() from None
 
@@ -237,8 +240,10 @@ def _converse(s: _Session, on_idmap, on_sync) -> Launched:
         elif kind == MSG_CHILD_PID:
             s.got_child(value)
         elif kind == MSG_SYNC:
-            if on_sync is not None:
-                on_sync(value, s.child if s.child is not None else s.pid_a)
+            replies = on_sync(value, s.child if s.child is not None else s.pid_a) \
+                if on_sync is not None else None
+            for reply in replies or ():
+                s.send(reply)
             s.ack()
         elif kind == MSG_READY:
             return Launched(s.child if s.child is not None else s.pid_a, s.sock)
@@ -256,7 +261,7 @@ def run_encoded(plan: bytes, steps: Sequence[Step] = (), *,
                 inherit_fds: Sequence[int] = (),
                 before_plan: Callable[[int], None] | None = None,
                 on_idmap: Callable[[int], None] | None = None,
-                on_sync: Callable[[int, int], None] | None = None,
+                on_sync: Callable[[int, int], Sequence[bytes] | None] | None = None,
                 env: Mapping[str, str] | None = None) -> Launched:
     """:func:`run_init` for an already encoded (possibly hand-made) plan.
 
@@ -298,13 +303,14 @@ def run_init(steps: Sequence[Step], *,
              inherit_fds: Sequence[int] = (),
              before_plan: Callable[[int], None] | None = None,
              on_idmap: Callable[[int], None] | None = None,
-             on_sync: Callable[[int, int], None] | None = None,
+             on_sync: Callable[[int, int], Sequence[bytes] | None] | None = None,
              env: Mapping[str, str] | None = None) -> Launched:
     """Start pyrunc-init, run STEPS up to MSG_READY and return the init.
 
     Callbacks: ``before_plan(pid)`` right after the spawn (join cgroups),
     ``on_idmap(pid)`` when a user namespace needs its uid/gid maps,
-    ``on_sync(n, pid)`` at each OP_SYNC.  When one raises, the init is
+    ``on_sync(n, pid)`` at each OP_SYNC (the messages it returns are sent
+    before the ACK: MSG_HOOK_STATE for the hooks sync).  When one raises, the init is
     told to abort and killed, and the exception propagates.
     """
     return run_encoded(encode_plan(steps), steps, inherit_fds=inherit_fds,

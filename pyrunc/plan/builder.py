@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 
 from pyrunc.errors import ConfigError
 from pyrunc.plan import flags as F
+from pyrunc.plan import hooks as H
 from pyrunc.plan import procattrs as PA
 from pyrunc.plan import protocol as P
 from pyrunc.plan import seccomp as S
@@ -229,6 +230,7 @@ def rootfs_steps(config: Mapping[str, Any], facts: HostFacts) -> list[P.Step]:
         steps.extend(mount_steps(m, ctx))
     if setup_dev:
         steps.extend(device_steps(linux, facts, userns))
+    steps += H.before_root_change_steps(config)
     if facts.no_pivot:
         steps.append(P.step(P.OP_CHROOT, what=f'move rootfs "{facts.rootfs}" to / and chroot'))
     else:
@@ -374,8 +376,9 @@ def build_create_plan(config: Mapping[str, Any], facts: HostFacts) -> list[P.Ste
                         what=f'exec: "{args[0]}"'))
     steps.append(P.step(P.OP_READY, what="report ready"))
     if facts.fifo_fd >= 0:
-        steps.append(P.step(P.OP_WAIT_START, facts.fifo_fd, what="wait for start (exec.fifo)"))
-    steps += process_steps(process, facts.first_closed_fd, facts.passwd_home)
+        steps += H.wait_start_steps(config, facts.fifo_fd)
+    steps += H.with_start_hooks(config, process_steps(process, facts.first_closed_fd,
+                                                      facts.passwd_home), facts.fifo_fd >= 0)
     steps = PA.finish_create_plan(steps, config, facts.net_addresses)
     return S.with_seccomp(steps, linux.get("seccomp"), bool(process.get("noNewPrivileges")),
                           facts.seccomp_fds)

@@ -63,6 +63,16 @@ OP_NETDEV = 48
 
 CONSOLE_F_MOUNT = 0x01
 
+WAIT_F_HOLD = 0x01
+WAIT_F_RELEASE = 0x02
+
+# Hooks (see "Hooks" in protocol.h).
+SYNC_HOOKS = 1
+HOOK_STATE_SLOTS = 2
+HOOK_STATE_MAX = 1 << 20
+HOOK_CREATE_CONTAINER = 1
+HOOK_START_CONTAINER = 2
+
 # Seccomp (see "Seccomp" in protocol.h).
 SECCOMP_ACT_KILL_THREAD = 1
 SECCOMP_ACT_KILL_PROCESS = 2
@@ -106,6 +116,7 @@ MSG_CHILD_PID = 4
 MSG_SYNC = 5
 MSG_READY = 6
 MSG_ERROR = 7
+MSG_HOOK_STATE = 8
 
 _HEADER = struct.Struct("<IHHII")
 _STEP = struct.Struct("<HHI" + "Q" * STEP_NINTS)
@@ -156,6 +167,13 @@ def encode_plan(steps: Sequence[Step]) -> bytes:
 def encode_sync(msg_type: int, value: int = 0) -> bytes:
     """Encode a parent -> init status message."""
     return SYNC_MSG.pack(msg_type, -1, 0, value, b"")
+
+
+def encode_hook_state(state_json: bytes) -> bytes:
+    """Encode a parent -> init MSG_HOOK_STATE message carrying one state JSON."""
+    if len(state_json) > HOOK_STATE_MAX:
+        raise ValueError(f"container state too large for hooks ({len(state_json)} bytes)")
+    return struct.pack("<I", MSG_HOOK_STATE) + state_json
 
 
 def decode_sync(data: bytes) -> tuple[int, int, int, int, str]:

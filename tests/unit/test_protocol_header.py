@@ -13,7 +13,7 @@ from pyrunc.plan import protocol
 
 HEADER = Path(__file__).resolve().parents[2] / "csrc" / "protocol.h"
 PREFIXES = ("OP_", "MSG_", "MOUNT_F_", "CAPS_F_", "CONSOLE_F_", "PLAN_", "STEP_", "SYNC_",
-            "SECCOMP_")
+            "WAIT_F_", "HOOK_", "SECCOMP_")
 _OPS = {ast.LShift: operator.lshift, ast.BitOr: operator.or_, ast.Add: operator.add}
 
 
