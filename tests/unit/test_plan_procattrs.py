@@ -1,0 +1,96 @@
+"""Planning of process attributes, netDevices, mountLabel and the LSM/RDT fields (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pyrunc.errors import ConfigError
+from pyrunc.plan import procattrs as PA
+from pyrunc.plan import protocol as P
+
+
+def ops(steps):
+    return [s.op for s in steps]
+
+
+def test_id_lists_and_masks():
+    assert PA.parse_id_list("0-2, 5,7-7", "f") == [0, 1, 2, 5, 7]
+    assert PA.bit_mask([0, 65]) == (1 | 1 << 65).to_bytes(16, "little")
+    for bad in ("", "3-1", "x", "9000"):
+        with pytest.raises(ConfigError):
+            PA.parse_id_list(bad, "f")
+
+
+def test_scheduler_encoding_and_runc_rules():
+    step = PA.scheduler_step({"scheduler": {"policy": "SCHED_DEADLINE", "runtime": 1,
+                                            "deadline": 2, "period": 3,
+                                            "flags": ["SCHED_FLAG_RESET_ON_FORK"]}})
+    assert step is not None and step.ints == (6 | 1 << 32, 0, 0, 1, 2, 3)
+    for bad in ({"policy": "SCHED_OTHER", "priority": 1}, {"policy": "SCHED_FIFO", "period": 1},
+                {"policy": "SCHED_BATCH", "nice": 20}, {"policy": ""}):
+        with pytest.raises(ConfigError):
+            PA.scheduler_step({"scheduler": bad})
+
+
+def test_mempolicy_rules():
+    step = PA.mempolicy_step({"memoryPolicy": {"mode": "MPOL_INTERLEAVE", "nodes": "0-1",
+                                               "flags": ["MPOL_F_STATIC_NODES"]}})
+    assert step is not None and step.ints == (3 | 1 << 15, 65) and step.strs == (b"\3" + b"\0" * 7,)
+    assert PA.mempolicy_step({"memoryPolicy": {"mode": "MPOL_LOCAL"}}).ints == (4, 0)
+    for bad in ({"mode": "MPOL_BIND"}, {"mode": "MPOL_DEFAULT", "nodes": "0"},
+                {"mode": "MPOL_BIND", "nodes": "0",
+                 "flags": ["MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES"]}):
+        with pytest.raises(ConfigError):
+            PA.mempolicy_step({"memoryPolicy": bad})
+
+
+BASE = [P.step(P.OP_UNSHARE, 1), P.step(P.OP_FORK),
+        P.step(P.OP_MOUNT, 0, 0, 0, strs=("tmpfs", "/dev", "tmpfs", "mode=755")),
+        P.step(P.OP_MOUNT, 0, 0, 0, strs=("proc", "/proc", "proc", "")),
+        P.step(P.OP_READY), P.step(P.OP_CAPS), P.step(P.OP_EXEC, 1, 0, strs=("x",))]
+
+
+def test_create_plan_order():
+    cfg = {"process": {"ioPriority": {"class": "IOPRIO_CLASS_IDLE"}},
+           "linux": {"personality": {"domain": "LINUX32"}, "mountLabel": "l",
+                     "namespaces": [{"type": "network"}], "netDevices": {"veth0": {"name": "e0"}}}}
+    addr = PA.NetAddress(2, 24, bytes([10, 0, 0, 1]))
+    out = PA.finish_create_plan(BASE, cfg, {"veth0": [addr]})
+    assert ops(out) == [P.OP_UNSHARE, P.OP_FORK, P.OP_SYNC, P.OP_NETDEV, P.OP_MOUNT, P.OP_MOUNT,
+                        P.OP_IOPRIO, P.OP_PERSONALITY, P.OP_READY, P.OP_CAPS, P.OP_EXEC]
+    assert out[2].ints[0] == PA.NETDEV_SYNC
+    assert out[3].strs == (b"e0", b"\x02\x18\x0a\x00\x00\x01")
+    assert out[4].strs[3] == b'mode=755,context="l"' and out[5].strs[3] == b""
+
+
+def test_exec_plan_affinity():
+    process = {"execCPUAffinity": {"initial": "0", "final": "1"}}
+    out = PA.finish_exec_plan(BASE, {"linux": {}}, process)
+    assert out[0].op == P.OP_CPU_AFFINITY and out[0].strs == ((1).to_bytes(8, "little"),)
+    ready = ops(out).index(P.OP_READY)
+    assert out[ready - 1].op == P.OP_CPU_AFFINITY and out[ready - 1].strs[0][0] == 2
+
+
+def test_net_devices_need_a_network_namespace_and_good_names():
+    with pytest.raises(ConfigError, match="network namespace"):
+        PA.check_net_devices({"netDevices": {"eth0": {}}, "namespaces": []})
+    with pytest.raises(ConfigError, match="invalid name"):
+        PA.check_net_devices({"netDevices": {"eth0": {"name": "a/b"}},
+                              "namespaces": [{"type": "network"}]})
+
+
+def test_security_fields_without_the_features():
+    def check(config, process=None, **host):
+        facts = {"apparmor_enabled": False, "selinux_enabled": False, "resctrl_mounted": False}
+        facts.update(host)
+        PA.check_security_fields(config, process or {}, **facts)
+
+    with pytest.raises(ConfigError, match="write /proc/self/attr/exec: invalid argument"):
+        check({}, {"apparmorProfile": "p"})
+    with pytest.raises(ConfigError, match="selinux is disabled"):
+        check({}, {"selinuxLabel": "l"})
+    with pytest.raises(ConfigError, match="Intel RDT/MBA is not enabled"):
+        check({"linux": {"intelRdt": {"memBwSchema": "MB:0=10"}}})
+    with pytest.raises(ConfigError, match="invalid intelRdt.ClosID"):
+        check({"linux": {"intelRdt": {"closID": "a/b"}}})
+    check({"linux": {"mountLabel": "l"}})  # the mount itself fails later, as with runc
