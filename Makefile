@@ -13,7 +13,7 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null
 
 install: deps
-	$(PIP) install -q setuptools wheel cffi jsonschema
+	$(PIP) install -q setuptools wheel cffi jsonschema pyroute2
 	$(PIP) install -q --no-build-isolation .
 
 rootfs:
@@ -27,7 +27,7 @@ demo: install rootfs
 
 test-deps: deps
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc containerd podman docker.io iproute2 >/dev/null
-	$(PIP) install -q setuptools wheel cffi jsonschema pytest hypothesis ruff mypy
+	$(PIP) install -q setuptools wheel cffi jsonschema pyroute2 pytest hypothesis ruff mypy
 
 build:
 	$(PYTHON) setup.py -q build_ext --inplace

@@ -104,7 +104,7 @@ setup(
     packages=find_packages(include=["pyrunc", "pyrunc.*"]),
     package_data={"pyrunc": ["schemas/*.json", "libexec/*"]},
     python_requires=">=3.9",
-    install_requires=["cffi>=1.15", "jsonschema>=4"],
+    install_requires=["cffi>=1.15", "jsonschema>=4", "pyroute2>=0.7"],
     cffi_modules=["csrc/build_shim.py:ffibuilder"],
     cmdclass={"build_ext": BuildExtWithInit, "build_scripts": BuildLauncher},
     scripts=[LAUNCHER_SOURCE],
