@@ -94,3 +94,10 @@ def test_security_fields_without_the_features():
     with pytest.raises(ConfigError, match="invalid intelRdt.ClosID"):
         check({"linux": {"intelRdt": {"closID": "a/b"}}})
     check({"linux": {"mountLabel": "l"}})  # the mount itself fails later, as with runc
+
+
+def test_personality():
+    assert PA.personality_step({"personality": {"domain": "LINUX32"}}).ints == (8,)
+    assert PA.personality_step({}) is None
+    with pytest.raises(ConfigError, match="unsupported flags"):
+        PA.personality_step({"personality": {"domain": "LINUX", "flags": ["X"]}})
