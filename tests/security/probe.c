@@ -10,6 +10,7 @@
  *   probe exchange SECONDS A B   renameat2(RENAME_EXCHANGE) A and B in a loop
  *                             (CVE-2021-30465, CVE-2024-45310)
  *   probe ids                 print real and effective ids (setuid checks)
+ *   probe fds                 print this process's open fds (leak checks)
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -221,6 +222,23 @@ int main(int argc, char **argv)
 		say("uid=%u euid=%u suid=%u gid=%u egid=%u", r, e, s, rg, eg);
 		return 0;
 	}
-	say("usage: probe scan SECONDS | exchange SECONDS A B | ids");
+	if (argc >= 2 && !strcmp(argv[1], "fds")) {
+		DIR *d = opendir("/proc/self/fd");
+		struct dirent *de;
+		char line[1024] = "FDS=";
+
+		if (!d)
+			return 1;
+		while ((de = readdir(d)))
+			if (de->d_name[0] != '.' && atoi(de->d_name) != dirfd(d) &&
+			    strlen(line) + strlen(de->d_name) + 2 < sizeof(line)) {
+				strcat(line, de->d_name);
+				strcat(line, " ");
+			}
+		closedir(d);
+		say("%s", line);
+		return 0;
+	}
+	say("usage: probe scan SECONDS | exchange SECONDS A B | ids | fds");
 	return 2;
 }
