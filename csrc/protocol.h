@@ -135,6 +135,16 @@ enum plan_op {
 	                     * and root), str1.. argc args (argv; argc 0 means {path}), then
 	                     * envc env entries (the whole environment).  See "Hooks". */
 	OP_LOOPBACK_UP = 40,/* bring "lo" up (SIOCSIFFLAGS IFF_UP) in the current net ns */
+	OP_MOUNT_SETATTR = 41, /* mount_setattr(2) with AT_RECURSIVE on the mount at str0 (root
+	                        * path): int0 MOUNT_ATTR_* to set, int1 to clear, int2
+	                        * propagation (MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE, 0
+	                        * = unchanged) */
+	OP_MOUNT_IDMAP = 42,   /* idmapped bind mount: open_tree(str0 host path, OPEN_TREE_CLONE
+	                        * [| AT_RECURSIVE if int1 & MOUNT_F_IDMAP_RECURSIVE]),
+	                        * mount_setattr(MOUNT_ATTR_IDMAP, userns fd int0), move_mount
+	                        * onto str1 (root path; created per MOUNT_F_MKDIR/MKFILE in
+	                        * int1, mode int2).  int0 is an inherited fd of
+	                        * /proc/<helper>/ns/user, closed afterwards. */
 	/* Execution attributes (sched.c); each survives execve, so they are applied
 	 * to pyrunc-init itself late in the plan.  Binary strings: OP_CPU_AFFINITY
 	 * str0, OP_MEMPOLICY str0 and OP_NETDEV str1 onwards may hold NUL bytes. */
@@ -163,6 +173,10 @@ enum plan_op {
 #define MOUNT_F_NOSYMLINK_DST 0x20 /* refuse when the target (before resolution) is a
                                     * symlink; for proc, sysfs and the like */
 #define MOUNT_F_NO_SOURCE     0x40 /* pass NULL as source (remount, propagation) */
+#define MOUNT_F_TMPCOPYUP     0x80 /* tmpfs: copy what the target directory held (files,
+                                    * dirs, symlinks, nodes; modes, owners, times) into
+                                    * the new mount, through fds opened before it */
+#define MOUNT_F_IDMAP_RECURSIVE 0x100 /* OP_MOUNT_IDMAP: clone the whole tree (rbind) */
 
 /* OP_CONSOLE int3 bits */
 #define CONSOLE_F_MOUNT 0x01 /* bind the peer onto the root's /dev/console, created as an

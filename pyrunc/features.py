@@ -16,8 +16,8 @@ from pyrunc.plan.procattrs import MPOL_FLAGS, MPOL_MODES
 # Hooks run at the points the runtime-spec gives (see pyrunc/linux/hooks.py).
 SUPPORTED_HOOKS: list[str] = ["prestart", "createRuntime", "createContainer", "startContainer",
                               "poststart", "poststop"]
-# Recursive mount attributes and other special options, once implemented.
-EXTRA_MOUNT_OPTIONS: list[str] = []
+# Recursive mount attributes (mount_setattr) and options handled outside mount(2).
+EXTRA_MOUNT_OPTIONS: list[str] = [*sorted(mounts.RECURSIVE_OPTIONS), "tmpcopyup"]
 
 
 # seccomp(2) numbers where pyrunc has been tried; elsewhere no flag is claimed.

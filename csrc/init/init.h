@@ -98,6 +98,13 @@ int op_pivot_root(const struct step *s);
 int op_chroot(const struct step *s);
 int op_mask_path(const struct step *s);
 int op_readonly_path(const struct step *s);
+int mount_open_target(const struct step *s, const char *path, uint64_t mflags);
+
+/* mount_ext.c */
+int op_mount_setattr(const struct step *s);
+int op_mount_idmap(const struct step *s);
+int copyup_open_source(int target_fd);
+int copyup_fill(int src, const char *path);
 
 /* ids_caps.c */
 int op_rlimit(const struct step *s);

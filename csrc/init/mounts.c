@@ -100,6 +100,11 @@ static int open_target(const struct step *s, const char *path, uint64_t mflags)
 	return fd;
 }
 
+int mount_open_target(const struct step *s, const char *path, uint64_t mflags)
+{
+	return open_target(s, path, mflags);
+}
+
 static int open_source(const char *path, uint64_t mflags)
 {
 	int fd = mflags & MOUNT_F_SOURCE_ROOT ? root_open(path, 0) : open_host(path, 0);
@@ -112,11 +117,15 @@ int op_mount(const struct step *s)
 	const char *src = s->strs[0].s, *dst = s->strs[1].s;
 	uint64_t mflags = s->ints[1];
 	char src_path[FD_PATH_LEN], dst_path[FD_PATH_LEN];
-	int dst_fd, src_fd = -1, err = 0, on_root;
+	int dst_fd, src_fd = -1, copy_fd = -1, err = 0, on_root;
 
 	dst_fd = open_target(s, dst, mflags);
 	if (dst_fd < 0)
 		return dst_fd;
+	if ((mflags & MOUNT_F_TMPCOPYUP) && (copy_fd = copyup_open_source(dst_fd)) < 0) {
+		close(dst_fd);
+		return fail(-copy_fd, "%s", dst);
+	}
 	if (mflags & MOUNT_F_BIND_SOURCE) {
 		src_fd = open_source(src, mflags);
 		if (src_fd < 0) {
@@ -136,6 +145,11 @@ int op_mount(const struct step *s)
 	if (src_fd >= 0)
 		close(src_fd);
 	close(dst_fd);
+	if (copy_fd >= 0) {
+		if (!err)
+			err = copyup_fill(copy_fd, dst);
+		close(copy_fd);
+	}
 	if (!err && on_root && (err = root_reopen()) < 0)
 		err = fail(-err, "%s", ctx.root_path);
 	return err;

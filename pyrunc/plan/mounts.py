@@ -71,6 +71,35 @@ RECURSIVE_OPTIONS = frozenset({
     "rstrictatime", "rnostrictatime", "rnosymfollow", "rsymfollow",
 })
 
+# mount_setattr(2) attributes (linux/mount.h).
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70
+MOUNT_ATTR_RELATIME = 0x0
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+
+# recursive option -> (clear?, attribute)
+_RECURSIVE_FLAGS: dict[str, tuple[bool, int]] = {
+    "rro": (False, MOUNT_ATTR_RDONLY), "rrw": (True, MOUNT_ATTR_RDONLY),
+    "rnosuid": (False, MOUNT_ATTR_NOSUID), "rsuid": (True, MOUNT_ATTR_NOSUID),
+    "rnodev": (False, MOUNT_ATTR_NODEV), "rdev": (True, MOUNT_ATTR_NODEV),
+    "rnoexec": (False, MOUNT_ATTR_NOEXEC), "rexec": (True, MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (False, MOUNT_ATTR_NODIRATIME), "rdiratime": (True, MOUNT_ATTR_NODIRATIME),
+    "rnosymfollow": (False, MOUNT_ATTR_NOSYMFOLLOW), "rsymfollow": (True, MOUNT_ATTR_NOSYMFOLLOW),
+}
+# The atime mode is one value, not bits.  Undoing noatime or strictatime (and
+# "norelatime", which mount(2) also turns into relatime) means relatime.
+_RECURSIVE_ATIME = {
+    "rrelatime": MOUNT_ATTR_RELATIME, "rnoatime": MOUNT_ATTR_NOATIME,
+    "rstrictatime": MOUNT_ATTR_STRICTATIME, "ratime": MOUNT_ATTR_RELATIME,
+    "rnostrictatime": MOUNT_ATTR_RELATIME, "rnorelatime": MOUNT_ATTR_RELATIME,
+}
+
 # Options pyrunc understands but handles outside mount(2).
 SPECIAL_OPTIONS = frozenset({"tmpcopyup", "idmap", "ridmap"})
 
@@ -125,6 +154,24 @@ def parse_options(options: list[str] | tuple[str, ...]) -> MountOptions:
                         tuple(special))
 
 
+def recursive_attributes(names: tuple[str, ...] | list[str]) -> tuple[int, int]:
+    """(attr_set, attr_clr) for mount_setattr(2) from recursive options, later ones winning."""
+    attr_set = attr_clr = 0
+    for name in names:
+        if name in _RECURSIVE_ATIME:
+            attr_clr |= MOUNT_ATTR__ATIME
+            attr_set = (attr_set & ~MOUNT_ATTR__ATIME) | _RECURSIVE_ATIME[name]
+            continue
+        clear, bit = _RECURSIVE_FLAGS[name]
+        if clear:
+            attr_set &= ~bit
+            attr_clr |= bit
+        else:
+            attr_set |= bit
+            attr_clr &= ~bit
+    return attr_set, attr_clr
+
+
 def clean_destination(dest: str) -> str:
     """Absolute, normalised destination; relative ones are taken from "/" (runc 1.2+)."""
     return posixpath.normpath(posixpath.join("/", dest))
@@ -168,10 +215,9 @@ def mount_steps(m: Mapping[str, Any], ctx: MountContext) -> list[P.Step]:
     if mtype in ("bind", "rbind") and not opts.is_bind:
         opts = parse_options(list(m.get("options") or ()) + ["rbind" if mtype == "rbind" else "bind"])
     check_destination(dest, mtype if not opts.is_bind else "")
-    if opts.recursive:
-        raise ConfigError(f"mounts: {dest}: option {opts.recursive[0]!r} is not supported yet")
-    if opts.special:
-        raise ConfigError(f"mounts: {dest}: option {opts.special[0]!r} is not supported yet")
+    for name in opts.special:
+        if name in ("idmap", "ridmap"):
+            raise ConfigError(f"mounts: {dest}: option {name!r} is not supported yet")
     data = ",".join(opts.data)
     steps: list[P.Step] = []
     if opts.is_bind:
@@ -198,9 +244,25 @@ def mount_steps(m: Mapping[str, Any], ctx: MountContext) -> list[P.Step]:
         bits = P.MOUNT_F_MKDIR
         if mtype in _NO_SYMLINK_TYPES:
             bits |= P.MOUNT_F_NOSYMLINK_DST
+        # As runc: tmpcopyup only means something for tmpfs and is ignored elsewhere.
+        copyup = mtype == "tmpfs" and "tmpcopyup" in opts.special
+        if copyup:
+            bits |= P.MOUNT_F_TMPCOPYUP
+            # Filled first, made read-only after.
+            mflags &= ~F.MS_RDONLY
+        what = _describe(m, dest, mflags) + (" with tmpcopyup" if copyup else "")
         steps.append(P.step(P.OP_MOUNT, mflags, bits, 0o755,
-                            strs=(source, dest, mtype, data), what=_describe(m, dest, mflags)))
+                            strs=(source, dest, mtype, data), what=what))
+        if mflags != opts.flags:
+            remount = opts.flags | F.MS_REMOUNT
+            steps.append(P.step(P.OP_MOUNT, remount, P.MOUNT_F_NO_SOURCE, 0,
+                                strs=("", dest, "", data), what=_describe(m, dest, remount)))
     for prop in opts.propagation:
         steps.append(P.step(P.OP_MOUNT, prop, P.MOUNT_F_NO_SOURCE, 0,
                             strs=("", dest, "", ""), what=f'set propagation of "{dest}" ({F.mount_flag_names(prop)})'))
+    if opts.recursive:
+        attr_set, attr_clr = recursive_attributes(opts.recursive)
+        steps.append(P.step(P.OP_MOUNT_SETATTR, attr_set, attr_clr, 0, strs=(dest,),
+                            what=f'set recursive attributes of "{dest}" '
+                                 f'({",".join(opts.recursive)})'))
     return steps
