@@ -62,6 +62,12 @@ def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:
             record.config.get("process") or {}, command, env=values["env"], cwd=values["cwd"],
             user=values["user"], additional_gids=values["additional_gids"], caps=values["cap"],
             no_new_privs=values["no_new_privs"], tty=values["tty"])
+    # As runc: the flags override the process spec; a profile or label this host
+    # cannot apply is then refused instead of being dropped.
+    if values["apparmor"]:
+        process["apparmorProfile"] = values["apparmor"]
+    if values["process_label"]:
+        process["selinuxLabel"] = values["process_label"]
     opts = runtime.ExecOptions(
         detach=values["detach"], pid_file=values["pid_file"] or None,
         preserve_fds=int_value("--preserve-fds", values["preserve_fds"]),
