@@ -54,6 +54,8 @@ def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:
         raise UsageError('"exec" requires a minimum of 1 argument')
     container_id, command = args[0], args[1:]
     store = ctx.store()
+    if not values["process"] and not command:
+        raise UsageError("process args cannot be empty")
     if values["process"]:
         process = _load_process(values["process"])
     else:
@@ -71,5 +73,6 @@ def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:
     opts = runtime.ExecOptions(
         detach=values["detach"], pid_file=values["pid_file"] or None,
         preserve_fds=int_value("--preserve-fds", values["preserve_fds"]),
-        ignore_paused=values["ignore_paused"], console_socket=values["console_socket"] or None)
+        ignore_paused=values["ignore_paused"], console_socket=values["console_socket"] or None,
+        cgroup=list(values["cgroup"] or ()))
     return runtime.exec_process(store, container_id, process, opts)

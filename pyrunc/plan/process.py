@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import posixpath
 from typing import Any, Mapping, Sequence
 
 from pyrunc.errors import UsageError
@@ -35,7 +36,7 @@ def exec_process_from_flags(base: Mapping[str, Any], args: Sequence[str], *,
                             no_new_privs: bool = False, tty: bool = False) -> dict[str, Any]:
     """The exec'd process: the container's process with the command-line overrides."""
     if not args:
-        raise UsageError("exec: no command given (args must not be empty)")
+        raise UsageError("process args cannot be empty")
     process: dict[str, Any] = copy.deepcopy(dict(base))
     process["args"] = list(args)
     process["terminal"] = tty
@@ -45,14 +46,19 @@ def exec_process_from_flags(base: Mapping[str, Any], args: Sequence[str], *,
         process["cwd"] = cwd
     proc_user = process.setdefault("user", {"uid": 0, "gid": 0})
     if user:
+        # runc: "-u 1" changes only the uid; the gid stays the process spec's.
         uid, gid = parse_user(user)
         proc_user["uid"] = uid
-        proc_user["gid"] = gid if gid is not None else 0
+        if gid is not None:
+            proc_user["gid"] = gid
     if additional_gids:
         try:
-            proc_user["additionalGids"] = [int(g, 10) for g in additional_gids]
+            extra = [int(g, 10) for g in additional_gids]
         except ValueError:
             raise UsageError("invalid --additional-gids value") from None
+        if any(g < 0 for g in extra):
+            raise UsageError("additional-gids must be a positive number")
+        proc_user["additionalGids"] = list(proc_user.get("additionalGids") or []) + extra
     if caps:
         pcaps = process.setdefault("capabilities", {})
         # --cap never grants inheritable capabilities (CVE-2022-29162); ambient
@@ -70,3 +76,28 @@ def exec_process_from_flags(base: Mapping[str, Any], args: Sequence[str], *,
     if no_new_privs:
         process["noNewPrivileges"] = True
     return process
+
+
+def parse_sub_cgroups(args: Sequence[str]) -> dict[str, str]:
+    """``--cgroup`` values: ``path`` (alone) or ``ctrl[,ctrl...]:path`` -> {controller: path}.
+
+    The empty controller stands for every hierarchy.  Paths are relative to
+    the container's cgroup and may not climb out of it.
+    """
+    subs: dict[str, str] = {}
+    for arg in args:
+        parts = arg.split(":")
+        if len(parts) > 2:
+            raise UsageError(f"invalid --cgroup argument: {arg}")
+        if len(parts) == 1:
+            if len(args) != 1:
+                raise UsageError(f"invalid --cgroup argument: {arg} (missing <controller>: prefix)")
+            controllers, path = [""], parts[0]
+        else:
+            controllers, path = parts[0].split(","), parts[1]
+        clean = posixpath.normpath("/" + path).lstrip("/")
+        if not clean or clean == "." or ".." in clean.split("/"):
+            raise UsageError(f"invalid --cgroup argument: {arg}")
+        for controller in controllers:
+            subs[controller] = clean
+    return subs
