@@ -266,7 +266,8 @@ class Manager:
 
         With ``devices`` the device rules (spec rules + runc's default
         allow-list, minus defaults that ``linux_devices`` redefines) are
-        installed on v1; v2 device rules need eBPF and are not applied here.
+        installed: as devices.allow/deny writes on v1 and hybrid hosts, as an
+        eBPF device filter (BPF_CGROUP_DEVICE) on pure v2 hosts.
         Raises CgroupError naming the file and value on the first failure.
         """
         raise NotImplementedError

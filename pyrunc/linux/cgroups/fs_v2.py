@@ -102,13 +102,34 @@ class V2Manager(base.Manager):
     def apply(self, resources: Mapping[str, Any],
               linux_devices: Sequence[Mapping[str, Any]] | None = None,
               devices: bool = True) -> list[str]:
-        """Apply ``resources`` (see :meth:`Manager.apply`)."""
+        """Apply ``resources`` (see :meth:`Manager.apply`); device rules become
+        an eBPF device filter attached to the cgroup, replacing any earlier one."""
         p = self.plan(resources, linux_devices, devices)
         if p.memory_check_limit is not None:
             base.check_memory_usage(os.path.join(self.cg_path, "memory.current"), p.memory_check_limit)
         warnings = list(p.warnings)
+        if p.devices is not None:
+            self._set_devices(p.devices, warnings)
         base.execute_writes(p.writes, lambda _c: self.cg_path, warnings)
         return warnings
+
+    def _set_devices(self, rules: Sequence[plan.DeviceRule], warnings: list[str]) -> None:
+        from pyrunc.linux.cgroups import devices_bpf
+        from pyrunc.plan import devices_bpf as bpf_plan
+
+        # Built first so that a rule v1 would refuse fails before any effect.
+        program = bpf_plan.device_filter_program(rules)
+        if not devices_bpf.is_cgroup2(self.cg_path):
+            warnings.append(f"{self.cg_path} is not on a cgroup2 filesystem; device rules not enforced")
+            return
+        try:
+            devices_bpf.install(self.cg_path, program)
+        except CgroupError as e:
+            # As runc: inside a user namespace bpf(2) is out of reach, and
+            # device nodes are then off limits to the container anyway.
+            if not devices_bpf.in_user_namespace():
+                raise
+            warnings.append(f"device rules not enforced in a user namespace: {e}")
 
     def freeze(self) -> None:
         """cgroup.freeze = 1, wait for ``frozen 1`` in cgroup.events."""
