@@ -42,6 +42,11 @@ def _load_process(path: str) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid JSON: {e}") from None
     # Validate as the process of a minimal config, so errors read "process.args: ...".
     validate_config({"ociVersion": "1.3.0", "root": {"path": "rootfs"}, "process": process})
+    # runc's validateProcessSpec, beyond the schema.
+    if not process.get("args"):
+        raise ConfigError(f"{path}: args must not be empty")
+    if not str(process.get("cwd", "")).startswith("/"):
+        raise ConfigError(f"{path}: cwd must be an absolute path")
     return process  # type: ignore[no-any-return]
 
 
