@@ -139,12 +139,13 @@ enum plan_op {
 	                        * path): int0 MOUNT_ATTR_* to set, int1 to clear, int2
 	                        * propagation (MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE, 0
 	                        * = unchanged) */
-	OP_MOUNT_IDMAP = 42,   /* idmapped bind mount: open_tree(str0 host path, OPEN_TREE_CLONE
-	                        * [| AT_RECURSIVE if int1 & MOUNT_F_IDMAP_RECURSIVE]),
-	                        * mount_setattr(MOUNT_ATTR_IDMAP, userns fd int0), move_mount
-	                        * onto str1 (root path; created per MOUNT_F_MKDIR/MKFILE in
-	                        * int1, mode int2).  int0 is an inherited fd of
-	                        * /proc/<helper>/ns/user, closed afterwards. */
+	OP_MOUNT_IDMAP = 42,   /* stage A, before any namespace change: an idmapped copy of a
+	                        * host tree: open_tree(str0 host path, OPEN_TREE_CLONE [|
+	                        * AT_RECURSIVE if int1 & MOUNT_F_IDMAP_RECURSIVE]), then
+	                        * mount_setattr(MOUNT_ATTR_IDMAP) with the user namespace fd
+	                        * int0 (inherited, closed here).  The detached mount is kept
+	                        * in slot int2 (< MOUNT_IDMAP_SLOTS) for an OP_MOUNT with
+	                        * MOUNT_F_DETACHED. */
 	/* Execution attributes (sched.c); each survives execve, so they are applied
 	 * to pyrunc-init itself late in the plan.  Binary strings: OP_CPU_AFFINITY
 	 * str0, OP_MEMPOLICY str0 and OP_NETDEV str1 onwards may hold NUL bytes. */
@@ -177,6 +178,9 @@ enum plan_op {
                                     * dirs, symlinks, nodes; modes, owners, times) into
                                     * the new mount, through fds opened before it */
 #define MOUNT_F_IDMAP_RECURSIVE 0x100 /* OP_MOUNT_IDMAP: clone the whole tree (rbind) */
+#define MOUNT_F_DETACHED      0x200 /* str0 unused: move_mount the tree kept by
+                                    * OP_MOUNT_IDMAP in slot int3 onto the target */
+#define MOUNT_IDMAP_SLOTS 64
 
 /* OP_CONSOLE int3 bits */
 #define CONSOLE_F_MOUNT 0x01 /* bind the peer onto the root's /dev/console, created as an

@@ -17,7 +17,7 @@ from pyrunc.plan.procattrs import MPOL_FLAGS, MPOL_MODES
 SUPPORTED_HOOKS: list[str] = ["prestart", "createRuntime", "createContainer", "startContainer",
                               "poststart", "poststop"]
 # Recursive mount attributes (mount_setattr) and options handled outside mount(2).
-EXTRA_MOUNT_OPTIONS: list[str] = [*sorted(mounts.RECURSIVE_OPTIONS), "tmpcopyup"]
+EXTRA_MOUNT_OPTIONS: list[str] = [*sorted(mounts.RECURSIVE_OPTIONS), "tmpcopyup", "idmap", "ridmap"]
 
 
 # seccomp(2) numbers where pyrunc has been tried; elsewhere no flag is claimed.
@@ -84,7 +84,7 @@ def features() -> dict[str, Any]:
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
-            "mountExtensions": {"idmap": {"enabled": False}},
+            "mountExtensions": {"idmap": {"enabled": True}},
             "netDevices": {"enabled": True},
             "memoryPolicy": {"modes": sorted(MPOL_MODES), "flags": sorted(MPOL_FLAGS)},
         },

@@ -168,6 +168,7 @@ def create(store: Store, container_id: str, opts: CreateOptions,
             console.close()
         raise
     fifo_fd = console_fd = -1
+    idmap_fds: dict[int, int] = {}
     listener = None
     manager = None
     record = None
@@ -193,6 +194,10 @@ def create(store: Store, container_id: str, opts: CreateOptions,
                                   container_cgroup_dirs=manager.dirs())
         facts.net_addresses = collect_addresses(linux)
         inherited = [fifo_fd, *preserved]
+        if any({"idmap", "ridmap"} & set(m.get("options") or ()) for m in config.get("mounts") or ()):
+            _idmap_userns_fds(config, bundle, first_closed, idmap_fds)
+            facts.idmap_userns_fds = idmap_fds
+            inherited += idmap_fds.values()
         if console is not None:
             from pyrunc.linux.tty import fd_at_or_above
 
@@ -249,6 +254,8 @@ def create(store: Store, container_id: str, opts: CreateOptions,
             _poststop(config, container_id, bundle, warn)
         raise
     finally:
+        for fd in idmap_fds.values():
+            os.close(fd)
         if fifo_fd >= 0:
             os.close(fifo_fd)
         if console_fd >= 0:
@@ -291,6 +298,22 @@ def _with_listen_env(config: dict[str, Any], listen: int) -> dict[str, Any]:
     env = [e for e in process.get("env") or () if not e.startswith(("LISTEN_FDS=", "LISTEN_PID="))]
     process["env"] = [*env, f"LISTEN_FDS={listen}", "LISTEN_PID=1"]
     return {**config, "process": process}
+
+
+def _idmap_userns_fds(config: dict[str, Any], bundle: str, lowest: int,
+                      out: dict[int, int]) -> None:
+    """A user namespace fd (numbered >= lowest) for each idmapped mount, into out."""
+    import fcntl
+
+    from pyrunc.linux.idmap import userns_fd
+    from pyrunc.plan.mounts import idmap_requests
+
+    for request in idmap_requests(config, bundle):
+        fd = userns_fd(request.uid_mappings, request.gid_mappings)
+        try:
+            out[request.index] = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, lowest)
+        finally:
+            os.close(fd)
 
 
 def _host_id(mappings: Any, container_id: int) -> int:

@@ -98,11 +98,12 @@ int op_pivot_root(const struct step *s);
 int op_chroot(const struct step *s);
 int op_mask_path(const struct step *s);
 int op_readonly_path(const struct step *s);
-int mount_open_target(const struct step *s, const char *path, uint64_t mflags);
 
 /* mount_ext.c */
 int op_mount_setattr(const struct step *s);
 int op_mount_idmap(const struct step *s);
+int mount_take_detached(uint64_t slot);
+int mount_move_detached(int tree, int target);
 int copyup_open_source(int target_fd);
 int copyup_fill(int src, const char *path);
 

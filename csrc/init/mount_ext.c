@@ -260,36 +260,49 @@ int copyup_fill(int src, const char *path)
 
 /* ---- idmapped bind mounts ---------------------------------------------------- */
 
+/* Detached idmapped trees, from stage A to their OP_MOUNT. */
+static int detached[MOUNT_IDMAP_SLOTS] = { [0 ... MOUNT_IDMAP_SLOTS - 1] = -1 };
+
 int op_mount_idmap(const struct step *s)
 {
-	const char *src = s->strs[0].s, *dst = s->strs[1].s;
-	uint64_t mflags = s->ints[1];
+	const char *src = s->strs[0].s;
 	struct pyrunc_mount_attr a = { .attr_set = MOUNT_ATTR_IDMAP };
 	unsigned clone = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC;
-	int userns = (int)s->ints[0], tree, target, err = 0;
+	unsigned recursive = (s->ints[1] & MOUNT_F_IDMAP_RECURSIVE) ? AT_RECURSIVE : 0;
+	int userns = (int)s->ints[0], tree, err;
 
-	if (s->ints[0] > 0x7fffffff)
-		return fail(EBADF, "user namespace fd");
+	if (s->ints[0] > 0x7fffffff || s->ints[2] >= MOUNT_IDMAP_SLOTS)
+		return fail(EBADF, "idmap fd %llu slot %llu", (unsigned long long)s->ints[0],
+			    (unsigned long long)s->ints[2]);
 	a.userns_fd = (uint64_t)userns;
-	if (mflags & MOUNT_F_IDMAP_RECURSIVE)
-		clone |= AT_RECURSIVE;
-	target = mount_open_target(s, dst, mflags);
-	if (target < 0) {
-		close(userns);
-		return target;
-	}
-	tree = (int)syscall(SYS_open_tree, AT_FDCWD, src, clone);
-	if (tree < 0)
+	tree = (int)syscall(SYS_open_tree, AT_FDCWD, src, clone | recursive);
+	if (tree < 0) {
 		err = fail(errno, "open_tree %s", src);
-	else if ((err = setattr_fd(tree, (mflags & MOUNT_F_IDMAP_RECURSIVE) ? AT_RECURSIVE : 0,
-				   &a)) < 0)
+	} else if ((err = setattr_fd(tree, recursive, &a)) < 0) {
 		err = fail(-err, "idmapping %s", src);
-	else if (syscall(SYS_move_mount, tree, "", target, "",
-			 MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-		err = fail(errno, "%s", dst);
-	if (tree >= 0)
 		close(tree);
-	close(target);
+	} else {
+		if (detached[s->ints[2]] >= 0)
+			close(detached[s->ints[2]]);
+		detached[s->ints[2]] = tree;
+	}
 	close(userns);
 	return err;
+}
+
+int mount_take_detached(uint64_t slot)
+{
+	int fd;
+
+	if (slot >= MOUNT_IDMAP_SLOTS || detached[slot] < 0)
+		return -EBADF;
+	fd = detached[slot];
+	detached[slot] = -1;
+	return fd;
+}
+
+int mount_move_detached(int tree, int target)
+{
+	return syscall(SYS_move_mount, tree, "", target, "",
+		       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0 ? -errno : 0;
 }

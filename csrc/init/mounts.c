@@ -100,11 +100,6 @@ static int open_target(const struct step *s, const char *path, uint64_t mflags)
 	return fd;
 }
 
-int mount_open_target(const struct step *s, const char *path, uint64_t mflags)
-{
-	return open_target(s, path, mflags);
-}
-
 static int open_source(const char *path, uint64_t mflags)
 {
 	int fd = mflags & MOUNT_F_SOURCE_ROOT ? root_open(path, 0) : open_host(path, 0);
@@ -126,7 +121,13 @@ int op_mount(const struct step *s)
 		close(dst_fd);
 		return fail(-copy_fd, "%s", dst);
 	}
-	if (mflags & MOUNT_F_BIND_SOURCE) {
+	if (mflags & MOUNT_F_DETACHED) {
+		src_fd = mount_take_detached(s->ints[3]);
+		if (src_fd < 0) {
+			close(dst_fd);
+			return fail(-src_fd, "no idmapped tree for %s", dst);
+		}
+	} else if (mflags & MOUNT_F_BIND_SOURCE) {
 		src_fd = open_source(src, mflags);
 		if (src_fd < 0) {
 			close(dst_fd);
@@ -139,9 +140,13 @@ int op_mount(const struct step *s)
 	}
 	fd_path(dst_path, sizeof(dst_path), dst_fd);
 	on_root = !(mflags & MOUNT_F_TARGET_HOST) && root_same_as_root(dst_fd);
-	if (mount(src, dst_path, opt_str(&s->strs[2]), (unsigned long)s->ints[0],
-		  opt_str(&s->strs[3])) < 0)
+	if (mflags & MOUNT_F_DETACHED) {
+		if ((err = mount_move_detached(src_fd, dst_fd)) < 0)
+			err = fail(-err, "%s", dst);
+	} else if (mount(src, dst_path, opt_str(&s->strs[2]), (unsigned long)s->ints[0],
+			 opt_str(&s->strs[3])) < 0) {
 		err = fail(errno, "%s", dst);
+	}
 	if (src_fd >= 0)
 		close(src_fd);
 	close(dst_fd);

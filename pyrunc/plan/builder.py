@@ -26,7 +26,14 @@ from pyrunc.plan import hooks as H
 from pyrunc.plan import procattrs as PA
 from pyrunc.plan import protocol as P
 from pyrunc.plan import seccomp as S
-from pyrunc.plan.mounts import MountContext, clean_destination, mount_steps, parse_options
+from pyrunc.plan.mounts import (
+    MountContext,
+    clean_destination,
+    idmap_prepare_steps,
+    idmap_requests,
+    mount_steps,
+    parse_options,
+)
 from pyrunc.spec.semantic import sysctl_proc_path
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -80,6 +87,7 @@ class HostFacts:
     net_addresses: Mapping[str, Sequence[PA.NetAddress]] = field(default_factory=dict)
     console_fd: int = -1                          # connected console socket (-1: no terminal)
     seccomp_fds: tuple[int, int] = (-1, -1)       # seccomp listener socket, state file
+    idmap_userns_fds: Mapping[int, int] = field(default_factory=dict)  # mount index -> userns fd
 
 
 def namespace_steps(linux: Mapping[str, Any]) -> list[P.Step]:
@@ -217,9 +225,10 @@ def rootfs_steps(config: Mapping[str, Any], facts: HostFacts) -> list[P.Step]:
                strs=(facts.rootfs, facts.rootfs, "", ""), what=f'bind rootfs "{facts.rootfs}"'),
         P.step(P.OP_SET_ROOT, strs=(facts.rootfs,), what=f'open rootfs "{facts.rootfs}"'),
     ]
-    ctx = MountContext(bundle=facts.bundle, source_kinds=facts.source_kinds, user_namespace=userns)
+    ctx = MountContext(bundle=facts.bundle, source_kinds=facts.source_kinds, user_namespace=userns,
+                       idmap_slots={r.index: r.slot for r in idmap_requests(config, facts.bundle)})
     setup_dev = False
-    for m in config.get("mounts") or ():
+    for index, m in enumerate(config.get("mounts") or ()):
         dest = clean_destination(str(m["destination"]))
         if m.get("type") == "cgroup":
             steps.extend(_cgroup_mount_steps(m, facts, cgroupns))
@@ -227,7 +236,7 @@ def rootfs_steps(config: Mapping[str, Any], facts: HostFacts) -> list[P.Step]:
         if dest == "/dev":
             setup_dev = not parse_options(list(m.get("options") or ())).is_bind \
                 and m.get("type") not in ("bind", "rbind")
-        steps.extend(mount_steps(m, ctx))
+        steps.extend(mount_steps(m, ctx, index))
     if setup_dev:
         steps.extend(device_steps(linux, facts, userns))
     steps += H.before_root_change_steps(config)
@@ -360,7 +369,9 @@ def build_create_plan(config: Mapping[str, Any], facts: HostFacts) -> list[P.Ste
     process = config.get("process") or {}
     if not _has_ns(linux, "mount", new_only=True):
         raise ConfigError("linux.namespaces: a new mount namespace is required")
-    steps = namespace_steps(linux)
+    # Idmapped trees are cloned first, with the host's mounts and privileges.
+    steps = idmap_prepare_steps(idmap_requests(config, facts.bundle), facts.idmap_userns_fds)
+    steps += namespace_steps(linux)
     steps.append(session_step())
     if process.get("oomScoreAdj") is not None:
         steps.append(P.step(P.OP_OOM_SCORE_ADJ, int(process["oomScoreAdj"]),

@@ -184,6 +184,58 @@ class MountContext:
     bundle: str
     source_kinds: Mapping[str, str] = field(default_factory=dict)  # path -> "dir"|"file"|"missing"
     user_namespace: bool = False
+    idmap_slots: Mapping[int, int] = field(default_factory=dict)  # mount index -> detached slot
+
+
+@dataclass(frozen=True)
+class IdmapRequest:
+    """An idmapped bind mount: what to clone and the user namespace it needs."""
+
+    index: int  # position in config["mounts"]
+    slot: int  # OP_MOUNT_IDMAP slot
+    source: str
+    recursive: bool
+    uid_mappings: tuple[Mapping[str, int], ...]
+    gid_mappings: tuple[Mapping[str, int], ...]
+
+
+def idmap_requests(config: Mapping[str, Any], bundle: str) -> list[IdmapRequest]:
+    """The idmapped mounts of a config, in order.
+
+    A mount is idmapped when its options hold idmap or ridmap (ridmap, or
+    an rbind, clones the whole tree).  Its own uidMappings/gidMappings are
+    used, else the container's user namespace mappings (runc's rule).
+    """
+    linux = config.get("linux") or {}
+    out: list[IdmapRequest] = []
+    for index, m in enumerate(config.get("mounts") or ()):
+        options = list(m.get("options") or ())
+        if not {"idmap", "ridmap"} & set(options):
+            if m.get("uidMappings") or m.get("gidMappings"):
+                raise ConfigError(f"mounts: {m.get('destination')}: uidMappings/gidMappings "
+                                  "need the idmap or ridmap option")
+            continue
+        dest = clean_destination(str(m["destination"]))
+        opts = parse_options(options + (["rbind"] if m.get("type") == "rbind" else []))
+        if not opts.is_bind and m.get("type") not in ("bind", "rbind"):
+            raise ConfigError(f"mounts: {dest}: idmap is only supported on bind mounts")
+        uid = tuple(m.get("uidMappings") or linux.get("uidMappings") or ())
+        gid = tuple(m.get("gidMappings") or linux.get("gidMappings") or ())
+        if not uid or not gid:
+            raise ConfigError(f"mounts: {dest}: idmap needs uidMappings and gidMappings "
+                              "(on the mount or in linux)")
+        if len(out) >= P.MOUNT_IDMAP_SLOTS:
+            raise ConfigError(f"mounts: more than {P.MOUNT_IDMAP_SLOTS} idmapped mounts")
+        recursive = "ridmap" in options or bool(opts.flags & F.MS_REC)
+        out.append(IdmapRequest(index, len(out), bind_source(m, bundle), recursive, uid, gid))
+    return out
+
+
+def idmap_prepare_steps(requests: list[IdmapRequest], userns_fds: Mapping[int, int]) -> list[P.Step]:
+    """Stage A: clone and idmap each source tree with its user namespace fd."""
+    return [P.step(P.OP_MOUNT_IDMAP, userns_fds[r.index],
+                   P.MOUNT_F_IDMAP_RECURSIVE if r.recursive else 0, r.slot, strs=(r.source,),
+                   what=f'idmap "{r.source}"') for r in requests]
 
 
 def _describe(m: Mapping[str, Any], dest: str, flags: int) -> str:
@@ -207,22 +259,26 @@ def bind_source(m: Mapping[str, Any], bundle: str) -> str:
     return source if source.startswith("/") else posixpath.join(bundle, source)
 
 
-def mount_steps(m: Mapping[str, Any], ctx: MountContext) -> list[P.Step]:
-    """Steps for one OCI mount entry, in the order pyrunc-init runs them."""
+def mount_steps(m: Mapping[str, Any], ctx: MountContext, index: int = -1) -> list[P.Step]:
+    """Steps for one OCI mount entry (config["mounts"][index]), in the order pyrunc-init runs them."""
     dest = clean_destination(str(m["destination"]))
     mtype = str(m.get("type") or "")
     opts = parse_options(list(m.get("options") or ()))
     if mtype in ("bind", "rbind") and not opts.is_bind:
         opts = parse_options(list(m.get("options") or ()) + ["rbind" if mtype == "rbind" else "bind"])
     check_destination(dest, mtype if not opts.is_bind else "")
-    for name in opts.special:
-        if name in ("idmap", "ridmap"):
-            raise ConfigError(f"mounts: {dest}: option {name!r} is not supported yet")
+    idmapped = bool({"idmap", "ridmap"} & set(opts.special))
+    if idmapped and index not in ctx.idmap_slots:
+        raise ConfigError(f"mounts: {dest}: idmapped mount without a user namespace")
     data = ",".join(opts.data)
     steps: list[P.Step] = []
     if opts.is_bind:
         source = bind_source(m, ctx.bundle)
         kind = ctx.source_kinds.get(source, "dir")
+        if dest == "/proc" and kind != "procfs":
+            # A fake /proc would hide the real one from the container and from
+            # anything that trusts /proc in it (CVE-2019-16884/19921 class).
+            raise ConfigError(f"mounts: {source} cannot be bind-mounted on /proc: it is not procfs")
         if kind == "missing":
             # Checked before anything runs (runc stats the source first): the
             # init would otherwise create the target in the rootfs, then fail.
@@ -230,8 +286,13 @@ def mount_steps(m: Mapping[str, Any], ctx: MountContext) -> list[P.Step]:
                               f"stat {source}: no such file or directory")
         make = P.MOUNT_F_MKFILE if kind == "file" else P.MOUNT_F_MKDIR
         base = opts.flags & (F.MS_BIND | F.MS_REC)
-        steps.append(P.step(P.OP_MOUNT, base, P.MOUNT_F_BIND_SOURCE | make, 0o755,
-                            strs=(source, dest, "", ""), what=_describe(m, dest, base)))
+        if idmapped:
+            steps.append(P.step(P.OP_MOUNT, base, P.MOUNT_F_DETACHED | make, 0o755,
+                                ctx.idmap_slots[index], strs=(source, dest, "", ""),
+                                what=_describe(m, dest, base) + " idmapped"))
+        else:
+            steps.append(P.step(P.OP_MOUNT, base, P.MOUNT_F_BIND_SOURCE | make, 0o755,
+                                strs=(source, dest, "", ""), what=_describe(m, dest, base)))
         extra = opts.flags & ~(F.MS_BIND | F.MS_REC | F.MS_REMOUNT)
         if extra:
             # Bind mounts ignore other flags; they take effect on a remount.

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
 from tests.conftest import needs_root
+from tests.integration.test_namespaces import public_rootfs as public_rootfs  # fixture
 
 pytestmark = needs_root
 
@@ -165,7 +168,80 @@ def test_tmpcopyup_with_read_only_root_like_podman(runtime, bundle):
     assert "run" in out and out[-1] == "ok"
 
 
+@pytest.fixture
+def owned() -> Iterator[Path]:
+    """A host directory holding files owned by 0, 1000 and 1001, on a path
+    any uid can traverse (pytest's tmp is 0700)."""
+    top = Path(tempfile.mkdtemp(prefix="pyrunc-idmap-"))
+    try:
+        top.chmod(0o755)
+        d = top / "owned"
+        d.mkdir()
+        for name, uid in (("root", 0), ("u1000", 1000), ("u1001", 1001)):
+            (d / name).write_text(name)
+            os.chown(d / name, uid, uid)
+        yield d
+    finally:
+        shutil.rmtree(top)
+
+
+def owners(listing: str) -> dict[str, tuple[int, int]]:
+    """name -> (uid, gid) from `ls -ln` output."""
+    out = {}
+    for line in listing.splitlines():
+        fields = line.split()
+        if len(fields) >= 9:
+            out[fields[-1]] = (int(fields[2]), int(fields[3]))
+    return out
+
+
+def test_idmap_with_mount_mappings(runtime, bundle, owned):
+    maps = [{"containerID": 1000, "hostID": 2000, "size": 10}]
+    cfg = bundle.config(["sh", "-c", "ls -ln /mnt; ls -ln /plain"])
+    cfg["mounts"] += [
+        {"destination": "/mnt", "type": "bind", "source": str(owned),
+         "options": ["bind", "idmap"], "uidMappings": maps, "gidMappings": maps},
+        {"destination": "/plain", "type": "bind", "source": str(owned), "options": ["bind"]},
+    ]
+    idmapped, plain = run_ok(runtime, bundle, cfg).split("total", 2)[1:]
+    assert owners(idmapped) == {"u1000": (2000, 2000), "u1001": (2001, 2001),
+                                "root": (65534, 65534)}
+    assert owners(plain) == {"u1000": (1000, 1000), "u1001": (1001, 1001), "root": (0, 0)}
+    # The host's files are untouched.
+    assert (owned / "u1000").stat().st_uid == 1000
+
+
+def test_idmap_uses_the_container_mappings_in_a_user_namespace(runtime, bundle, owned,
+                                                              public_rootfs):
+    from tests.integration.test_namespaces import userns_config
+
+    cfg = userns_config(bundle, ["sh", "-c", "ls -ln /mnt; touch /mnt/new; ls -ln /plain"],
+                        rootfs=public_rootfs)
+    cfg["mounts"] += [
+        {"destination": "/mnt", "type": "bind", "source": str(owned), "options": ["rbind", "idmap"]},
+        {"destination": "/plain", "type": "bind", "source": str(owned), "options": ["bind"]},
+    ]
+    idmapped, plain = run_ok(runtime, bundle, cfg).split("total", 2)[1:]
+    # Host ids seen through the container's own mapping: root is root again.
+    assert owners(idmapped) == {"root": (0, 0), "u1000": (1000, 1000), "u1001": (1001, 1001)}
+    assert owners(plain)["root"] == (65534, 65534)
+    # Written by the container's root: on the host it is owned by uid 0, not 100000.
+    assert (owned / "new").stat().st_uid == 0
+
+
+def test_idmap_needs_mappings_and_a_bind_mount(runtime, bundle, owned):
+    cfg = bundle.config(["true"])
+    cfg["mounts"].append({"destination": "/mnt", "type": "bind", "source": str(owned),
+                          "options": ["bind", "idmap"]})
+    cid = runtime.new_id()
+    proc = runtime("run", "-b", str(bundle(config=cfg)), cid)
+    assert proc.returncode == 1
+    assert "idmap" in proc.stderr.decode() and len(proc.stderr.decode().splitlines()) == 1
+    assert not (runtime.root / cid).exists()
+
+
 def test_features_list_what_works(runtime):
     doc = json.loads(runtime("features", check=True).stdout)
-    for opt in ("rro", "rnosuid", "rnosymfollow", "tmpcopyup"):
+    for opt in ("rro", "rnosuid", "rnosymfollow", "tmpcopyup", "idmap", "ridmap"):
         assert opt in doc["mountOptions"]
+    assert doc["linux"]["mountExtensions"]["idmap"]["enabled"] is True

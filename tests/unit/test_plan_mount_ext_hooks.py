@@ -16,6 +16,8 @@ from pyrunc.plan.mounts import (
     MOUNT_ATTR_RDONLY,
     MOUNT_ATTR_STRICTATIME,
     MountContext,
+    idmap_prepare_steps,
+    idmap_requests,
     mount_steps,
     recursive_attributes,
 )
@@ -57,6 +59,33 @@ def test_tmpcopyup_is_ignored_for_other_types_and_idmap_is_refused() -> None:
     with pytest.raises(ConfigError, match="idmap"):
         mount_steps({"destination": "/x", "type": "bind", "source": "/src",
                      "options": ["bind", "idmap"]}, CTX)
+
+
+def test_idmap_requests_and_steps() -> None:
+    maps = [{"containerID": 0, "hostID": 1000, "size": 10}]
+    cfg = {"linux": {"uidMappings": maps, "gidMappings": maps},
+           "mounts": [{"destination": "/a", "type": "tmpfs"},
+                      {"destination": "/b", "type": "bind", "source": "/src",
+                       "options": ["rbind", "idmap"]},
+                      {"destination": "/c", "type": "bind", "source": "rel", "options": ["ridmap"],
+                       "uidMappings": maps[:0] or [{"containerID": 5, "hostID": 6, "size": 1}],
+                       "gidMappings": maps}]}
+    reqs = idmap_requests(cfg, "/bundle")
+    assert [(r.index, r.slot, r.source, r.recursive) for r in reqs] == [
+        (1, 0, "/src", True), (2, 1, "/bundle/rel", True)]
+    assert reqs[1].uid_mappings[0]["hostID"] == 6
+    prep = idmap_prepare_steps(reqs, {1: 11, 2: 12})
+    assert [s.ints for s in prep] == [(11, P.MOUNT_F_IDMAP_RECURSIVE, 0),
+                                      (12, P.MOUNT_F_IDMAP_RECURSIVE, 1)]
+    ctx = MountContext(bundle="/bundle", source_kinds={"/src": "dir"}, idmap_slots={1: 0})
+    step = mount_steps(cfg["mounts"][1], ctx, 1)[0]
+    assert step.ints[1] & P.MOUNT_F_DETACHED and step.ints[3] == 0
+    with pytest.raises(ConfigError, match="needs uidMappings"):
+        idmap_requests({"mounts": cfg["mounts"][1:2]}, "/b")
+    with pytest.raises(ConfigError, match="only supported on bind"):
+        idmap_requests({"linux": cfg["linux"],
+                        "mounts": [{"destination": "/t", "type": "tmpfs", "options": ["idmap"]}]},
+                       "/b")
 
 
 def _config(**hooks: list[dict[str, object]]) -> dict[str, object]:
