@@ -54,22 +54,49 @@ def cgroup_hierarchies(mountinfo: str, container_dirs: Sequence[str]) -> list[Cg
 
 
 def _kind(path: str) -> str:
+    """ "missing", "procfs" (a directory of the host's procfs), "dir" or "file"."""
     try:
         st = os.stat(path)
     except OSError:
         return "missing"
-    return "dir" if stat.S_ISDIR(st.st_mode) else "file"
+    if stat.S_ISDIR(st.st_mode):
+        try:
+            return "procfs" if st.st_dev == os.stat("/proc").st_dev else "dir"
+        except OSError:
+            return "dir"
+    return "file"
+
+
+def _open_image_file(rootfs: str, relpath: str, limit: int) -> bytes | None:
+    """Read a small regular file of the image without following any symlink.
+
+    Every component is opened O_NOFOLLOW below the rootfs, and only a regular
+    file is read (a fifo would block, a symlink could point at the host).
+    """
+    fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        parts = [p for p in relpath.split("/") if p]
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            flags = os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_RDONLY | os.O_NONBLOCK if last else
+                                                     os.O_PATH | os.O_DIRECTORY)
+            nfd = os.open(part, flags, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return os.read(fd, limit)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def passwd_home(rootfs: str, uid: int) -> str | None:
-    """HOME of uid from the image's /etc/passwd (no symlinks followed), or None."""
-    try:
-        fd = os.open(os.path.join(rootfs, "etc/passwd"),
-                     os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+    """HOME of uid from the image's /etc/passwd, or None."""
+    data = _open_image_file(rootfs, "etc/passwd", 1 << 20)
+    if data is None:
         return None
-    with os.fdopen(fd, "rb") as f:
-        data = f.read(1 << 20)
     for line in data.decode(errors="replace").splitlines():
         parts = line.split(":")
         if len(parts) >= 6 and parts[2] == str(uid):
