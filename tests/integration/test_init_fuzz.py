@@ -41,7 +41,8 @@ KNOWN_OPS = {v for k, v in vars(P).items() if k.startswith("OP_") and isinstance
 MIN_STRS = {P.OP_SETNS: 1, P.OP_SET_ROOT: 1, P.OP_MOUNT: 4, P.OP_MKDIR: 1, P.OP_MKNOD: 1,
             P.OP_SYMLINK: 2, P.OP_MASK_PATH: 1, P.OP_READONLY_PATH: 1, P.OP_WRITE_PROC: 2,
             P.OP_SETHOSTNAME: 1, P.OP_SETDOMAINNAME: 1, P.OP_SETGROUPS: 1, P.OP_CHDIR: 1,
-            P.OP_CHECK_EXEC: 2, P.OP_EXEC: 1}
+            P.OP_CHECK_EXEC: 2, P.OP_EXEC: 1, P.OP_HOOK: 1, P.OP_MOUNT_SETATTR: 1,
+            P.OP_MOUNT_IDMAP: 1}
 BINARY = {P.OP_WRITE_PROC: {1}, P.OP_SETGROUPS: {0}}
 STEP_HEADER = struct.Struct("<HHI" + "Q" * P.STEP_NINTS)
 
@@ -56,6 +57,15 @@ def _step_ok(op: int, ints: tuple[int, ...], strs: list[bytes]) -> bool:
         return not any(b"\0" in s for s in strs)
     if op == P.OP_SETGROUPS and len(strs[0]) % 4:
         return False
+    if op == P.OP_SYNC and ints[1] > P.HOOK_STATE_SLOTS:
+        return False
+    if op == P.OP_HOOK:
+        argc, envc = ints[1], ints[2]
+        if argc > len(strs) - 1 or envc > len(strs) - 1 - argc or ints[3] >= P.HOOK_STATE_SLOTS:
+            return False
+        if not strs[0].startswith(b"/"):
+            return False
+        return not any(b"\0" in s for s in strs)
     binary = BINARY.get(op, set())
     return not any(b"\0" in s for i, s in enumerate(strs) if i < 8 and i not in binary)
 
