@@ -204,8 +204,6 @@ def test_memory_limit_oom_kills_hog(podman: Podman) -> None:
     assert proc.returncode == 137, explain(proc, podman.rt)
 
 
-@pyrunc_pending("the tmpcopyup mount option is not supported yet (podman --read-only adds "
-                "tmpfs mounts such as /run with it)")
 def test_read_only_rootfs(podman: Podman) -> None:
     proc = podman.run("sh", "-c", "touch /newfile; echo rc=$?", opts=("--rm", "--read-only"))
     assert proc.stdout == b"rc=1\n", explain(proc, podman.rt)
