@@ -80,3 +80,12 @@ def test_lxcfs_style_proc_files_are_allowed():
                          "source": "/tmp/meminfo", "options": ["bind"]},
                         MountContext(bundle="/b", source_kinds={"/tmp/meminfo": "file"}))
     assert steps[0].strs[1] == b"/proc/meminfo"
+
+
+def test_bind_on_proc_needs_a_procfs_source():
+    with pytest.raises(ConfigError, match="not procfs"):
+        mount_steps({"destination": "/proc", "type": "bind", "source": "/tmp/fake",
+                     "options": ["rbind"]}, MountContext(bundle="/b", source_kinds={"/tmp/fake": "dir"}))
+    steps = mount_steps({"destination": "/proc", "type": "bind", "source": "/proc",
+                         "options": ["rbind"]}, MountContext(bundle="/b", source_kinds={"/proc": "procfs"}))
+    assert steps[0].strs[:2] == (b"/proc", b"/proc")
