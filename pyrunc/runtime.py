@@ -501,6 +501,24 @@ def kill(store: Store, container_id: str, sig: int, all_processes: bool = False)
             _quietly(manager.thaw)
 
 
+def _drain_cgroup(manager: Any, timeout: float = 5.0) -> None:
+    """Kill what is left in the container's cgroup and wait until it is empty.
+
+    Without a pid namespace, processes may outlive the init; and a killed
+    process leaves the cgroup only once it has exited, so removing the
+    directory right after the signal could fail with EBUSY.
+    """
+    deadline = time.monotonic() + timeout
+    try:
+        while manager.pids():
+            _quietly(lambda: manager.kill_all(signal.SIGKILL))
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.005)
+    except (OSError, PyruncError):
+        return
+
+
 def destroy(store: Store, record: ContainerRecord) -> None:
     """Remove what a stopped container still holds: cgroup and state dir."""
     manager = _cgroup_manager(record)
@@ -530,13 +548,15 @@ def delete(store: Store, container_id: str, force: bool = False,
     if status in (RUNNING, PAUSED) and not force:
         raise ContainerError(
             f"cannot delete container {container_id} that is not stopped: {status}")
+    manager = _cgroup_manager(record)
     if status != STOPPED:
-        manager = _cgroup_manager(record)
         if manager is not None and status == PAUSED:
             _quietly(manager.thaw)
         if manager is not None:
             _quietly(lambda: manager.kill_all(signal.SIGKILL))
         _kill_and_wait(record.pid, record.pid_start)
+    if manager is not None:
+        _drain_cgroup(manager)
     destroy(store, record)
     _poststop(record.config, record.id, record.bundle, warn)
 
