@@ -32,7 +32,6 @@ from tests.engines.conftest import (
     explain,
     finish_sandbox,
     new_name,
-    pyrunc_pending,
     require_root,
     run,
     skip_unless_binaries,
@@ -270,7 +269,6 @@ def test_bind_mount_written_inside_read_on_host(containerd: Containerd, hostdir:
     assert (hostdir / "out").read_text() == "written-inside\n"
 
 
-@pyrunc_pending("terminals are in progress")
 def test_interactive_tty(containerd: Containerd) -> None:
     mark = containerd.rt.mark()
     sess = PtySession(containerd.run_argv(new_name("tty"), "sh", opts=("--tty",)), env=engine_env())
@@ -296,7 +294,6 @@ def test_missing_executable(containerd: Containerd) -> None:
     assert 'exec: "nosuchcommand": executable file not found in $PATH' in err, err
 
 
-@pyrunc_pending("features is in progress")
 def test_features_output(engine_runtime: RuntimeBin) -> None:
     """containerd 1.6's shim never calls `features` (the shim's Info() that does is
     newer); check the output a newer containerd would parse instead."""

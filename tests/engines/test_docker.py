@@ -32,7 +32,6 @@ from tests.engines.conftest import (
     explain,
     finish_sandbox,
     new_name,
-    pyrunc_pending,
     require_root,
     run,
     skip_unless_binaries,
@@ -232,7 +231,6 @@ def test_bind_mount_written_inside_read_on_host(docker: Docker, hostdir: Path) -
     assert (hostdir / "out").read_text() == "written-inside\n"
 
 
-@pyrunc_pending("terminals are in progress")
 def test_interactive_tty(docker: Docker) -> None:
     mark = docker.rt.mark()
     sess = PtySession(docker.run_argv("sh", opts=("--rm", "--interactive", "--tty")), env=docker.env)

@@ -29,7 +29,6 @@ from tests.engines.conftest import (
     explain,
     finish_sandbox,
     new_name,
-    pyrunc_pending,
     require_root,
     run,
     skip_unless_binaries,
@@ -217,7 +216,6 @@ def test_bind_mount_written_inside_read_on_host(podman: Podman, hostdir: Path) -
     assert (hostdir / "out").read_text() == "written-inside\n"
 
 
-@pyrunc_pending("terminals are in progress")
 def test_interactive_tty(podman: Podman) -> None:
     mark = podman.rt.mark()
     sess = PtySession(podman.run_argv("sh", opts=("--rm", "--interactive", "--tty")),
