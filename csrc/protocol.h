@@ -180,6 +180,10 @@ enum plan_op {
 #define MOUNT_F_IDMAP_RECURSIVE 0x100 /* OP_MOUNT_IDMAP: clone the whole tree (rbind) */
 #define MOUNT_F_DETACHED      0x200 /* str0 unused: move_mount the tree kept by
                                     * OP_MOUNT_IDMAP in slot int3 onto the target */
+#define MOUNT_F_PROC_OK       0x400 /* the destination was checked to be /proc or an
+                                    * allow-listed file below it; without this bit a
+                                    * target that resolves onto procfs is refused
+                                    * (a symlink in the image, CVE-2019-19921 class) */
 #define MOUNT_IDMAP_SLOTS 64
 
 /* OP_CONSOLE int3 bits */

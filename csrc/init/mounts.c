@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -22,6 +23,10 @@
 #include "init.h"
 
 #define FD_PATH_LEN 32
+
+#ifndef PROC_SUPER_MAGIC
+#define PROC_SUPER_MAGIC 0x9fa0
+#endif
 
 static const char *opt_str(const struct pstr *p)
 {
@@ -107,6 +112,13 @@ static int open_source(const char *path, uint64_t mflags)
 	return fd < 0 ? fail(-fd, "%s", path) : fd;
 }
 
+static int on_procfs(int fd)
+{
+	struct statfs sfs;
+
+	return fstatfs(fd, &sfs) < 0 || sfs.f_type == PROC_SUPER_MAGIC;
+}
+
 int op_mount(const struct step *s)
 {
 	const char *src = s->strs[0].s, *dst = s->strs[1].s;
@@ -117,6 +129,13 @@ int op_mount(const struct step *s)
 	dst_fd = open_target(s, dst, mflags);
 	if (dst_fd < 0)
 		return dst_fd;
+	if (!(mflags & (MOUNT_F_TARGET_HOST | MOUNT_F_PROC_OK)) && on_procfs(dst_fd)) {
+		/* The planner only lets /proc and a few files below it through;
+		 * a destination that reaches procfs through a symlink in the
+		 * image is the CVE-2019-19921 class. */
+		close(dst_fd);
+		return fail(EPERM, "%s resolves into /proc", dst);
+	}
 	if ((mflags & MOUNT_F_TMPCOPYUP) && (copy_fd = copyup_open_source(dst_fd)) < 0) {
 		close(dst_fd);
 		return fail(-copy_fd, "%s", dst);

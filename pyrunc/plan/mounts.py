@@ -9,7 +9,7 @@ as mount data.
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from pyrunc.errors import ConfigError
@@ -326,4 +326,8 @@ def mount_steps(m: Mapping[str, Any], ctx: MountContext, index: int = -1) -> lis
         steps.append(P.step(P.OP_MOUNT_SETATTR, attr_set, attr_clr, 0, strs=(dest,),
                             what=f'set recursive attributes of "{dest}" '
                                  f'({",".join(opts.recursive)})'))
+    if dest == "/proc" or dest.startswith("/proc/"):
+        # check_destination let it through: pyrunc-init may mount onto procfs here.
+        steps = [replace(s, ints=(s.ints[0], s.ints[1] | P.MOUNT_F_PROC_OK, *s.ints[2:]))
+                 if s.op == P.OP_MOUNT else s for s in steps]
     return steps
