@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import Any, Mapping, Sequence
 
@@ -11,17 +12,37 @@ def format_map(mappings: Sequence[Mapping[str, Any]]) -> bytes:
     return "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in mappings).encode()
 
 
+PROC_SUPER_MAGIC = 0x9FA0
+PROC_ROOT = "/proc"  # a test points this at a fake tree to prove the check
+
+
+def _on_procfs(fd: int) -> bool:
+    from pyrunc._shim import ffi, lib
+
+    ftype = ffi.new("long *")
+    rc = lib.pyrunc_fstatfs_type(fd, ftype)
+    if rc < 0:
+        raise OSError(-rc, os.strerror(-rc))
+    return bool(ftype[0] == PROC_SUPER_MAGIC)
+
+
 def _write_proc(pid: int, name: str, data: bytes) -> None:
     # The target process is ours and has not entered any container mount
-    # namespace yet, and /proc here is the host's, so the path cannot be
-    # redirected by the container (CVE-2019-16884 class); O_NOFOLLOW refuses
-    # a symlink in the last component anyway.
-    path = f"/proc/{pid}/{name}"
+    # namespace yet, so /proc here is the host's.  Still, the write goes
+    # only through an fd proven to be on procfs (CVE-2019-16884 and
+    # CVE-2025-52881 class): whatever is mounted over /proc cannot take it;
+    # O_NOFOLLOW refuses a symlink in the last component.
+    path = f"{PROC_ROOT}/{pid}/{name}"
     fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     try:
-        os.write(fd, data)
-    except OSError as e:
-        raise OSError(e.errno, f"write {path}: {e.strerror}") from None
+        try:
+            on_procfs = _on_procfs(fd)
+            if on_procfs:
+                os.write(fd, data)
+        except OSError as e:
+            raise OSError(e.errno, f"write {path}: {e.strerror}") from None
+        if not on_procfs:
+            raise OSError(errno.EXDEV, f"write {path}: not on procfs")
     finally:
         os.close(fd)
 
