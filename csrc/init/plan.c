@@ -5,6 +5,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -98,6 +99,18 @@ static uint64_t get64(const unsigned char *p)
 
 #define bad(...) fail(EBADMSG, __VA_ARGS__)
 
+/* OP_NETDEV str1..: u8 family, u8 prefix length, 4 or 16 address bytes. */
+static int netdev_addr_ok(const struct pstr *a)
+{
+	unsigned char family = a->len ? (unsigned char)a->s[0] : 0;
+
+	if (family == AF_INET)
+		return a->len == 6 && (unsigned char)a->s[1] <= 32;
+	if (family == AF_INET6)
+		return a->len == 18 && (unsigned char)a->s[1] <= 128;
+	return 0;
+}
+
 static int check_op(uint32_t idx, const struct step *s)
 {
 	const struct op_rule *r = s->op < OP_MAX ? &rules[s->op] : NULL;
@@ -131,6 +144,28 @@ static int check_op(uint32_t idx, const struct step *s)
 		for (unsigned i = 0; i < s->nstrs; i++)
 			if (memchr(s->strs[i].s, 0, s->strs[i].len))
 				return bad("step %u: string %u contains a NUL byte", idx, i);
+	}
+	if (s->op == OP_MOUNT && (s->ints[1] & MOUNT_F_DETACHED) &&
+	    s->ints[3] >= MOUNT_IDMAP_SLOTS)
+		return bad("step %u: idmap slot %llu", idx, (unsigned long long)s->ints[3]);
+	if (s->op == OP_MOUNT_IDMAP &&
+	    (s->ints[0] > 0x7fffffff || s->ints[2] >= MOUNT_IDMAP_SLOTS))
+		return bad("step %u: bad idmap fd or slot", idx);
+	if (s->op == OP_IOPRIO && (s->ints[0] < 1 || s->ints[0] > 3 || s->ints[1] > 7))
+		return bad("step %u: bad I/O priority", idx);
+	if ((s->op == OP_CPU_AFFINITY || s->op == OP_MEMPOLICY) && s->strs[0].len % 8)
+		return bad("step %u: mask length %u", idx, s->strs[0].len);
+	/* set_mempolicy reads maxnode - 1 bits from the mask: never past it. */
+	if (s->op == OP_MEMPOLICY &&
+	    (s->ints[0] > 0x7fffffff ||
+	     (s->strs[0].len && s->ints[1] > 8 * (uint64_t)s->strs[0].len + 1)))
+		return bad("step %u: bad memory policy mode or maxnode", idx);
+	if (s->op == OP_NETDEV) {
+		if (!s->strs[0].len || s->strs[0].len > IFNAMSIZ - 1)
+			return bad("step %u: network device name of %u bytes", idx, s->strs[0].len);
+		for (unsigned i = 1; i < s->nstrs; i++)
+			if (!netdev_addr_ok(&s->strs[i]))
+				return bad("step %u: bad address %u", idx, i);
 	}
 	if (s->op == OP_SYNC && s->ints[1] > HOOK_STATE_SLOTS)
 		return bad("step %u: %llu hook states", idx, (unsigned long long)s->ints[1]);

@@ -41,33 +41,116 @@ KNOWN_OPS = {v for k, v in vars(P).items() if k.startswith("OP_") and isinstance
 MIN_STRS = {P.OP_SETNS: 1, P.OP_SET_ROOT: 1, P.OP_MOUNT: 4, P.OP_MKDIR: 1, P.OP_MKNOD: 1,
             P.OP_SYMLINK: 2, P.OP_MASK_PATH: 1, P.OP_READONLY_PATH: 1, P.OP_WRITE_PROC: 2,
             P.OP_SETHOSTNAME: 1, P.OP_SETDOMAINNAME: 1, P.OP_SETGROUPS: 1, P.OP_CHDIR: 1,
-            P.OP_CHECK_EXEC: 2, P.OP_EXEC: 1, P.OP_HOOK: 1, P.OP_MOUNT_SETATTR: 1,
-            P.OP_MOUNT_IDMAP: 1}
-BINARY = {P.OP_WRITE_PROC: {1}, P.OP_SETGROUPS: {0}}
+            P.OP_CHECK_EXEC: 2, P.OP_EXEC: 1, P.OP_SECCOMP: 2, P.OP_HOOK: 1,
+            P.OP_MOUNT_SETATTR: 1, P.OP_MOUNT_IDMAP: 1, P.OP_CPU_AFFINITY: 1,
+            P.OP_MEMPOLICY: 1, P.OP_NETDEV: 1}
+# Strings that may hold NUL bytes (only the first 8 strings of a step are checked).
+BINARY = {P.OP_WRITE_PROC: {1}, P.OP_SETGROUPS: {0}, P.OP_SECCOMP: {1},
+          P.OP_CPU_AFFINITY: {0}, P.OP_MEMPOLICY: {0}, P.OP_NETDEV: set(range(1, 8))}
 STEP_HEADER = struct.Struct("<HHI" + "Q" * P.STEP_NINTS)
+INT_MAX, NO_FD = 0x7FFFFFFF, (1 << 64) - 1
+AF_INET, AF_INET6, IFNAMSIZ = 2, 10, 16
+SECCOMP_RULE, SECCOMP_ARG = struct.Struct("<BBHI"), struct.Struct("<IIQQ")
+SECCOMP_FLAGS = (P.SECCOMP_F_LOG | P.SECCOMP_F_SPEC_ALLOW | P.SECCOMP_F_TSYNC
+                 | P.SECCOMP_F_WAIT_KILLABLE_RECV)
+assert SECCOMP_RULE.size == P.SECCOMP_RULE_LEN and SECCOMP_ARG.size == P.SECCOMP_ARG_LEN
 
 
-def _step_ok(op: int, ints: tuple[int, ...], strs: list[bytes]) -> bool:
-    if op not in KNOWN_OPS or len(strs) < MIN_STRS.get(op, 0):
+def _seccomp_action_ok(action: int, value: int) -> bool:
+    if not P.SECCOMP_ACT_KILL_THREAD <= action <= P.SECCOMP_ACT_NOTIFY:
         return False
+    if action in (P.SECCOMP_ACT_ERRNO, P.SECCOMP_ACT_TRACE):
+        return value <= 0xFFFF
+    return value == 0
+
+
+def _seccomp_ok(ints: tuple[int, ...], table: bytes) -> bool:
+    if not _seccomp_action_ok(ints[0], ints[1]) or ints[0] == P.SECCOMP_ACT_NOTIFY:
+        return False
+    if ints[2] & ~SECCOMP_FLAGS:
+        return False
+    listener, state = ints[3], ints[4]
+    if any(fd != NO_FD and fd > INT_MAX for fd in (listener, state)):
+        return False
+    if (listener == NO_FD) != (state == NO_FD):
+        return False
+    pos = 0
+    while pos < len(table):
+        if len(table) - pos < SECCOMP_RULE.size:
+            return False
+        action, nargs, name_len, value = SECCOMP_RULE.unpack_from(table, pos)
+        pos += SECCOMP_RULE.size
+        if nargs > P.SECCOMP_MAX_ARGS or len(table) - pos < name_len + nargs * SECCOMP_ARG.size:
+            return False
+        if not _seccomp_action_ok(action, value):
+            return False
+        if action == P.SECCOMP_ACT_NOTIFY and listener == NO_FD:
+            return False
+        name = table[pos:pos + name_len]
+        if not 1 <= name_len <= 255 or b"\0" in name:
+            return False
+        pos += name_len
+        for _ in range(nargs):
+            index, cmp, _, _ = SECCOMP_ARG.unpack_from(table, pos)
+            pos += SECCOMP_ARG.size
+            if index >= P.SECCOMP_MAX_ARGS or not P.SECCOMP_CMP_NE <= cmp <= P.SECCOMP_CMP_MASKED_EQ:
+                return False
+    return True
+
+
+def _netdev_addr_ok(a: bytes) -> bool:
+    if a[:1] == bytes([AF_INET]):
+        return len(a) == 6 and a[1] <= 32
+    if a[:1] == bytes([AF_INET6]):
+        return len(a) == 18 and a[1] <= 128
+    return False
+
+
+def _op_rules_ok(op: int, ints: tuple[int, ...], strs: list[bytes]) -> bool:
+    """The per-op rules beyond string counts and NUL bytes."""
+    if op == P.OP_SETGROUPS:
+        return len(strs[0]) % 4 == 0
+    if op == P.OP_SECCOMP:
+        return _seccomp_ok(ints, strs[1])
+    if op == P.OP_CONSOLE:
+        return (ints[0] <= INT_MAX and ints[1] <= 0xFFFF and ints[2] <= 0xFFFF
+                and not ints[3] & ~P.CONSOLE_F_MOUNT)
+    if op == P.OP_HOOK:
+        argc, envc = ints[1], ints[2]
+        if argc > len(strs) - 1 or envc > len(strs) - 1 - argc or ints[3] >= P.HOOK_STATE_SLOTS:
+            return False
+        return strs[0].startswith(b"/") and not any(b"\0" in s for s in strs)
+    if op == P.OP_MOUNT:
+        return not ints[1] & P.MOUNT_F_DETACHED or ints[3] < P.MOUNT_IDMAP_SLOTS
+    if op == P.OP_MOUNT_IDMAP:
+        return ints[0] <= INT_MAX and ints[2] < P.MOUNT_IDMAP_SLOTS
+    if op == P.OP_IOPRIO:
+        return 1 <= ints[0] <= 3 and ints[1] <= 7
+    if op == P.OP_CPU_AFFINITY:
+        return len(strs[0]) % 8 == 0
+    if op == P.OP_MEMPOLICY:
+        mask = strs[0]
+        return (len(mask) % 8 == 0 and ints[0] <= INT_MAX
+                and (not mask or ints[1] <= 8 * len(mask) + 1))
+    if op == P.OP_NETDEV:
+        return 1 <= len(strs[0]) < IFNAMSIZ and all(_netdev_addr_ok(a) for a in strs[1:])
+    if op == P.OP_SYNC:
+        return ints[1] <= P.HOOK_STATE_SLOTS
     if op == P.OP_EXEC:
         argc, envc = ints[0], ints[1]
         if argc < 1 or argc > len(strs) or envc > len(strs) - argc:
             return False
         return not any(b"\0" in s for s in strs)
-    if op == P.OP_SETGROUPS and len(strs[0]) % 4:
+    return True
+
+
+def _step_ok(op: int, ints: tuple[int, ...], strs: list[bytes]) -> bool:
+    if op not in KNOWN_OPS or len(strs) < MIN_STRS.get(op, 0):
         return False
-    if op == P.OP_SYNC and ints[1] > P.HOOK_STATE_SLOTS:
-        return False
-    if op == P.OP_HOOK:
-        argc, envc = ints[1], ints[2]
-        if argc > len(strs) - 1 or envc > len(strs) - 1 - argc or ints[3] >= P.HOOK_STATE_SLOTS:
-            return False
-        if not strs[0].startswith(b"/"):
-            return False
-        return not any(b"\0" in s for s in strs)
     binary = BINARY.get(op, set())
-    return not any(b"\0" in s for i, s in enumerate(strs) if i < 8 and i not in binary)
+    if any(b"\0" in s for i, s in enumerate(strs) if i < 8 and i not in binary):
+        return False
+    return _op_rules_ok(op, ints, strs)
 
 
 def reference_valid(data: bytes) -> bool:
@@ -117,8 +200,28 @@ def base_plan() -> bytes:
         s(P.OP_SETGROUPS, strs=[b""]),
         s(P.OP_CHECK_EXEC, strs=["sh", "/bin:/usr/bin"]),
         s(P.OP_SYNC, 3),
+        # Never run (the sync above is answered with MSG_ABORT) but read and
+        # checked: mutations of them exercise the per-op rules.
+        s(P.OP_SECCOMP, P.SECCOMP_ACT_ALLOW, 0, P.SECCOMP_F_LOG, -1, -1,
+          strs=["", _seccomp_rule(P.SECCOMP_ACT_ERRNO, 1, b"fuzz_nosuchcall",
+                                  (0, P.SECCOMP_CMP_EQ, 7, 0))
+                + _seccomp_rule(P.SECCOMP_ACT_LOG, 0, b"getppid")]),
+        s(P.OP_CONSOLE, 1000, 24, 80, 0),
+        s(P.OP_HOOK, 1, 1, 1, 0, P.HOOK_CREATE_CONTAINER, 0,
+          strs=["/nonexistent/hook", "hook", "A=1"]),
+        s(P.OP_MOUNT_IDMAP, 1000, P.MOUNT_F_IDMAP_RECURSIVE, 1, strs=["/nonexistent"]),
+        s(P.OP_IOPRIO, 2, 4),
+        s(P.OP_CPU_AFFINITY, strs=[(1).to_bytes(8, "little")]),
+        s(P.OP_MEMPOLICY, 1, 65, strs=[(1).to_bytes(8, "little")]),
+        s(P.OP_NETDEV, strs=["fuzz0", bytes([AF_INET, 24, 10, 0, 0, 2]),
+                             bytes([AF_INET6, 64]) + bytes(15) + b"\1"]),
         s(P.OP_READY),
     ])
+
+
+def _seccomp_rule(action: int, value: int, name: bytes, *args: tuple[int, int, int, int]) -> bytes:
+    return (SECCOMP_RULE.pack(action, len(args), len(name), value) + name
+            + b"".join(SECCOMP_ARG.pack(*a) for a in args))
 
 
 def mutate(rng: random.Random, data: bytes) -> bytes:
@@ -144,7 +247,7 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
         pos = 16
         while pos + 8 <= len(buf):
             if rng.random() < 0.5:
-                struct.pack_into("<H", buf, pos, rng.randrange(48))
+                struct.pack_into("<H", buf, pos, rng.randrange(max(KNOWN_OPS) + 2))
             step_len = struct.unpack_from("<I", buf, pos + 4)[0]
             if step_len == 0:
                 break
