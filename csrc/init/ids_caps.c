@@ -132,12 +132,16 @@ static int drop_bounding(uint64_t keep, int last)
 	return 0;
 }
 
+/* The kernel only raises an ambient capability that is both permitted and
+ * inheritable.  Configs in the wild (runc's own older `spec` template among
+ * them) list ambient capabilities without the inheritable ones; runc goes on
+ * without them, so EPERM here is not fatal either. */
 static int raise_ambient(uint64_t ambient, int last)
 {
 	for (int cap = 0; cap <= last; cap++) {
 		if (!(ambient & (1ULL << cap)))
 			continue;
-		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0 && errno != EPERM)
 			return fail(errno, "raising ambient capability %d", cap);
 	}
 	return 0;

@@ -247,3 +247,14 @@ def test_exit_status_and_stderr(runtime, bundle):
     proc = runtime("run", "-b", str(bundle(config=cfg)), runtime.new_id())
     assert proc.returncode == 42
     assert proc.stderr == b"oops\n"
+
+
+def test_ambient_without_inheritable_is_not_fatal(runtime, bundle):
+    # runc's older `spec` template lists ambient capabilities that are not
+    # inheritable; the kernel refuses to raise them and runc carries on.
+    cfg = bundle.config(["sh", "-c", "grep CapAmb /proc/self/status"])
+    cfg["process"]["capabilities"]["ambient"] = ["CAP_KILL"]
+    cfg["process"]["capabilities"].pop("inheritable", None)
+    proc = runtime("run", "-b", str(bundle(config=cfg)), runtime.new_id())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [b"CapAmb:", b"0000000000000000"]
