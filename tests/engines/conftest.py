@@ -205,6 +205,43 @@ def image_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return archive
 
 
+@pytest.fixture(scope="session")
+def direct_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A busybox rootfs for running the runtime by hand (no engine)."""
+    rootfs = tmp_path_factory.mktemp("direct") / "rootfs"
+    subprocess.run([str(REPO / "bundles" / "make-rootfs.sh"), str(rootfs)], check=True,
+                   stdout=subprocess.DEVNULL)
+    return rootfs
+
+
+def direct_create_failure(rt: RuntimeBin, rootfs: Path, base: Path,
+                          args: Sequence[str]) -> tuple[subprocess.CompletedProcess[bytes], str]:
+    """Run `<rt> --log F --log-format json create` (the engines' way) on a bundle whose
+    process is ``args``, expecting it to fail; returns the process and F's raw text.
+
+    The bundle comes from the runtime's own `spec`, with no terminal and a cgroup
+    under RUN_TAG (removed with the rest at the end).
+    """
+    bundle = base / "bundle"
+    bundle.mkdir()
+    shutil.copytree(rootfs, bundle / "rootfs", symlinks=True)   # runc refuses a symlinked rootfs
+    spec = run([str(rt.path), "spec", "--bundle", str(bundle)])
+    assert spec.returncode == 0, explain(spec)
+    config = json.loads((bundle / "config.json").read_text())
+    config["process"]["args"] = list(args)
+    config["process"]["terminal"] = False
+    container_id = f"{RUN_TAG}-direct-{uuid.uuid4().hex[:6]}"
+    config["linux"]["cgroupsPath"] = f"/{RUN_TAG}-direct/{container_id}"
+    (bundle / "config.json").write_text(json.dumps(config))
+    root = base / "state"
+    log = base / "log.json"
+    proc = run([str(rt.path), "--root", str(root), "--log", str(log), "--log-format", "json",
+                "create", "--bundle", str(bundle), "--pid-file", str(base / "pid"), container_id],
+               timeout=60)
+    run([str(rt.path), "--root", str(root), "delete", "--force", container_id], timeout=60)
+    return proc, log.read_text() if log.exists() else ""
+
+
 # --------------------------------------------------------------------------- sandbox
 
 #: Host dirs the engines write to by default (podman's blob cache in /var/lib/containers,
@@ -280,8 +317,8 @@ class Sandbox:
         return self.proc.poll() is None
 
     def nsenter_argv(self, argv: Sequence[str]) -> list[str]:
-        return ["env", f"TMPDIR={self.tmpdir}", f"HOME={self.home}", "nsenter", "--target", str(self.init_pid), "--mount", "--pid", "--net",
-                "--", *argv]
+        return ["env", f"TMPDIR={self.tmpdir}", f"HOME={self.home}",
+                "nsenter", "--target", str(self.init_pid), "--mount", "--pid", "--net", "--", *argv]
 
     def stop(self) -> list[int]:
         """Stop the daemon, kill the namespace's PID 1; returns leftover pids (should be [])."""
@@ -467,6 +504,7 @@ __all__ = [
     "PtySession",
     "RuntimeBin",
     "Sandbox",
+    "direct_create_failure",
     "engine_env",
     "explain",
     "finish_sandbox",

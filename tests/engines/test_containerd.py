@@ -28,6 +28,7 @@ from tests.engines.conftest import (
     PtySession,
     RuntimeBin,
     Sandbox,
+    direct_create_failure,
     engine_env,
     explain,
     finish_sandbox,
@@ -292,6 +293,30 @@ def test_missing_executable(containerd: Containerd) -> None:
     err = proc.stderr.decode()
     assert proc.returncode == 1, explain(proc, containerd.rt)
     assert 'exec: "nosuchcommand": executable file not found in $PATH' in err, err
+
+
+def test_create_failure_shows_the_runtimes_log_message(containerd: Containerd, direct_rootfs: Path,
+                                                        tmp_path: Path) -> None:
+    """The shim reports the msg of the last "error" line of <bundle>/log.json.
+
+    The bundle is gone once ctr returns, so the runtime is first run by hand the
+    shim's way (--log FILE --log-format json create) on the same failure, and its
+    message must then be the one containerd shows, in the shim's wrapping.
+    """
+    direct, log = direct_create_failure(containerd.rt, direct_rootfs, tmp_path, ["/no/such/binary"])
+    assert direct.returncode != 0, explain(direct)
+    errors = [json.loads(line) for line in log.splitlines() if line.strip()]
+    errors = [e for e in errors if e.get("level") == "error"]
+    assert errors, f"no error line in the log file: {log!r}"
+    msg = errors[-1]["msg"]
+    assert "/no/such/binary" in msg and "no such file or directory" in msg, msg
+
+    mark = containerd.rt.mark()
+    proc = containerd.run("/no/such/binary")
+    assert proc.returncode == 1, explain(proc, containerd.rt, mark)
+    # "unknown" closes the shim's message only when it came from log.json.
+    assert f"OCI runtime create failed: {msg}: unknown" in proc.stderr.decode(), \
+        explain(proc, containerd.rt, mark)
 
 
 def test_features_output(engine_runtime: RuntimeBin) -> None:

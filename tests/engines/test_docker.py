@@ -28,6 +28,7 @@ from tests.engines.conftest import (
     PtySession,
     RuntimeBin,
     Sandbox,
+    direct_create_failure,
     engine_env,
     explain,
     finish_sandbox,
@@ -87,8 +88,8 @@ def docker(engine_runtime: RuntimeBin, image_archive: Path,
     base = tmp_path_factory.mktemp("docker")
     sock = base / "docker.sock"
     daemon_json = base / "daemon.json"
-    daemon_json.write_text(json.dumps({"runtimes": {docker_runtime_name(engine_runtime): {"path": str(engine_runtime.path)}}},
-                                      indent=2))
+    runtimes = {docker_runtime_name(engine_runtime): {"path": str(engine_runtime.path)}}
+    daemon_json.write_text(json.dumps({"runtimes": runtimes}, indent=2))
     (base / "client").mkdir()
     argv = ["dockerd", "--config-file", str(daemon_json),
             "--data-root", str(base / "data"), "--exec-root", str(base / "exec"),
@@ -254,3 +255,18 @@ def test_missing_executable(docker: Docker) -> None:
     err = proc.stderr.decode()
     assert proc.returncode == 127, explain(proc, docker.rt)
     assert "no such file or directory" in err, err
+
+
+def test_create_failure_shows_the_runtimes_log_message(docker: Docker, direct_rootfs: Path,
+                                                        tmp_path: Path) -> None:
+    """dockerd's containerd shim reports the msg of the last "error" line of
+    <bundle>/log.json; compare with the runtime run by hand on the same failure."""
+    direct, log = direct_create_failure(docker.rt, direct_rootfs, tmp_path, ["nosuchcommand"])
+    assert direct.returncode != 0, explain(direct)
+    errors = [e for e in map(json.loads, filter(str.strip, log.splitlines())) if e.get("level") == "error"]
+    assert errors, f"no error line in the log file: {log!r}"
+    msg = errors[-1]["msg"]
+    assert '"nosuchcommand": executable file not found' in msg, msg
+    proc = docker.run("nosuchcommand")
+    assert proc.returncode == 127, explain(proc, docker.rt)
+    assert f"OCI runtime create failed: {msg}: unknown" in proc.stderr.decode(), explain(proc, docker.rt)

@@ -9,6 +9,7 @@ runtime_supports_json (so podman passes `--log ... --log-format=json`).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -240,3 +241,29 @@ def test_missing_executable(podman: Podman) -> None:
     err = proc.stderr.decode()
     assert proc.returncode == 127, explain(proc, podman.rt)
     assert "no such file or directory" in err, err
+
+
+def test_create_failure_log_is_one_json_object(podman: Podman) -> None:
+    """podman json-decodes the whole oci-log (not line by line) to get the runtime's
+    error: after a failed create it must hold exactly one JSON object."""
+    rt = podman.rt
+    mark = rt.mark()
+    name = new_name("fail")
+    proc = podman.run("nosuchcommand", opts=("--name", name))
+    try:
+        assert proc.returncode == 127, explain(proc, rt, mark)
+        cid = podman("inspect", "--format", "{{.Id}}", name).stdout.decode().strip()
+        assert cid, explain(proc, rt, mark)
+        creates = [line.split() for line in rt.calls_since(mark).splitlines()
+                   if " create " in line and line.split()[-1] == cid]
+        assert creates and "--log" in creates[0], rt.calls_since(mark)
+        oci_log = creates[0][creates[0].index("--log") + 1]
+        text = run(podman.sandbox.nsenter_argv(["cat", oci_log])).stdout.decode()
+        assert text.count("\n") == 1 and text.endswith("\n"), repr(text)
+        entry = json.loads(text)
+        assert entry["level"] == "error", entry
+        assert 'exec: "nosuchcommand": executable file not found in $PATH' in entry["msg"], entry
+        # podman passed that msg on (prefixed with the runtime's name).
+        assert entry["msg"] in proc.stderr.decode(), explain(proc, rt, mark)
+    finally:
+        podman("rm", "--force", "--time", "0", name)
