@@ -29,16 +29,38 @@
  *   then nstrs strings, each:
  *     u32 len, then len bytes (no terminator; the reader adds one)
  *
- * The reader rejects the message (EBADMSG, step index = -1) when: the magic or
- * version differ, total_len differs from the bytes received, any step_len or
- * string length runs past the end, an op is unknown, or an op gets fewer
- * strings than it needs.  Also rejected: bytes left over after nsteps steps
- * or inside a step after its strings; a NUL byte inside a string that is
- * used as a C string (every string except OP_WRITE_PROC str1 and
- * OP_SETGROUPS str0); an OP_SETGROUPS list whose length is not a multiple
- * of 4; OP_EXEC with argc < 1 or argc + envc > nstrs; OP_CONSOLE with an fd
- * above INT_MAX, rows or columns above 65535, or unknown CONSOLE_F_* bits.  It never trusts a
- * length before checking it.
+ * The reader checks the whole message before any step runs and rejects it
+ * (EBADMSG, step index = -1) when:
+ *   - the magic or version differ, reserved is not 0, total_len differs from
+ *     the bytes received (at most PLAN_MAX_LEN), or nsteps step headers
+ *     cannot fit in the message;
+ *   - a step_len is below the step header size or runs past the end, a
+ *     string length runs past its step, bytes are left inside a step after
+ *     its strings or after the nsteps-th step;
+ *   - an op is unknown, or gets fewer strings than it needs (the minimum is
+ *     the highest strN its comment below names; "str1.." lists may be
+ *     empty);
+ *   - a string used as a C string holds a NUL byte.  Binary strings, which
+ *     may: OP_WRITE_PROC str1, OP_SETGROUPS str0, OP_SECCOMP str1,
+ *     OP_CPU_AFFINITY str0, OP_MEMPOLICY str0, OP_NETDEV str1 onwards.
+ *     Only str0..str7 are checked, except for OP_EXEC and OP_HOOK, whose
+ *     strings are all C strings and are all checked;
+ *   - an op's own rules, given with the op below and collected here:
+ *     OP_SETGROUPS list length not a multiple of 4; OP_EXEC argc < 1 or
+ *     argc + envc > nstrs; OP_HOOK 1 + argc + envc > nstrs, slot int3 >=
+ *     HOOK_STATE_SLOTS or str0 not starting with '/'; OP_SYNC int1 >
+ *     HOOK_STATE_SLOTS; OP_CONSOLE fd above INT_MAX, rows or columns above
+ *     65535, or unknown CONSOLE_F_* bits; OP_SECCOMP as "Seccomp" below
+ *     says; OP_MOUNT with MOUNT_F_DETACHED and int3 >= MOUNT_IDMAP_SLOTS;
+ *     OP_MOUNT_IDMAP fd above INT_MAX or slot >= MOUNT_IDMAP_SLOTS;
+ *     OP_IOPRIO class outside 1-3 or level above 7; an OP_CPU_AFFINITY or
+ *     OP_MEMPOLICY mask whose length is not a multiple of 8; OP_MEMPOLICY
+ *     int0 above INT_MAX, or a non-empty mask with maxnode > 8 * length + 1
+ *     (the kernel would read past the mask); OP_NETDEV with a name of 0 or
+ *     more than 15 bytes, or an address that is not 6 bytes of AF_INET (2)
+ *     with prefix <= 32 or 18 bytes of AF_INET6 (10) with prefix <= 128.
+ * It never trusts a length before checking it.  Other ints are only checked
+ * where the step runs (a failing step, not EBADMSG).
  *
  * Status messages (both directions after the plan) are struct sync_msg.
  */
@@ -63,25 +85,27 @@
 enum plan_op {
 	/* Stage A: runs in the host namespaces, before the fork. */
 	OP_SETNS = 1,       /* str0 host path of a namespace file; int0 CLONE_NEW* type */
-	OP_UNSHARE_USER = 2,/* unshare(CLONE_NEWUSER), send MSG_IDMAP_REQ, wait MSG_ACK */
+	OP_UNSHARE_USER = 2,/* no args: unshare(CLONE_NEWUSER), send MSG_IDMAP_REQ, wait
+	                     * MSG_ACK */
 	OP_UNSHARE = 3,     /* int0 CLONE_NEW* flags (not user) */
 	OP_TIMENS_OFFSETS = 4, /* int0 monotonic secs, int1 nsecs, int2 boottime secs, int3 nsecs
 	                        * (signed, two's complement); written to /proc/self/timens_offsets */
-	OP_FORK = 5,        /* fork; the parent stage sends MSG_CHILD_PID and exits 0;
+	OP_FORK = 5,        /* no args: fork; the parent stage sends MSG_CHILD_PID and exits 0;
 	                     * the child (PID 1 of a new pid ns) runs the following steps */
 
 	/* Stage B: container init, in the container's namespaces. */
 	OP_SET_ROOT = 10,   /* str0 host path of the rootfs: becomes the root fd */
 	OP_MOUNT = 11,      /* mount(2). str0 source, str1 target, str2 fstype, str3 data;
-	                     * int0 MS_* flags; int1 MOUNT_F_* bits; int2 mode for created dirs */
+	                     * int0 MS_* flags; int1 MOUNT_F_* bits; int2 mode for created dirs;
+	                     * int3 idmap slot (< MOUNT_IDMAP_SLOTS) with MOUNT_F_DETACHED */
 	OP_MKDIR = 12,      /* str0 root path; int0 mode; parents created (0755) */
 	OP_MKNOD = 13,      /* str0 root path; int0 mode incl. S_IFCHR/S_IFBLK/S_IFIFO;
 	                     * int1 major; int2 minor; int3 uid; int4 gid
 	                     * (existing file is replaced when it is not a directory) */
 	OP_SYMLINK = 14,    /* str0 link target (verbatim), str1 root path of the link;
 	                     * an existing entry is left alone (EEXIST ignored) */
-	OP_PIVOT_ROOT = 15, /* pivot_root into the root fd, detach the old root */
-	OP_CHROOT = 16,     /* --no-pivot: MS_MOVE the root onto "/", chroot(".") */
+	OP_PIVOT_ROOT = 15, /* no args: pivot_root into the root fd, detach the old root */
+	OP_CHROOT = 16,     /* no args; --no-pivot: MS_MOVE the root onto "/", chroot(".") */
 	OP_MASK_PATH = 17,  /* str0 root path: dir -> read-only tmpfs, else bind of the
 	                     * root's /dev/null (verified char 1:3); ENOENT is ignored */
 	OP_READONLY_PATH = 18, /* str0 root path: rbind onto itself, remount read-only,
@@ -91,17 +115,19 @@ enum plan_op {
 	                     * verified PROC_SUPER_MAGIC, no symlinks */
 	OP_SETHOSTNAME = 20,   /* str0 */
 	OP_SETDOMAINNAME = 21, /* str0 */
-	OP_SYNC = 22,       /* send MSG_SYNC(int0); then receive int1 (<= HOOK_STATE_SLOTS)
+	OP_SYNC = 22,       /* send MSG_SYNC(int0 as an int32: SYNC_HOOKS, SYNC_SECCOMP,
+	                     * SYNC_NETDEV or a value of the caller's own); then receive int1 (<= HOOK_STATE_SLOTS)
 	                     * MSG_HOOK_STATE messages, the i-th filling state slot i; then
 	                     * wait for MSG_ACK (MSG_ABORT -> exit 1).  See "Hooks" below. */
-	OP_READY = 23,      /* send MSG_READY: create is done */
+	OP_READY = 23,      /* no args: send MSG_READY: create is done */
 	OP_WAIT_START = 24, /* int0 fd (O_PATH) of exec.fifo: open it O_WRONLY through the
-	                     * procfs handle (blocks until `start` opens it), write "0".
+	                     * procfs handle (blocks until `start` opens it), write "0"; an fd
+	                     * above INT_MAX fails the step.
 	                     * int1 WAIT_F_HOLD: open it but keep it unwritten (startContainer
 	                     * hooks run next); WAIT_F_RELEASE: write "0" to the kept fd
 	                     * (int0 unused).  See "Hooks" below. */
 	OP_RLIMIT = 25,     /* int0 resource, int1 soft, int2 hard (UINT64_MAX = infinity) */
-	OP_UMASK = 26,      /* int0 */
+	OP_UMASK = 26,      /* int0 (only its 0777 bits count) */
 	OP_SETGROUPS = 27,  /* str0 packed u32 gids (may be empty: clears groups) */
 	OP_SETID = 28,      /* int0 uid, int1 gid: PR_SET_KEEPCAPS, setresgid, setresuid */
 	OP_CAPS = 29,       /* int0 bounding, int1 effective, int2 permitted, int3 inheritable,
@@ -111,16 +137,18 @@ enum plan_op {
 	                     * orders it: CAPS_F_BOUNDING_ONLY before OP_SETID (dropping the
 	                     * bounding set needs CAP_SETPCAP, which a non-root uid loses),
 	                     * then CAPS_F_NO_BOUNDING after it. */
-	OP_NO_NEW_PRIVS = 30,
+	OP_NO_NEW_PRIVS = 30, /* no args: prctl(PR_SET_NO_NEW_PRIVS) */
 	OP_CHDIR = 31,      /* str0 cwd (after the root change); must stay inside the root */
-	OP_CLOSE_FDS = 32,  /* int0 first fd: every fd >= int0 gets FD_CLOEXEC */
+	OP_CLOSE_FDS = 32,  /* int0 first fd: every fd >= int0 gets FD_CLOEXEC (above INT_MAX:
+	                     * none) */
 	OP_CHECK_EXEC = 33, /* str0 program (args[0]), str1 PATH value: resolve like execvp;
 	                     * ENOENT/EACCES are reported as the step's error */
 	OP_EXEC = 34,       /* int0 argc, int1 envc; str0..: argv then env; PATH lookup uses
 	                     * the env's PATH; on failure prints to stderr, exits 127/126 */
 	OP_OOM_SCORE_ADJ = 35, /* int0 value (signed) -> /proc/self/oom_score_adj */
-	OP_SETSID = 36,
-	OP_SECCOMP = 37,    /* load a seccomp filter; see "Seccomp" below */
+	OP_SETSID = 36,     /* no args: setsid() */
+	OP_SECCOMP = 37,    /* load a seccomp filter: int0-int4, str0 and the binary str1;
+	                     * see "Seccomp" below */
 	OP_CONSOLE = 38,    /* int0 fd of a connected SOCK_STREAM console socket; int1 rows,
 	                     * int2 columns (TIOCSWINSZ unless both are 0); int3 CONSOLE_F_*.
 	                     * Opens /dev/ptmx in the current root (must be char 5:2), takes
@@ -134,7 +162,7 @@ enum plan_op {
 	                     * str0 path (absolute, resolved in the current mount namespace
 	                     * and root), str1.. argc args (argv; argc 0 means {path}), then
 	                     * envc env entries (the whole environment).  See "Hooks". */
-	OP_LOOPBACK_UP = 40,/* bring "lo" up (SIOCSIFFLAGS IFF_UP) in the current net ns */
+	OP_LOOPBACK_UP = 40,/* no args: bring "lo" up (SIOCSIFFLAGS IFF_UP) in the current net ns */
 	OP_MOUNT_SETATTR = 41, /* mount_setattr(2) with AT_RECURSIVE on the mount at str0 (root
 	                        * path): int0 MOUNT_ATTR_* to set, int1 to clear, int2
 	                        * propagation (MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE, 0
@@ -149,19 +177,23 @@ enum plan_op {
 	/* Execution attributes (sched.c); each survives execve, so they are applied
 	 * to pyrunc-init itself late in the plan.  Binary strings: OP_CPU_AFFINITY
 	 * str0, OP_MEMPOLICY str0 and OP_NETDEV str1 onwards may hold NUL bytes. */
-	OP_PERSONALITY = 43,  /* int0 persona for personality(2): PER_LINUX (0) or PER_LINUX32 (8) */
+	OP_PERSONALITY = 43,  /* int0 persona for personality(2): PER_LINUX (0) or PER_LINUX32 (8)
+	                       * (the kernel judges the value) */
 	OP_SCHEDULER = 44,    /* sched_setattr(2) on self: int0 low 32 bits policy (SCHED_*),
 	                       * high 32 bits SCHED_FLAG_*; int1 nice (signed); int2 rt priority;
-	                       * int3 runtime, int4 deadline, int5 period (ns) */
+	                       * int3 runtime, int4 deadline, int5 period (ns); the kernel
+	                       * judges the values */
 	OP_IOPRIO = 45,       /* ioprio_set(IOPRIO_WHO_PROCESS, self): int0 class (1 RT, 2 BE,
-	                       * 3 IDLE), int1 level 0-7 */
+	                       * 3 IDLE), int1 level 0-7 (the reader refuses other values) */
 	OP_CPU_AFFINITY = 46, /* sched_setaffinity(self): str0 the cpu mask, bit n = cpu n, as
-	                       * little-endian 64-bit words (length a multiple of 8) */
-	OP_MEMPOLICY = 47,    /* set_mempolicy(2): int0 MPOL_* mode | MPOL_F_* flags; int1 maxnode;
-	                       * str0 node mask like OP_CPU_AFFINITY's (empty: NULL mask) */
-	OP_NETDEV = 48,       /* str0 name of a device the parent moved into this net ns; str1..
-	                       * addresses to add (u8 family, u8 prefix length, 4 or 16 address
-	                       * bytes), then the device is brought up */
+	                       * little-endian 64-bit words (length a multiple of 8; binary) */
+	OP_MEMPOLICY = 47,    /* set_mempolicy(2): int0 MPOL_* mode | MPOL_F_* flags (<= INT_MAX);
+	                       * int1 maxnode (<= 8 * mask length + 1 with a mask); str0 node
+	                       * mask like OP_CPU_AFFINITY's (binary; empty: NULL mask) */
+	OP_NETDEV = 48,       /* str0 name (1-15 bytes) of a device the parent moved into this
+	                       * net ns at OP_SYNC(SYNC_NETDEV); str1.. addresses to add, binary:
+	                       * u8 family (AF_INET 2 or AF_INET6 10), u8 prefix length (<= 32
+	                       * or 128), 4 or 16 address bytes; then the device is brought up */
 	OP_MAX
 };
 
@@ -220,6 +252,7 @@ enum plan_op {
  * is about to be exec'd.
  */
 #define SYNC_HOOKS 1               /* OP_SYNC int0 of the hooks point */
+#define SYNC_NETDEV 0x4E4554       /* OP_SYNC int0: move linux.netDevices into the net ns */
 #define HOOK_STATE_SLOTS 2
 #define HOOK_STATE_MAX (1u << 20)  /* bytes of one state JSON */
 #define HOOK_CREATE_CONTAINER 1    /* OP_HOOK int4 */
@@ -227,14 +260,17 @@ enum plan_op {
 
 /* ---- Seccomp ---------------------------------------------------------------
  * OP_SECCOMP builds a filter with libseccomp and loads it with seccomp(2).
- *   int0 default action (SECCOMP_ACT_*), int1 its errno (ERRNO) or message (TRACE);
+ *   int0 default action (SECCOMP_ACT_*, not NOTIFY), int1 its errno (ERRNO) or
+ *   message (TRACE), at most 65535, and 0 for every other action;
  *   int2 SECCOMP_F_* bits; int3 fd of a socket connected to the notify listener
  *   (listenerPath), int4 fd of a file holding the container process state JSON
  *   (both -1 = none; set together, only when some rule is SECCOMP_ACT_NOTIFY);
- *   str0 extra architectures: libseccomp names joined by ',' ("" = native only);
+ *   str0 extra architectures: libseccomp names joined by ',' ("" = native only;
+ *   a C string);
  *   str1 the rule table (binary): records, each
- *     u8 action (SECCOMP_ACT_*), u8 nargs (<= 6), u16 name_len (>= 1),
- *     u32 value (errno or trace message), name_len bytes of syscall name,
+ *     u8 action (SECCOMP_ACT_*), u8 nargs (<= 6), u16 name_len (1-255),
+ *     u32 value (errno or trace message, as int1), name_len bytes of syscall
+ *     name (no NUL),
  *     then nargs times { u32 index (< 6), u32 op (SECCOMP_CMP_*), u64 value,
  *     u64 value_two }.
  * A name libseccomp cannot resolve is skipped, as is a rule whose action is
@@ -246,7 +282,10 @@ enum plan_op {
  * int3, int4 and the notify fd are closed.  The parent fills the state file
  * at OP_SYNC(SYNC_SECCOMP), before OP_READY, once it knows the pid.
  * The plan reader rejects (EBADMSG) a table that does not parse exactly, an
- * unknown action, op or SECCOMP_F_* bit, an index >= 6, and an fd > INT_MAX.
+ * unknown action, op or SECCOMP_F_* bit, a value out of range for its action,
+ * a NOTIFY default action, a NOTIFY rule without a listener, a bad name
+ * length or a NUL in a name, an index >= 6, an fd > INT_MAX, and int3/int4
+ * where only one of them is -1.
  */
 #define SECCOMP_ACT_KILL_THREAD  1
 #define SECCOMP_ACT_KILL_PROCESS 2

@@ -297,9 +297,9 @@ def apply_mount_label(steps: Sequence[P.Step], label: str) -> list[P.Step]:
 
 
 # OP_SYNC value at which the parent moves linux.netDevices into the new
-# network namespace (a convention between this module and linux/netdevs.py;
-# pyrunc-init only echoes it).
-NETDEV_SYNC = 0x4E4554
+# network namespace (between this module and linux/netdevs.py; pyrunc-init
+# only echoes it).
+NETDEV_SYNC = P.SYNC_NETDEV
 
 
 def netdev_steps(linux: Mapping[str, Any],
