@@ -284,6 +284,33 @@ def test_interactive_tty(containerd: Containerd) -> None:
     assert "--console-socket" in containerd.rt.calls_since(mark)
 
 
+def test_interactive_exec_tty(containerd: Containerd) -> None:
+    rt = containerd.rt
+    mark = rt.mark()
+    name = new_name("xtty")
+    start = run(containerd.run_argv(name, "sleep", "300", opts=("--detach",), rm=False), env=engine_env())
+    assert start.returncode == 0, explain(start, rt, mark)
+    try:
+        assert wait_until(lambda: (s := containerd.task_status(name)) and s[1] == "RUNNING", 20)
+        sess = PtySession(containerd.ctr_argv("task", "exec", "--tty", "--exec-id", "t1", "--fifo-dir",
+                                              str(containerd.fifo_dir), name, "sh"), env=engine_env())
+        try:
+            sess.send(b"echo exec-$((6*7)); tty\n")
+            assert sess.read_until(b"exec-42", 30), sess.output + rt.calls_since(mark).encode()
+            assert sess.read_until(b"/dev/pts/", 10), sess.output
+            sess.send(b"exit 4\n")
+            assert sess.wait(30) == 4, sess.output
+        finally:
+            sess.close()
+    finally:
+        containerd.ctr("task", "kill", "--signal", "SIGKILL", name)
+        wait_until(lambda: (s := containerd.task_status(name)) is None or s[1] == "STOPPED", 20)
+        containerd.ctr("task", "delete", "--force", name)
+        containerd.ctr("container", "rm", name)
+    execs = [line for line in rt.calls_since(mark).splitlines() if " exec " in f" {line} "]
+    assert execs and "--console-socket" in execs[0], rt.calls_since(mark)
+
+
 def test_missing_executable(containerd: Containerd) -> None:
     proc = containerd.run("/no/such/binary")
     err = proc.stderr.decode()

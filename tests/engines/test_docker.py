@@ -246,6 +246,29 @@ def test_interactive_tty(docker: Docker) -> None:
     assert "--console-socket" in docker.rt.calls_since(mark)
 
 
+def test_interactive_exec_tty(docker: Docker) -> None:
+    rt = docker.rt
+    mark = rt.mark()
+    name = new_name("xtty")
+    start = docker.run("sleep", "300", opts=("--detach", "--name", name))
+    assert start.returncode == 0, explain(start, rt, mark)
+    try:
+        assert wait_until(lambda: docker.status(name) == "running", 20), explain(start, rt, mark)
+        sess = PtySession(docker.argv("exec", "--interactive", "--tty", name, "sh"), env=docker.env)
+        try:
+            sess.send(b"echo exec-$((6*7)); tty\n")
+            assert sess.read_until(b"exec-42", 30), sess.output + rt.calls_since(mark).encode()
+            assert sess.read_until(b"/dev/pts/", 10), sess.output
+            sess.send(b"exit 4\n")
+            assert sess.wait(30) == 4, sess.output
+        finally:
+            sess.close()
+    finally:
+        docker("rm", "--force", name)
+    execs = [line for line in rt.calls_since(mark).splitlines() if " exec " in f" {line} "]
+    assert execs and "--console-socket" in execs[0], rt.calls_since(mark)
+
+
 def test_missing_executable(docker: Docker) -> None:
     proc = docker.run("nosuchcommand")
     err = proc.stderr.decode()
