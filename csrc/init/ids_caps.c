@@ -22,6 +22,8 @@ int op_rlimit(const struct step *s)
 {
 	struct rlimit rl = { .rlim_cur = s->ints[1], .rlim_max = s->ints[2] };
 
+	if (s->ints[0] > 0x7fffffff)
+		return fail(EINVAL, "resource %llu", (unsigned long long)s->ints[0]);
 	if (setrlimit((int)s->ints[0], &rl) < 0)
 		return fail(errno, "resource %d", (int)s->ints[0]);
 	return 0;
@@ -61,6 +63,11 @@ int op_setid(const struct step *s)
 	uid_t uid = (uid_t)s->ints[0];
 	gid_t gid = (gid_t)s->ints[1];
 
+	/* (uid_t)-1 means "leave unchanged" to setresuid: the process would
+	 * stay root.  Larger values would wrap around to some other id. */
+	if (s->ints[0] >= 0xffffffffu || s->ints[1] >= 0xffffffffu)
+		return fail(EINVAL, "uid %llu gid %llu", (unsigned long long)s->ints[0],
+			    (unsigned long long)s->ints[1]);
 	/* Keep the permitted set across the uid change; OP_CAPS then decides
 	 * what the process really keeps and clears the flag again. */
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)

@@ -637,3 +637,12 @@ def test_eof_reports_exit_status() -> None:
     assert "exited unexpectedly" in str(info.value)
     assert info.value.status == -9
 
+
+
+@pytest.mark.parametrize("uid,gid", [(0xFFFFFFFF, 0), (0, 0xFFFFFFFF), (1 << 32, 1 << 32)])
+def test_setid_refuses_ids_that_wrap(uid: int, gid: int) -> None:
+    # (uid_t)-1 would leave setresuid's ids unchanged (still root); 1 << 32
+    # would wrap around to 0.  Runs in stage A: nothing to set up.
+    with pytest.raises(InitError) as info:
+        run_init([step(OP_SETID, uid, gid), step(OP_READY)])
+    assert (info.value.index, info.value.errno) == (0, errno.EINVAL)
