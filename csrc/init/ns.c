@@ -15,8 +15,11 @@
 int op_setns(const struct step *s)
 {
 	const char *path = s->strs[0].s;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
+	int fd, err = 0;
 
+	if (s->ints[0] > 0xffffffffu)
+		return fail(EINVAL, "namespace type %#llx", (unsigned long long)s->ints[0]);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return fail(errno, "%s", path);
 	if (setns(fd, (int)s->ints[0]) < 0)
@@ -49,6 +52,8 @@ int op_unshare_user(const struct step *s)
 
 int op_unshare(const struct step *s)
 {
+	if (s->ints[0] > 0xffffffffu)
+		return fail(EINVAL, "unshare(%#llx)", (unsigned long long)s->ints[0]);
 	if (unshare((int)s->ints[0]) < 0)
 		return fail(errno, "unshare(%#llx)", (unsigned long long)s->ints[0]);
 	return 0;

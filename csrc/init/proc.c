@@ -48,7 +48,8 @@ int op_write_proc(const struct step *s)
 int op_oom_score_adj(const struct step *s)
 {
 	char buf[24];
-	int len = snprintf(buf, sizeof(buf), "%d", (int)(int64_t)s->ints[0]);
+	/* All 64 bits: the kernel refuses what is out of range, nothing wraps. */
+	int len = snprintf(buf, sizeof(buf), "%lld", (long long)(int64_t)s->ints[0]);
 	int err = write_proc_file("self/oom_score_adj", PROC_SELF, buf, (size_t)len);
 
 	return err ? fail(-err, "/proc/self/oom_score_adj") : 0;
