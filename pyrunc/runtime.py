@@ -12,32 +12,45 @@ import errno
 import os
 import signal
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable
 
 from pyrunc import OCI_VERSION
 from pyrunc.errors import ContainerError, PyruncError
+from pyrunc.state.freezer import freezer_state
 from pyrunc.state.procs import is_alive, start_time
 from pyrunc.state.store import FIFO_NAME, ContainerRecord, Store, write_atomic
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 CREATED, RUNNING, STOPPED, PAUSED, CREATING = "created", "running", "stopped", "paused", "creating"
 
 
-@dataclass
 class CreateOptions:
-    """Flags of `create` and `run`."""
+    """Flags of `create` and `run` (a plain class: no dataclasses import on the hot path)."""
 
-    bundle: str = "."
-    pid_file: str | None = None
-    console_socket: str | None = None
-    no_pivot: bool = False
-    no_new_keyring: bool = False
-    preserve_fds: int = 0
-    detach: bool = True
-    extra_env: dict[str, str] = field(default_factory=dict)
-    # A connected console socket the caller keeps the other end of (the
-    # foreground terminal of `run`); used instead of console_socket.
-    console: Any = None
+    __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring",
+                 "preserve_fds", "detach", "extra_env", "console")
+
+    def __init__(self, bundle: str = ".", pid_file: str | None = None,
+                 console_socket: str | None = None, no_pivot: bool = False,
+                 no_new_keyring: bool = False, preserve_fds: int = 0, detach: bool = True,
+                 extra_env: dict[str, str] | None = None, console: Any = None) -> None:
+        self.bundle = bundle
+        self.pid_file = pid_file
+        self.console_socket = console_socket
+        self.no_pivot = no_pivot
+        self.no_new_keyring = no_new_keyring
+        self.preserve_fds = preserve_fds
+        self.detach = detach
+        self.extra_env: dict[str, str] = {} if extra_env is None else extra_env
+        # A connected console socket the caller keeps the other end of (the
+        # foreground terminal of `run`); used instead of console_socket.
+        self.console = console
+
+    def __repr__(self) -> str:
+        return "CreateOptions(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
 
 
 def _now_rfc3339() -> str:
@@ -58,13 +71,10 @@ def status_of(store: Store, record: ContainerRecord) -> str:
         return CREATING
     if not is_alive(record.pid, record.pid_start):
         return STOPPED
-    manager = _cgroup_manager(record)
-    if manager is not None:
-        try:
-            if manager.state() == "frozen":
-                return PAUSED
-        except (OSError, PyruncError):
-            pass
+    # Read straight from the recorded paths: importing the cgroup package
+    # just for this cost more than the rest of `state`.
+    if record.cgroup and freezer_state(record.cgroup) == "frozen":
+        return PAUSED
     if os.path.exists(store.path(record.id, FIFO_NAME)):
         return CREATED
     return RUNNING
@@ -680,16 +690,23 @@ def _foreground_terminal(ours: Any, forwarder: _Forwarder, pid: int,
     return _reap_until(pid)
 
 
-@dataclass
 class ExecOptions:
     """Flags of `exec` that are not part of the process itself."""
 
-    detach: bool = False
-    pid_file: str | None = None
-    preserve_fds: int = 0
-    ignore_paused: bool = False
-    console_socket: str | None = None
-    cgroup: list[str] = field(default_factory=list)  # --cgroup [controller[,...]:]path
+    __slots__ = ("detach", "pid_file", "preserve_fds", "ignore_paused", "console_socket", "cgroup")
+
+    def __init__(self, detach: bool = False, pid_file: str | None = None, preserve_fds: int = 0,
+                 ignore_paused: bool = False, console_socket: str | None = None,
+                 cgroup: list[str] | None = None) -> None:
+        self.detach = detach
+        self.pid_file = pid_file
+        self.preserve_fds = preserve_fds
+        self.ignore_paused = ignore_paused
+        self.console_socket = console_socket
+        self.cgroup: list[str] = [] if cgroup is None else cgroup  # --cgroup [controller[,...]:]path
+
+    def __repr__(self) -> str:
+        return "ExecOptions(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
 
 
 def exec_process(store: Store, container_id: str, process: dict[str, Any],

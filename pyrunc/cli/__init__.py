@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
-from typing import Sequence
 
 from pyrunc import OCI_VERSION, __version__
 from pyrunc.cli.args import Opt, opt, parse, usage
 from pyrunc.errors import PyruncError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 COMMANDS = {
     "checkpoint": "checkpoint a running container",
@@ -50,16 +52,22 @@ GLOBAL_OPTIONS = [
 ]
 
 
-@dataclass
 class Context:
     """Global flags, shared by every command."""
 
-    root: str
-    log: str
-    log_format: str
-    debug: bool
-    systemd_cgroup: bool
-    rootless: str
+    __slots__ = ("root", "log", "log_format", "debug", "systemd_cgroup", "rootless")
+
+    def __init__(self, root: str, log: str, log_format: str, debug: bool,
+                 systemd_cgroup: bool, rootless: str) -> None:
+        self.root = root
+        self.log = log
+        self.log_format = log_format
+        self.debug = debug
+        self.systemd_cgroup = systemd_cgroup
+        self.rootless = rootless
+
+    def __repr__(self) -> str:
+        return "Context(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
 
     def store(self):  # type: ignore[no-untyped-def]
         """The state store under --root."""

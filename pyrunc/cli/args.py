@@ -9,22 +9,39 @@ its import and setup cost more than the rest of a `state` call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Sequence
-
 from pyrunc.errors import UsageError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
-@dataclass(frozen=True)
+
 class Opt:
-    """One command-line option."""
+    """One command-line option (a plain class: dataclasses costs more to import than a `state` call)."""
 
-    dest: str
-    names: tuple[str, ...]
-    takes_value: bool = False
-    default: Any = None
-    multi: bool = False
-    help: str = ""
+    __slots__ = ("dest", "names", "takes_value", "default", "multi", "help")
+
+    def __init__(self, dest: str, names: tuple[str, ...], takes_value: bool = False,
+                 default: Any = None, multi: bool = False, help: str = "") -> None:
+        self.dest = dest
+        self.names = names
+        self.takes_value = takes_value
+        self.default = default
+        self.multi = multi
+        self.help = help
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.dest, self.names, self.takes_value, self.default, self.multi, self.help)
+
+    def __eq__(self, other: object) -> bool:
+        return self._key() == other._key() if isinstance(other, Opt) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.dest, self.names))
+
+    def __repr__(self) -> str:
+        return "Opt(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
 
 
 def opt(dest: str, *names: str, value: bool = False, default: Any = None,

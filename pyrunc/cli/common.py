@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 from pyrunc.cli.args import Opt, int_value, opt
 from pyrunc.errors import PyruncError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 CREATE_OPTIONS: list[Opt] = [
     opt("bundle", "--bundle", "-b", value=True, default="",

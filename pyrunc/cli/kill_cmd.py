@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pyrunc.cli.args import opt
 from pyrunc.errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SYNOPSIS = "[command options] <container-id> [signal]"
 OPTIONS = [

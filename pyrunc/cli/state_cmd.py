@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pyrunc.cli.common import one_id, print_json
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SYNOPSIS = "<container-id>"
 OPTIONS: list[Any] = []

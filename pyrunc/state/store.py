@@ -11,40 +11,65 @@ from __future__ import annotations
 import errno
 import json
 import os
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from pyrunc.errors import ContainerError, PyruncError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 STATE_FILE = "state.json"
 FIFO_NAME = "exec.fifo"
 
 
-@dataclass
 class ContainerRecord:
-    """What pyrunc remembers about one container."""
+    """What pyrunc remembers about one container.
 
-    id: str
-    bundle: str
-    rootfs: str
-    created: str
-    pid: int = 0
-    pid_start: int = 0                 # starttime of pid (field 22 of /proc/pid/stat)
-    owner: str = ""
-    annotations: dict[str, str] = field(default_factory=dict)
-    cgroup: dict[str, Any] = field(default_factory=dict)
-    config: dict[str, Any] = field(default_factory=dict)
-    started: bool = False
+    A plain class, not a dataclass: importing dataclasses (with inspect, ast,
+    enum) cost more than the rest of `pyrunc state`.  ``FIELDS`` is the order
+    of the keys in state.json.
+    """
+
+    FIELDS = ("id", "bundle", "rootfs", "created", "pid", "pid_start", "owner",
+              "annotations", "cgroup", "config", "started")
+    __slots__ = FIELDS
+
+    def __init__(self, id: str, bundle: str, rootfs: str, created: str, pid: int = 0,
+                 pid_start: int = 0,  # starttime of pid (field 22 of /proc/pid/stat)
+                 owner: str = "", annotations: dict[str, str] | None = None,
+                 cgroup: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
+                 started: bool = False) -> None:
+        self.id = id
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.created = created
+        self.pid = pid
+        self.pid_start = pid_start
+        self.owner = owner
+        self.annotations: dict[str, str] = {} if annotations is None else annotations
+        self.cgroup: dict[str, Any] = {} if cgroup is None else cgroup
+        self.config: dict[str, Any] = {} if config is None else config
+        self.started = started
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ContainerRecord):
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in self.FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass was
+
+    def __repr__(self) -> str:
+        return "ContainerRecord(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.FIELDS) + ")"
 
     def to_json(self) -> str:
         """Serialise for state.json."""
-        return json.dumps(asdict(self), separators=(",", ":"))
+        return json.dumps({k: getattr(self, k) for k in self.FIELDS}, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str) -> "ContainerRecord":
+    def from_json(cls, text: str) -> ContainerRecord:
         """Parse state.json (unknown keys are ignored)."""
         data = json.loads(text)
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known = {k: v for k, v in data.items() if k in cls.FIELDS}
         return cls(**known)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 from pathlib import Path
@@ -27,13 +28,22 @@ DEMO_CONFIG = REPO / "bundles" / "busybox" / "config.json"
 FORBIDDEN = ("jsonschema", "referencing", "pyroute2", "argparse", "logging", "asyncio",
              "email", "http", "xml", "ctypes")
 
+# Stdlib modules that cost milliseconds each at import (dataclasses alone, with inspect,
+# ast and tokenize, about 20 ms) and that the light commands do not need.  These are
+# checked in interpreters started with -S, like the installed launcher: with `site`,
+# a .pth file of the test machine already loads several of them.
+SLOW_STDLIB = ("dataclasses", "typing", "inspect", "ast", "enum", "re", "pathlib", "socket",
+               "subprocess")
+
 WRAPPER = r"""
-import json, sys
+import sys
 out, mode, args = sys.argv[1], sys.argv[2], sys.argv[3:]
 status = None
 try:
     if mode == "bare":
         pass
+    elif mode == "json":
+        import json
     elif mode == "cli":
         from pyrunc.cli import run_command
         status = run_command(args)
@@ -65,18 +75,25 @@ try:
         check_config(doc, args[0])
         status = "ok"
 finally:
+    modules = sorted(sys.modules)  # before the wrapper's own json import
+    import json
     with open(out, "w") as f:
-        json.dump({"modules": sorted(sys.modules), "status": status}, f)
+        json.dump({"modules": modules, "status": status}, f)
 """
 
 
-def _modules(tmp_path: Path, mode: str, *args: str) -> tuple[set[str], Any]:
+def _modules(tmp_path: Path, mode: str, *args: str, no_site: bool = False) -> tuple[set[str], Any]:
     script = tmp_path / "wrapper.py"
     script.write_text(WRAPPER)
     out = tmp_path / f"modules-{mode}.json"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("PYTHONSTARTUP", None)
-    proc = subprocess.run([sys.executable, str(script), str(out), mode, *args],
+    flags = []
+    if no_site:
+        # As the -S launcher does: the repo plus site-packages, no .pth files.
+        flags = ["-S"]
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO), *site.getsitepackages()])
+    proc = subprocess.run([sys.executable, *flags, str(script), str(out), mode, *args],
                           cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=60, check=False)
     assert out.exists(), proc.stderr
@@ -90,6 +107,29 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     # A site hook that already loads one of these would hide it from every case.
     assert not [m for m in modules if m.split(".")[0] in FORBIDDEN]
     return modules
+
+
+@pytest.fixture(scope="module")
+def bare_s(tmp_path_factory: pytest.TempPathFactory) -> tuple[set[str], set[str]]:
+    """Modules of a bare `python -S`, and what `import json` adds to them."""
+    tmp = tmp_path_factory.mktemp("bare-s")
+    modules, _ = _modules(tmp, "bare", no_site=True)
+    assert not [m for m in modules if m.split(".")[0] in SLOW_STDLIB]
+    with_json, _ = _modules(tmp, "json", no_site=True)
+    return modules, with_json - modules
+
+
+def _slow(modules: set[str], bare_s: tuple[set[str], set[str]]) -> list[str]:
+    """SLOW_STDLIB modules loaded beyond a bare -S interpreter.
+
+    json is needed (state.json) and loads re (its scanner) and enum (re's
+    flags); those count only when json is not loaded.
+    """
+    baseline, json_needs = bare_s
+    loaded = modules - baseline
+    if "json" in loaded:
+        loaded -= json_needs
+    return sorted(m for m in loaded if m.split(".")[0] in SLOW_STDLIB)
 
 
 def _heavy(modules: set[str], baseline: set[str]) -> list[str]:
@@ -129,6 +169,28 @@ def test_cli_commands_stay_light(name: str, tmp_path: Path, baseline: set[str]) 
     if name in ("state", "start", "kill", "delete"):
         assert status == 1  # the container does not exist
     assert _heavy(modules, baseline) == []
+
+
+@pytest.mark.parametrize("name", sorted(CLI_CASES))
+def test_cli_commands_skip_slow_stdlib(name: str, tmp_path: Path,
+                                       bare_s: tuple[set[str], set[str]]) -> None:
+    """No dataclasses, typing, pathlib, socket... under the -S launcher's conditions."""
+    root = tmp_path / "root"
+    root.mkdir()
+    modules, status = _modules(tmp_path, "cli", "--root", str(root), *CLI_CASES[name], no_site=True)
+    assert "pyrunc.cli" in modules
+    if name in ("state", "start", "kill", "delete"):
+        assert status == 1  # the container does not exist
+    assert _slow(modules, bare_s) == []
+    assert "pyrunc.linux.cgroups" not in modules
+
+
+def test_version_does_not_even_load_json(tmp_path: Path,
+                                         bare_s: tuple[set[str], set[str]]) -> None:
+    modules, status = _modules(tmp_path, "cli", "--version", no_site=True)
+    assert status == 0
+    assert "json" not in modules
+    assert _slow(modules, bare_s) == []
 
 
 def test_validating_a_valid_config_stays_light(bundle: Path, tmp_path: Path,
