@@ -6,6 +6,7 @@ import os
 import stat
 from typing import Any, Mapping, Sequence
 
+from pyrunc.errors import ConfigError
 from pyrunc.plan.builder import CgroupHierarchy, HostFacts
 from pyrunc.plan.mounts import bind_source, parse_options
 
@@ -104,11 +105,29 @@ def passwd_home(rootfs: str, uid: int) -> str | None:
     return None
 
 
+def resolve_rootfs(bundle: str, root: str) -> str:
+    """The rootfs's absolute path; like runc, refuse one reached through a symlink.
+
+    The rootfs is mounted and pivoted into by path; a symlink in it (or in
+    the bundle path) would make that path mean something else later.
+    """
+    rootfs = os.path.normpath(root if root.startswith("/") else os.path.join(bundle, root))
+    try:
+        st = os.stat(rootfs)
+    except OSError as e:
+        raise ConfigError(f"invalid rootfs: stat {rootfs}: {e.strerror.lower()}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise ConfigError(f"invalid rootfs: {rootfs}: not a directory")
+    if os.path.realpath(rootfs) != rootfs:
+        raise ConfigError("invalid rootfs: not an absolute path, or a symlink")
+    return rootfs
+
+
 def gather(config: Mapping[str, Any], bundle: str, *, fifo_fd: int, first_closed_fd: int,
            no_pivot: bool, container_cgroup_dirs: Sequence[str]) -> HostFacts:
     """Collect HostFacts for one create."""
     root = config["root"]["path"]
-    rootfs = os.path.realpath(root if root.startswith("/") else os.path.join(bundle, root))
+    rootfs = resolve_rootfs(bundle, root)
     kinds = {}
     for m in config.get("mounts") or ():
         mtype = m.get("type")

@@ -33,3 +33,18 @@ def test_passwd_home_does_not_block_on_a_fifo(tmp_path):
     (tmp_path / "etc").mkdir()
     os.mkfifo(tmp_path / "etc" / "passwd")
     assert passwd_home(str(tmp_path), 0) is None
+
+
+def test_rootfs_through_a_symlink_is_refused_like_runc(tmp_path):
+    import pytest
+
+    from pyrunc.errors import ConfigError
+    from pyrunc.linux.facts import resolve_rootfs
+
+    (tmp_path / "real").mkdir()
+    os.symlink("real", tmp_path / "rootfs")
+    assert resolve_rootfs(str(tmp_path), "real") == str(tmp_path / "real")
+    with pytest.raises(ConfigError, match="not an absolute path, or a symlink"):
+        resolve_rootfs(str(tmp_path), "rootfs")
+    with pytest.raises(ConfigError, match="invalid rootfs: stat"):
+        resolve_rootfs(str(tmp_path), "missing")
