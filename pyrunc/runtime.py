@@ -26,6 +26,16 @@ if TYPE_CHECKING:
 
 CREATED, RUNNING, STOPPED, PAUSED, CREATING = "created", "running", "stopped", "paused", "creating"
 
+# Test hook (tests/security/test_faults.py): PYRUNC_TEST_STOP_AT=<point> makes
+# create SIGSTOP itself at that point ("reserved", "cgroup", "spawned", "ready")
+# so a test can kill -9 it there.  Unset, it costs one string comparison.
+_STOP_AT = os.environ.get("PYRUNC_TEST_STOP_AT")
+
+
+def _stop_at(point: str) -> None:
+    if _STOP_AT == point:
+        os.kill(os.getpid(), signal.SIGSTOP)
+
 
 class CreateOptions:
     """Flags of `create` and `run` (a plain class: no dataclasses import on the hot path)."""
@@ -173,6 +183,7 @@ def create(store: Store, container_id: str, opts: CreateOptions,
     linux = config.get("linux") or {}
     try:
         directory = store.reserve(container_id)
+        _stop_at("reserved")
     except BaseException:
         if console is not None and console is not opts.console:
             console.close()
@@ -192,8 +203,14 @@ def create(store: Store, container_id: str, opts: CreateOptions,
         os.chown(fifo_path, *_container_root_ids(linux))
         fifo_fd = os.open(fifo_path, os.O_PATH | os.O_CLOEXEC)
         manager = manager_for(linux.get("cgroupsPath"), container_id)
+        # Recorded before the cgroup exists: a create killed from here on
+        # leaves a state that `delete --force` cleans up, cgroup included.
+        store.save(ContainerRecord(id=container_id, bundle=bundle, rootfs="",
+                                   created=_now_rfc3339(), cgroup=manager.to_state(),
+                                   config=config))
         manager.create()
         manager.apply(linux.get("resources") or {})
+        _stop_at("cgroup")
         listen = _listen_fds()
         preserved = list(range(3, 3 + listen + opts.preserve_fds))
         first_closed = 3 + len(preserved)
@@ -234,7 +251,11 @@ def create(store: Store, container_id: str, opts: CreateOptions,
 
             on_sync = create_sync(config, container_id, bundle)
         try:
-            launched = run_init(steps, inherit_fds=inherited, before_plan=manager.add_pid,
+            def joined(pid: int) -> None:
+                manager.add_pid(pid)
+                _stop_at("spawned")
+
+            launched = run_init(steps, inherit_fds=inherited, before_plan=joined,
                                 on_idmap=on_idmap,
                                 on_sync=with_netdev_sync(linux, on_sync))
         except InitError as e:
@@ -246,6 +267,7 @@ def create(store: Store, container_id: str, opts: CreateOptions,
         record.pid = launched.pid
         record.pid_start = start_time(launched.pid)
         store.save(record)
+        _stop_at("ready")
         if on_init_pid is not None:
             on_init_pid(launched.pid)
         if opts.pid_file:
