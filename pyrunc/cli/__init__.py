@@ -95,6 +95,8 @@ def main_help() -> str:
 
 def _log_error(ctx: Context | None, message: str) -> None:
     """Print the error once on stderr and, with --log, append it to the log file."""
+    # One line whatever the message echoes back (a flag value, a file name).
+    message = message.replace("\r", "\\r").replace("\n", "\\n")
     sys.stderr.write(message + "\n")
     if ctx is None or not ctx.log:
         return

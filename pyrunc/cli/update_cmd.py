@@ -65,7 +65,10 @@ def ram_in_bytes(text: str) -> int:
         return int(size)
     if len(unit) > 3 or unit[0] not in _BINARY_UNITS or unit[1:] not in ("", "b", "ib"):
         raise ValueError(f"invalid suffix: '{unit}'")
-    return int(size * _BINARY_UNITS[unit[0]])
+    total = size * _BINARY_UNITS[unit[0]]
+    if math.isinf(total):
+        raise ValueError(f"invalid size: '{text}'")
+    return int(total)
 
 
 def _unsigned(name: str, text: str) -> int:

@@ -22,7 +22,8 @@ def parse_signal(text: str) -> int:
     if not raw.isascii():
         raise UsageError(f"unknown signal {text!r}")
     if raw.isdigit():
-        number = int(raw)
+        # Length first: int() refuses huge digit strings with a ValueError.
+        number = int(raw) if len(raw) <= 20 else 0
         if 1 <= number <= SIGRTMAX:
             return number
         raise UsageError(f"invalid signal: {text}")

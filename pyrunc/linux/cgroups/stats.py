@@ -56,8 +56,10 @@ def _cpu_list(text: str | None) -> list[int]:
         if not part:
             continue
         lo, _, hi = part.partition("-")
-        if lo.isdigit() and (not hi or hi.isdigit()):
-            out.extend(range(int(lo), int(hi or lo) + 1))
+        # Bounded: the kernel never lists more cpus than this, and a bogus
+        # range must not eat the memory of the reader.
+        if lo.isdigit() and (not hi or hi.isdigit()) and len(lo) < 8 and len(hi) < 8:
+            out.extend(range(int(lo), min(int(hi or lo), int(lo) + 65536) + 1))
     return out
 
 
