@@ -34,11 +34,14 @@ from pyrunc.plan.protocol import (
     encode_sync,
 )
 
-INIT_PATH = Path(pyrunc.__file__).parent / "libexec" / "pyrunc-init"
+# PYRUNC_INIT_BINARY replaces the packaged binary (tests run a sanitizer
+# build of pyrunc-init this way); it is still copied into a sealed memfd.
+INIT_PATH = Path(os.environ.get("PYRUNC_INIT_BINARY") or
+                 Path(pyrunc.__file__).parent / "libexec" / "pyrunc-init")
 
 F_SEAL_EXEC = 0x20  # Linux 6.3; older kernels reject it with EINVAL
 _BASE_SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
-_PASSED_ENV = ("PYRUNC_INIT_NO_OPENAT2",)
+_PASSED_ENV = ("PYRUNC_INIT_NO_OPENAT2", "ASAN_OPTIONS", "UBSAN_OPTIONS")
 _SNDBUF_SLACK = 64 << 10
 
 
