@@ -15,8 +15,6 @@ import os
 import signal
 import socket
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 import pyrunc
 from pyrunc.plan.protocol import (
@@ -33,11 +31,12 @@ from pyrunc.plan.protocol import (
     encode_plan,
     encode_sync,
 )
+from pyrunc.plan.record import Record
 
 # PYRUNC_INIT_BINARY replaces the packaged binary (tests run a sanitizer
 # build of pyrunc-init this way); it is still copied into a sealed memfd.
-INIT_PATH = Path(os.environ.get("PYRUNC_INIT_BINARY") or
-                 Path(pyrunc.__file__).parent / "libexec" / "pyrunc-init")
+INIT_PATH = os.environ.get("PYRUNC_INIT_BINARY") or \
+    os.path.join(os.path.dirname(pyrunc.__file__), "libexec", "pyrunc-init")
 
 F_SEAL_EXEC = 0x20  # Linux 6.3; older kernels reject it with EINVAL
 _BASE_SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
@@ -69,15 +68,17 @@ class InitError(Exception):
         return f"{what}: {detail}{reason}"
 
 
-@dataclass
-class Launched:
+class Launched(Record):
     """A container init that finished its plan up to MSG_READY."""
 
-    pid: int  # host pid of the container init (stage B)
-    sock: socket.socket  # parent end of the sync socket; the caller closes it
+    __slots__ = ("pid", "sock")
+
+    def __init__(self, pid: int, sock: socket.socket) -> None:
+        self.pid = pid  # host pid of the container init (stage B)
+        self.sock = sock  # parent end of the sync socket; the caller closes it
 
 
-def _sealed_copy(path: Path = INIT_PATH) -> int:
+def _sealed_copy(path: str = INIT_PATH) -> int:
     """A sealed, close-on-exec memfd holding a copy of pyrunc-init."""
     fd = os.memfd_create("pyrunc-init", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:

@@ -17,8 +17,6 @@ runtime-spec leaves open in many places:
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
 
 from pyrunc.errors import ConfigError
 from pyrunc.plan import flags as F
@@ -34,7 +32,13 @@ from pyrunc.plan.mounts import (
     mount_steps,
     parse_options,
 )
+from pyrunc.plan.record import FrozenRecord, Record
 from pyrunc.spec.semantic import sysctl_proc_path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -60,34 +64,48 @@ _PROPAGATION = {
 _AFTER_ROOT_CHANGE = F.MS_SHARED | F.MS_UNBINDABLE
 
 
-@dataclass(frozen=True)
-class CgroupHierarchy:
+class CgroupHierarchy(FrozenRecord):
     """One mounted cgroup hierarchy of the host, as the container should see it."""
 
-    name: str           # directory name under /sys/fs/cgroup ("cpu,cpuacct", "unified")
-    fstype: str         # "cgroup" or "cgroup2"
-    options: str        # super options for a new mount ("cpu,cpuacct", "name=systemd")
-    host_path: str      # the container's cgroup directory in this hierarchy
+    __slots__ = ("name", "fstype", "options", "host_path")
+
+    def __init__(self, name: str, fstype: str, options: str, host_path: str) -> None:
+        self.name = name            # directory name under /sys/fs/cgroup ("cpu,cpuacct", "unified")
+        self.fstype = fstype        # "cgroup" or "cgroup2"
+        self.options = options      # super options for a new mount ("cpu,cpuacct", "name=systemd")
+        self.host_path = host_path  # the container's cgroup directory in this hierarchy
 
 
-@dataclass
-class HostFacts:
+class HostFacts(Record):
     """What the planner needs to know about the host (gathered by linux/)."""
 
-    rootfs: str                                   # absolute host path
-    bundle: str
-    fifo_fd: int = -1                             # O_PATH fd of exec.fifo (-1: run without wait)
-    first_closed_fd: int = 3                      # fds >= this are closed at exec
-    source_kinds: Mapping[str, str] = field(default_factory=dict)
-    cgroup_hierarchies: Sequence[CgroupHierarchy] = ()
-    has_kcore: bool = True
-    no_pivot: bool = False
-    passwd_home: str | None = None                # HOME of process.user.uid from the image
-    # linux.netDevices: host device name -> addresses to restore after the move
-    net_addresses: Mapping[str, Sequence[PA.NetAddress]] = field(default_factory=dict)
-    console_fd: int = -1                          # connected console socket (-1: no terminal)
-    seccomp_fds: tuple[int, int] = (-1, -1)       # seccomp listener socket, state file
-    idmap_userns_fds: Mapping[int, int] = field(default_factory=dict)  # mount index -> userns fd
+    __slots__ = ("rootfs", "bundle", "fifo_fd", "first_closed_fd", "source_kinds",
+                 "cgroup_hierarchies", "has_kcore", "no_pivot", "passwd_home", "net_addresses",
+                 "console_fd", "seccomp_fds", "idmap_userns_fds")
+
+    def __init__(self, rootfs: str, bundle: str, fifo_fd: int = -1, first_closed_fd: int = 3,
+                 source_kinds: Mapping[str, str] | None = None,
+                 cgroup_hierarchies: Sequence[CgroupHierarchy] = (), has_kcore: bool = True,
+                 no_pivot: bool = False, passwd_home: str | None = None,
+                 net_addresses: Mapping[str, Sequence[PA.NetAddress]] | None = None,
+                 console_fd: int = -1, seccomp_fds: tuple[int, int] = (-1, -1),
+                 idmap_userns_fds: Mapping[int, int] | None = None) -> None:
+        self.rootfs = rootfs                      # absolute host path
+        self.bundle = bundle
+        self.fifo_fd = fifo_fd                    # O_PATH fd of exec.fifo (-1: run without wait)
+        self.first_closed_fd = first_closed_fd    # fds >= this are closed at exec
+        self.source_kinds: Mapping[str, str] = {} if source_kinds is None else source_kinds
+        self.cgroup_hierarchies = cgroup_hierarchies
+        self.has_kcore = has_kcore
+        self.no_pivot = no_pivot
+        self.passwd_home = passwd_home            # HOME of process.user.uid from the image
+        # linux.netDevices: host device name -> addresses to restore after the move
+        self.net_addresses: Mapping[str, Sequence[PA.NetAddress]] = \
+            {} if net_addresses is None else net_addresses
+        self.console_fd = console_fd              # connected console socket (-1: no terminal)
+        self.seccomp_fds = seccomp_fds            # seccomp listener socket, state file
+        # mount index -> userns fd
+        self.idmap_userns_fds: Mapping[int, int] = {} if idmap_userns_fds is None else idmap_userns_fds
 
 
 def namespace_steps(linux: Mapping[str, Any]) -> list[P.Step]:

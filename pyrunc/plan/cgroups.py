@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 from pyrunc.errors import ConfigError
+from pyrunc.plan.record import FrozenRecord, Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 V1 = "v1"
 V2 = "v2"
@@ -37,8 +40,7 @@ CPU_WEIGHT_MAX = 10000
 DEFAULT_CPU_PERIOD = 100000
 
 
-@dataclass(frozen=True)
-class Write:
+class Write(FrozenRecord):
     """One write of ``value`` to ``filename`` in the ``controller`` hierarchy.
 
     ``optional``: skip silently when the file does not exist (e.g. hugetlb
@@ -49,23 +51,29 @@ class Write:
     whose valid order depends on the values already set).
     """
 
-    controller: str
-    filename: str
-    value: str
-    optional: bool = False
-    fallback: tuple[str, str] | None = None
-    retry_after_next: bool = False
+    __slots__ = ("controller", "filename", "value", "optional", "fallback", "retry_after_next")
+
+    def __init__(self, controller: str, filename: str, value: str, optional: bool = False,
+                 fallback: tuple[str, str] | None = None, retry_after_next: bool = False) -> None:
+        self.controller = controller
+        self.filename = filename
+        self.value = value
+        self.optional = optional
+        self.fallback = fallback
+        self.retry_after_next = retry_after_next
 
 
-@dataclass(frozen=True)
-class DeviceRule:
+class DeviceRule(FrozenRecord):
     """A normalised device cgroup rule: type a/b/c, -1 for a wildcard number."""
 
-    type: str
-    major: int
-    minor: int
-    access: str
-    allow: bool
+    __slots__ = ("type", "major", "minor", "access", "allow")
+
+    def __init__(self, type: str, major: int, minor: int, access: str, allow: bool) -> None:
+        self.type = type
+        self.major = major
+        self.minor = minor
+        self.access = access
+        self.allow = allow
 
     def v1_line(self) -> str:
         """The ``devices.allow``/``devices.deny`` line, e.g. ``c 1:3 rwm``."""
@@ -74,28 +82,34 @@ class DeviceRule:
         return f"{self.type} {major}:{minor} {self.access}"
 
 
-@dataclass(frozen=True)
-class DefaultDevice:
+class DefaultDevice(FrozenRecord):
     """A device runc always allows (and creates, when it has a path)."""
 
-    path: str | None
-    rule: DeviceRule
-    file_mode: int = 0o666
+    __slots__ = ("path", "rule", "file_mode")
+
+    def __init__(self, path: str | None, rule: DeviceRule, file_mode: int = 0o666) -> None:
+        self.path = path
+        self.rule = rule
+        self.file_mode = file_mode
 
 
-@dataclass
-class CgroupPlan:
+class CgroupPlan(Record):
     """What to write, in order, plus device rules and non-fatal warnings.
 
     ``memory_check_limit`` is the new memory limit when
     ``memory.checkBeforeUpdate`` asks to refuse a limit below current usage.
     """
 
-    version: str
-    writes: list[Write] = field(default_factory=list)
-    devices: list[DeviceRule] | None = None
-    warnings: list[str] = field(default_factory=list)
-    memory_check_limit: int | None = None
+    __slots__ = ("version", "writes", "devices", "warnings", "memory_check_limit")
+
+    def __init__(self, version: str, writes: list[Write] | None = None,
+                 devices: list[DeviceRule] | None = None, warnings: list[str] | None = None,
+                 memory_check_limit: int | None = None) -> None:
+        self.version = version
+        self.writes: list[Write] = [] if writes is None else writes
+        self.devices = devices
+        self.warnings: list[str] = [] if warnings is None else warnings
+        self.memory_check_limit = memory_check_limit
 
     def controllers(self) -> list[str]:
         """The controllers this plan writes to, in first-use order."""

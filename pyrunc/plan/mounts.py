@@ -9,12 +9,16 @@ as mount data.
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
 
 from pyrunc.errors import ConfigError
 from pyrunc.plan import flags as F
 from pyrunc.plan import protocol as P
+from pyrunc.plan.record import FrozenRecord, Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 # option -> (clear?, flag)
 _FLAG_OPTIONS: dict[str, tuple[bool, int]] = {
@@ -115,15 +119,18 @@ PROC_MOUNT_ALLOWLIST = frozenset({
 _NO_SYMLINK_TYPES = frozenset({"proc", "sysfs", "cgroup", "cgroup2", "mqueue", "devpts"})
 
 
-@dataclass(frozen=True)
-class MountOptions:
+class MountOptions(FrozenRecord):
     """Parsed mount options."""
 
-    flags: int = 0
-    propagation: tuple[int, ...] = ()
-    data: tuple[str, ...] = ()
-    recursive: tuple[str, ...] = ()
-    special: tuple[str, ...] = ()
+    __slots__ = ("flags", "propagation", "data", "recursive", "special")
+
+    def __init__(self, flags: int = 0, propagation: tuple[int, ...] = (), data: tuple[str, ...] = (),
+                 recursive: tuple[str, ...] = (), special: tuple[str, ...] = ()) -> None:
+        self.flags = flags
+        self.propagation = propagation
+        self.data = data
+        self.recursive = recursive
+        self.special = special
 
     @property
     def is_bind(self) -> bool:
@@ -177,26 +184,35 @@ def clean_destination(dest: str) -> str:
     return posixpath.normpath(posixpath.join("/", dest))
 
 
-@dataclass
-class MountContext:
+class MountContext(Record):
     """Host facts the mount planner needs."""
 
-    bundle: str
-    source_kinds: Mapping[str, str] = field(default_factory=dict)  # path -> "dir"|"file"|"missing"
-    user_namespace: bool = False
-    idmap_slots: Mapping[int, int] = field(default_factory=dict)  # mount index -> detached slot
+    __slots__ = ("bundle", "source_kinds", "user_namespace", "idmap_slots")
+
+    def __init__(self, bundle: str, source_kinds: Mapping[str, str] | None = None,
+                 user_namespace: bool = False, idmap_slots: Mapping[int, int] | None = None) -> None:
+        self.bundle = bundle
+        # path -> "dir"|"file"|"missing"
+        self.source_kinds: Mapping[str, str] = {} if source_kinds is None else source_kinds
+        self.user_namespace = user_namespace
+        # mount index -> detached slot
+        self.idmap_slots: Mapping[int, int] = {} if idmap_slots is None else idmap_slots
 
 
-@dataclass(frozen=True)
-class IdmapRequest:
+class IdmapRequest(FrozenRecord):
     """An idmapped bind mount: what to clone and the user namespace it needs."""
 
-    index: int  # position in config["mounts"]
-    slot: int  # OP_MOUNT_IDMAP slot
-    source: str
-    recursive: bool
-    uid_mappings: tuple[Mapping[str, int], ...]
-    gid_mappings: tuple[Mapping[str, int], ...]
+    __slots__ = ("index", "slot", "source", "recursive", "uid_mappings", "gid_mappings")
+
+    def __init__(self, index: int, slot: int, source: str, recursive: bool,
+                 uid_mappings: tuple[Mapping[str, int], ...],
+                 gid_mappings: tuple[Mapping[str, int], ...]) -> None:
+        self.index = index  # position in config["mounts"]
+        self.slot = slot  # OP_MOUNT_IDMAP slot
+        self.source = source
+        self.recursive = recursive
+        self.uid_mappings = uid_mappings
+        self.gid_mappings = gid_mappings
 
 
 def idmap_requests(config: Mapping[str, Any], bundle: str) -> list[IdmapRequest]:
@@ -328,6 +344,6 @@ def mount_steps(m: Mapping[str, Any], ctx: MountContext, index: int = -1) -> lis
                                  f'({",".join(opts.recursive)})'))
     if dest == "/proc" or dest.startswith("/proc/"):
         # check_destination let it through: pyrunc-init may mount onto procfs here.
-        steps = [replace(s, ints=(s.ints[0], s.ints[1] | P.MOUNT_F_PROC_OK, *s.ints[2:]))
+        steps = [s.replace(ints=(s.ints[0], s.ints[1] | P.MOUNT_F_PROC_OK, *s.ints[2:]))
                  if s.op == P.OP_MOUNT else s for s in steps]
     return steps

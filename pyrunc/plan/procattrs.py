@@ -11,11 +11,15 @@ arguments.  Validation messages follow runc's where runc has one.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
 
 from pyrunc.errors import ConfigError
 from pyrunc.plan import protocol as P
+from pyrunc.plan.record import FrozenRecord
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
 
@@ -211,13 +215,15 @@ def check_net_devices(linux: Mapping[str, Any]) -> None:
         seen[new] = host_name
 
 
-@dataclass(frozen=True)
-class NetAddress:
+class NetAddress(FrozenRecord):
     """One permanent, global address of a device, recorded before the move."""
 
-    family: int        # AF_INET (2) or AF_INET6 (10)
-    prefixlen: int
-    address: bytes     # 4 or 16 bytes
+    __slots__ = ("family", "prefixlen", "address")
+
+    def __init__(self, family: int, prefixlen: int, address: bytes) -> None:
+        self.family = family        # AF_INET (2) or AF_INET6 (10)
+        self.prefixlen = prefixlen
+        self.address = address      # 4 or 16 bytes
 
     def encode(self) -> bytes:
         """The OP_NETDEV string form: family, prefix length, address bytes."""

@@ -8,8 +8,12 @@ human description used to word errors that come back from the child.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
-from typing import Sequence
+
+from pyrunc.plan.record import FrozenRecord
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 PLAN_MAGIC = 0x49525950
 PLAN_VERSION = 1
@@ -134,15 +138,30 @@ SYNC_MSG = struct.Struct(f"<Iiii{SYNC_TEXT_MAX}s")
 _U64 = (1 << 64) - 1
 
 
-@dataclass(frozen=True)
-class Step:
-    """One instruction for pyrunc-init plus the words used when it fails."""
+class Step(FrozenRecord):
+    """One instruction for pyrunc-init plus the words used when it fails.
 
-    op: int
-    ints: tuple[int, ...] = ()
-    strs: tuple[bytes, ...] = ()
-    what: str = ""
-    extra: dict[str, object] = field(default_factory=dict, compare=False)
+    ``extra`` (planner notes) takes no part in equality or hashing.
+    """
+
+    __slots__ = ("op", "ints", "strs", "what", "extra")
+
+    def __init__(self, op: int, ints: tuple[int, ...] = (), strs: tuple[bytes, ...] = (),
+                 what: str = "", extra: dict[str, object] | None = None) -> None:
+        self.op = op
+        self.ints = ints
+        self.strs = strs
+        self.what = what
+        self.extra: dict[str, object] = {} if extra is None else extra
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.op, self.ints, self.strs, self.what)
+
+    def replace(self, *, ints: tuple[int, ...] | None = None, strs: tuple[bytes, ...] | None = None,
+                what: str | None = None) -> Step:
+        """A copy with some fields changed (``extra`` is shared, as dataclasses.replace did)."""
+        return Step(self.op, self.ints if ints is None else ints, self.strs if strs is None else strs,
+                    self.what if what is None else what, self.extra)
 
 
 def _b(value: str | bytes) -> bytes:

@@ -14,8 +14,6 @@ import json
 import os
 from collections.abc import Callable
 from functools import cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from pyrunc.errors import ConfigError
 from pyrunc.spec._compiled_schema import (
@@ -24,11 +22,15 @@ from pyrunc.spec._compiled_schema import (
     is_valid_state,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from jsonschema.exceptions import ValidationError
     from jsonschema.protocols import Validator
 
-SCHEMA_DIR = Path(__file__).parent.parent / "schemas"
+# A str, not a pathlib.Path: pathlib costs milliseconds to import on every create.
+SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "schemas")
 SCHEMA_BASE = "https://schemas.pyrunc.invalid/"
 CONFIG_SCHEMA = "config-schema.json"
 STATE_SCHEMA = "state-schema.json"
@@ -41,10 +43,10 @@ def _validator(name: str) -> Validator:
     from referencing import Registry, Resource
 
     resources = []
-    for path in sorted(SCHEMA_DIR.glob("*.json")):
-        with path.open(encoding="utf-8") as f:
+    for file_name in sorted(n for n in os.listdir(SCHEMA_DIR) if n.endswith(".json")):
+        with open(os.path.join(SCHEMA_DIR, file_name), encoding="utf-8") as f:
             resource = Resource.from_contents(json.load(f))
-        resources.append((resource.id() or SCHEMA_BASE + path.name, resource))
+        resources.append((resource.id() or SCHEMA_BASE + file_name, resource))
     registry: Registry[Any] = Registry().with_resources(resources)
     schema = registry.contents(SCHEMA_BASE + name)
     validator: Validator = Draft202012Validator(schema, registry=registry)

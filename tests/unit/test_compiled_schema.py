@@ -276,7 +276,7 @@ config = st.fixed_dictionaries(
 
 def _schema_registry() -> dict[str, dict[str, Any]]:
     docs = {}
-    for path in sorted(validate.SCHEMA_DIR.glob("*.json")):
+    for path in sorted(Path(validate.SCHEMA_DIR).glob("*.json")):
         doc = json.loads(path.read_text())
         docs[doc["$id"]] = doc
     return docs

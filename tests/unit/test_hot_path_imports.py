@@ -74,6 +74,17 @@ try:
         validate_config(doc)
         check_config(doc, args[0])
         status = "ok"
+    elif mode == "create-plan":
+        # The create path up to the encoded plan, with made-up host facts.
+        from pyrunc.plan.builder import HostFacts, build_create_plan
+        from pyrunc.plan.protocol import encode_plan
+        from pyrunc.spec.semantic import check_config
+        from pyrunc.spec.validate import load_config, validate_config
+        doc = load_config(args[0])
+        validate_config(doc)
+        check_config(doc, args[0])
+        facts = HostFacts(rootfs=args[0] + "/rootfs", bundle=args[0], fifo_fd=9)
+        status = len(encode_plan(build_create_plan(doc, facts)))
 finally:
     modules = sorted(sys.modules)  # before the wrapper's own json import
     import json
@@ -209,6 +220,28 @@ def test_create_prelude_stays_light(bundle: Path, tmp_path: Path,
     assert status == "ok"
     assert "pyrunc.runtime" in modules
     assert _heavy(modules, baseline) == []
+
+
+# What create may still import (socket: console and seccomp sockets; typing: not all
+# of linux/ is converted yet), but not the code generator of dataclasses or pathlib.
+CREATE_FORBIDDEN = ("dataclasses", "inspect", "ast", "pathlib")
+
+
+def test_create_plan_skips_dataclasses_and_pathlib(bundle: Path, tmp_path: Path,
+                                                   bare_s: tuple[set[str], set[str]]) -> None:
+    modules, status = _modules(tmp_path, "create-plan", str(bundle), no_site=True)
+    assert isinstance(status, int) and status > 0
+    assert "pyrunc.plan.builder" in modules
+    assert sorted(m for m in modules - bare_s[0] if m.split(".")[0] in CREATE_FORBIDDEN) == []
+
+
+def test_create_prelude_skips_dataclasses_and_pathlib(bundle: Path, tmp_path: Path,
+                                                      bare_s: tuple[set[str], set[str]]) -> None:
+    """Everything runtime.create imports (initproc, cgroups, facts...), under -S."""
+    modules, status = _modules(tmp_path, "create-prelude", str(bundle), no_site=True)
+    assert status == "ok"
+    assert "pyrunc.linux.initproc" in modules
+    assert sorted(m for m in modules - bare_s[0] if m.split(".")[0] in CREATE_FORBIDDEN) == []
 
 
 def test_rejection_imports_jsonschema_to_explain(bundle: Path, tmp_path: Path,

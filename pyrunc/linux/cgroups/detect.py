@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import errno
 import posixpath
-from dataclasses import dataclass
+
+from pyrunc.plan.record import FrozenRecord
 
 MODE_V1 = "v1"
 MODE_HYBRID = "hybrid"
@@ -21,18 +22,19 @@ V1_CONTROLLERS = (
 )
 
 
-@dataclass(frozen=True)
-class CgroupMount:
+class CgroupMount(FrozenRecord):
     """One cgroup or cgroup2 mount: where it is and what it carries."""
 
-    mountpoint: str
-    root: str
-    fstype: str
-    controllers: tuple[str, ...]
+    __slots__ = ("mountpoint", "root", "fstype", "controllers")
+
+    def __init__(self, mountpoint: str, root: str, fstype: str, controllers: tuple[str, ...]) -> None:
+        self.mountpoint = mountpoint
+        self.root = root
+        self.fstype = fstype
+        self.controllers = controllers
 
 
-@dataclass(frozen=True)
-class Layout:
+class Layout(FrozenRecord):
     """The host's cgroup layout below ``root``.
 
     ``v1`` maps each v1 controller (and ``name=systemd``) to its mount;
@@ -40,10 +42,14 @@ class Layout:
     ``root/unified`` in hybrid mode).
     """
 
-    mode: str
-    root: str
-    v1: dict[str, CgroupMount]
-    unified: CgroupMount | None
+    __slots__ = ("mode", "root", "v1", "unified")
+
+    def __init__(self, mode: str, root: str, v1: dict[str, CgroupMount],
+                 unified: CgroupMount | None) -> None:
+        self.mode = mode
+        self.root = root
+        self.v1 = v1
+        self.unified = unified
 
 
 def _unescape(field: str) -> str:
