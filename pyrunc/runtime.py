@@ -41,13 +41,15 @@ class CreateOptions:
     """Flags of `create` and `run` (a plain class: no dataclasses import on the hot path)."""
 
     __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring",
-                 "preserve_fds", "detach", "extra_env", "console")
+                 "preserve_fds", "detach", "extra_env", "console", "pidfd_socket")
 
     def __init__(self, bundle: str = ".", pid_file: str | None = None,
                  console_socket: str | None = None, no_pivot: bool = False,
                  no_new_keyring: bool = False, preserve_fds: int = 0, detach: bool = True,
-                 extra_env: dict[str, str] | None = None, console: Any = None) -> None:
+                 extra_env: dict[str, str] | None = None, console: Any = None,
+                 pidfd_socket: str | None = None) -> None:
         self.bundle = bundle
+        self.pidfd_socket = pidfd_socket
         self.pid_file = pid_file
         self.console_socket = console_socket
         self.no_pivot = no_pivot
@@ -270,6 +272,10 @@ def create(store: Store, container_id: str, opts: CreateOptions,
         _stop_at("ready")
         if on_init_pid is not None:
             on_init_pid(launched.pid)
+        if opts.pidfd_socket:
+            from pyrunc.linux.pidfd_socket import send_pidfd
+
+            send_pidfd(opts.pidfd_socket, launched.pid)
         if opts.pid_file:
             write_atomic(os.path.abspath(opts.pid_file), str(launched.pid))
         return record
@@ -715,12 +721,14 @@ def _foreground_terminal(ours: Any, forwarder: _Forwarder, pid: int,
 class ExecOptions:
     """Flags of `exec` that are not part of the process itself."""
 
-    __slots__ = ("detach", "pid_file", "preserve_fds", "ignore_paused", "console_socket", "cgroup")
+    __slots__ = ("detach", "pid_file", "preserve_fds", "ignore_paused", "console_socket", "cgroup",
+                 "pidfd_socket")
 
     def __init__(self, detach: bool = False, pid_file: str | None = None, preserve_fds: int = 0,
                  ignore_paused: bool = False, console_socket: str | None = None,
-                 cgroup: list[str] | None = None) -> None:
+                 cgroup: list[str] | None = None, pidfd_socket: str | None = None) -> None:
         self.detach = detach
+        self.pidfd_socket = pidfd_socket
         self.pid_file = pid_file
         self.preserve_fds = preserve_fds
         self.ignore_paused = ignore_paused
@@ -809,6 +817,10 @@ def exec_process(store: Store, container_id: str, process: dict[str, Any],
             if console is not None:
                 console.close()
         launched.sock.close()
+        if opts.pidfd_socket:
+            from pyrunc.linux.pidfd_socket import send_pidfd
+
+            send_pidfd(opts.pidfd_socket, launched.pid)
         if opts.pid_file:
             write_atomic(os.path.abspath(opts.pid_file), str(launched.pid))
         if forwarder is None:

@@ -62,6 +62,7 @@ def create_options(ctx: Any, values: dict[str, Any], detach: bool) -> Any:
         no_new_keyring=values["no_new_keyring"],
         preserve_fds=int_value("--preserve-fds", values["preserve_fds"]),
         detach=detach,
+        pidfd_socket=values["pidfd_socket"] or None,
     )
 
 

@@ -79,5 +79,5 @@ def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:
         detach=values["detach"], pid_file=values["pid_file"] or None,
         preserve_fds=int_value("--preserve-fds", values["preserve_fds"]),
         ignore_paused=values["ignore_paused"], console_socket=values["console_socket"] or None,
-        cgroup=list(values["cgroup"] or ()))
+        cgroup=list(values["cgroup"] or ()), pidfd_socket=values["pidfd_socket"] or None)
     return runtime.exec_process(store, container_id, process, opts)
