@@ -72,14 +72,15 @@ def ram_in_bytes(text: str) -> int:
 
 
 def _unsigned(name: str, text: str) -> int:
-    if not text.isdigit():
+    # "¹".isdigit() is True; int() refuses more than 4300 digits.
+    if not (text.isascii() and text.isdigit()) or len(text) > 40:
         raise PyruncError(f'invalid value for {name}: strconv.ParseUint: parsing "{text}": invalid syntax')
     return int(text)
 
 
 def _signed(name: str, text: str) -> int:
     body = text[1:] if text[:1] in "+-" else text
-    if not body.isdigit():
+    if not (body.isascii() and body.isdigit()) or len(body) > 40:
         raise PyruncError(f'invalid value for {name}: strconv.ParseInt: parsing "{text}": invalid syntax')
     return int(text)
 

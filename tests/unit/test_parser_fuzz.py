@@ -101,6 +101,7 @@ CPU_WORDS = st.sampled_from(["0", "1", "7", "-", ",", "0-3", "3-0", "99999999999
 @given(st.one_of(st.lists(CPU_WORDS, max_size=8).map("".join), st.text(max_size=30), st.none()))
 @example("0-99999999999999")
 @example("0-4096,0-4096,0-4096")
+@example("¹")
 def test_cpu_list(text):
     """The reader of cpuset.cpus(.effective) text: a bounded list of cpu numbers."""
     out = _cpu_list(text)
@@ -130,6 +131,23 @@ def test_update_memory_units(text):
         one_line(e, text)
     else:
         assert isinstance(m, int) and m >= -1
+
+
+@FUZZ
+@given(any_text)
+@example("¹")
+@example("1" * 5000)
+@example("-٣")
+def test_update_integer_flags(text):
+    from pyrunc.cli.update_cmd import _signed, _unsigned
+
+    for parse in (_signed, _unsigned):
+        try:
+            n = parse("--cpu-period", text)
+        except PyruncError as e:
+            one_line(e, text)
+        else:
+            assert isinstance(n, int)
 
 
 @FUZZ

@@ -58,7 +58,8 @@ def _cpu_list(text: str | None) -> list[int]:
         lo, _, hi = part.partition("-")
         # Bounded: the kernel never lists more cpus than this, and a bogus
         # range must not eat the memory of the reader.
-        if lo.isdigit() and (not hi or hi.isdigit()) and len(lo) < 8 and len(hi) < 8:
+        if (lo + hi).isascii() and lo.isdigit() and (not hi or hi.isdigit()) \
+                and len(lo) < 8 and len(hi) < 8:
             out.extend(range(int(lo), min(int(hi or lo), int(lo) + 65536) + 1))
     return out
 
