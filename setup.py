@@ -84,10 +84,10 @@ class BuildLauncher(build_scripts):
                                   for k in ("purelib", "platlib")))
         marker = '_SITE_DIRS: "tuple[str, ...]" = ()'
         if marker not in body:
-            raise SystemExit("%s: no _SITE_DIRS line to fill in" % LAUNCHER_SOURCE)
-        body = body.replace(marker, "_SITE_DIRS = %r" % (rel,), 1)
+            raise SystemExit(f"{LAUNCHER_SOURCE}: no _SITE_DIRS line to fill in")
+        body = body.replace(marker, f"_SITE_DIRS = {rel!r}", 1)
         with open(out, "w") as f:
-            f.write("#!%s -S\n" % sys.executable)
+            f.write(f"#!{sys.executable} -S\n")
             f.write(body)
         os.chmod(out, 0o755)
         self.outfiles = [out]

@@ -611,7 +611,7 @@ class Compare:
                                    f"{self.a.memlimit_max // KIB // KIB} MiB")
                 lo_hi[rt.name] = [0, 0]
         step = 0
-        while any(h - l > self.a.memlimit_step and h for l, h in lo_hi.values()):
+        while any(hi - lo > self.a.memlimit_step and hi for lo, hi in lo_hi.values()):
             k = step % len(self.rts)
             step += 1
             for rt in self.rts[k:] + self.rts[:k]:

@@ -432,7 +432,8 @@ def plan_v1(
     swappiness = _int(mem, "swappiness", mwhere)
     if swappiness is not None and swappiness != -1:
         if not 0 <= swappiness <= 100:
-            raise ConfigError(f"{mwhere}.swappiness: invalid memory swappiness value: {swappiness} (valid range is 0-100)")
+            raise ConfigError(f"{mwhere}.swappiness: invalid memory swappiness value: {swappiness} "
+                              "(valid range is 0-100)")
         w.append(Write("memory", "memory.swappiness", str(swappiness)))
     # cpu
     rt_period = _int(cpu, "realtimePeriod", where) or 0

@@ -32,7 +32,7 @@ def parse_signal(text: str) -> int:
         name = name[3:]
     if name in SIGNALS:
         return SIGNALS[name]
-    for base, sign, limit in (("RTMIN+", 1, SIGRTMAX), ("RTMAX-", -1, SIGRTMIN)):
+    for base, sign in (("RTMIN+", 1), ("RTMAX-", -1)):
         if name.startswith(base) and name[len(base):].isdigit() and len(name) < 16:
             number = (SIGRTMIN if sign > 0 else SIGRTMAX) + sign * int(name[len(base):])
             if SIGRTMIN <= number <= SIGRTMAX:

@@ -71,7 +71,8 @@ def make_tree(tmp: Path, mode: str) -> tuple[Path, str, str]:
         mp.mkdir(parents=True, exist_ok=True)
         for f in ("cgroup.procs", "cgroup.subtree_control"):
             (mp / f).write_text("")
-        (mp / "cgroup.controllers").write_text("hugetlb\n" if mode == "hybrid" else "cpuset cpu io memory pids hugetlb\n")
+        controllers = "hugetlb\n" if mode == "hybrid" else "cpuset cpu io memory pids hugetlb\n"
+        (mp / "cgroup.controllers").write_text(controllers)
         lines.append(_line(40, mp, "cgroup2", "rw"))
         proc.append("0::/" + ("system.slice" if mode == "v2" else ""))
     return root, "\n".join(lines) + "\n", "\n".join(proc) + "\n"
@@ -278,7 +279,8 @@ RES: dict[str, Any] = {
     "pids": {"limit": 32},
     "blockIO": {"weight": 100},
     "hugepageLimits": [{"pageSize": "2MB", "limit": 0}],
-    "devices": [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"}],
+    "devices": [{"allow": False, "access": "rwm"},
+                {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"}],
 }
 
 
