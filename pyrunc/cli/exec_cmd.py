@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from pyrunc.cli.args import int_value, opt
 from pyrunc.errors import ConfigError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SYNOPSIS = "[command options] <container-id> <command> [command options]  || -p process.json <container-id>"
 OPTIONS = [

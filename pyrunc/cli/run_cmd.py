@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pyrunc.cli.args import opt
 from pyrunc.cli.common import CREATE_OPTIONS, create_options, one_id
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SYNOPSIS = "[command options] <container-id>"
 OPTIONS = [

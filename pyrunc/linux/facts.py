@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any, Mapping, Sequence
 
 from pyrunc.errors import ConfigError
 from pyrunc.plan.builder import CgroupHierarchy, HostFacts
 from pyrunc.plan.mounts import bind_source, parse_options
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Mapping, Sequence
 
 
 def parse_mountinfo(text: str) -> list[dict[str, str]]:

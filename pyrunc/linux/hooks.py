@@ -13,10 +13,13 @@ import os
 import signal
 import subprocess
 import tempfile
-from typing import Any, Callable, Mapping, Sequence
 
 from pyrunc.errors import PyruncError
 from pyrunc.plan.hooks import hook_argv
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Mapping, Sequence
 
 _OUTPUT_TAIL = 256
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Any, Mapping, Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Mapping, Sequence
 
 
 def format_map(mappings: Sequence[Mapping[str, Any]]) -> bytes:

@@ -18,10 +18,15 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any, Callable, Mapping, Sequence
 
 from pyrunc.errors import PyruncError
 from pyrunc.plan.procattrs import NETDEV_SYNC, NetAddress, check_security_fields
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Mapping, Sequence
+
+    SyncCallback = Callable[[int, int], Sequence[bytes] | None]
 
 _IFA_F_PERMANENT = 0x80
 _RT_SCOPE_UNIVERSE = 0
@@ -111,9 +116,6 @@ def move_devices(linux: Mapping[str, Any], pid: int) -> None:
                                       f"container network namespace: {reason}") from None
     finally:
         os.close(fd)
-
-
-SyncCallback = Callable[[int, int], Sequence[bytes] | None]
 
 
 def with_netdev_sync(linux: Mapping[str, Any],

@@ -13,12 +13,15 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
-from typing import Any, Callable, Mapping, Sequence
 
 from pyrunc.errors import PyruncError
 from pyrunc.plan.protocol import SYNC_SECCOMP
 
-SyncHandler = Callable[[int, int], "Sequence[bytes] | None"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Mapping, Sequence
+
+    SyncHandler = Callable[[int, int], "Sequence[bytes] | None"]
 
 
 class Listener:

@@ -19,9 +19,12 @@ import signal
 import socket
 import struct
 import termios
-from typing import Any
 
 from pyrunc.errors import PyruncError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _NAME_MAX = 4096
 # After the process exits, the pty may still hold output the kernel has not

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import copy
 import posixpath
-from typing import Any, Mapping, Sequence
 
 from pyrunc.errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Mapping, Sequence
 
 
 def parse_user(text: str) -> tuple[int, int | None]:

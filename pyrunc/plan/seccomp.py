@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import errno
 import struct
-from typing import Any, Mapping, Sequence
 
 from pyrunc.errors import ConfigError
 from pyrunc.plan import protocol as P
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Mapping, Sequence
 
 FIELD = "linux.seccomp"
 

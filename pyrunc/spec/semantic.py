@@ -12,9 +12,12 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from pyrunc.errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # Indexed by capability number (linux/capability.h), up to CAP_CHECKPOINT_RESTORE.
 CAPABILITIES: tuple[str, ...] = (

@@ -6,8 +6,6 @@ Entry points: :func:`manager_for` (a new container) and
 
 from __future__ import annotations
 
-from typing import Any
-
 from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups.base import Manager, OOMNotifier
 from pyrunc.linux.cgroups.detect import (
@@ -23,6 +21,10 @@ from pyrunc.linux.cgroups.detect import (
 )
 from pyrunc.linux.cgroups.fs_v1 import V1Manager
 from pyrunc.linux.cgroups.fs_v2 import V2Manager
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "MODE_HYBRID", "MODE_V1", "MODE_V2", "Layout", "Manager", "OOMNotifier",

@@ -8,10 +8,13 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Self
 
 from pyrunc.errors import CgroupError
 from pyrunc.plan import cgroups as plan
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Self
 
 PROCS = "cgroup.procs"
 

@@ -13,11 +13,14 @@ import itertools
 import os
 import select
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import base
 from pyrunc.plan import cgroups as plan
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # Where to look for the task list, in order of preference.
 _PIDS_ORDER = ("freezer", "pids", "devices", "memory", "cpu", "name=systemd")

@@ -6,11 +6,14 @@ import errno
 import os
 import select
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import base
 from pyrunc.plan import cgroups as plan
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def enable_controllers(mount: str, path: str) -> None:

@@ -8,9 +8,12 @@ always present.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from pyrunc.linux.cgroups.base import read_optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_UINT64 = 2**64 - 1
 USER_HZ = 100
