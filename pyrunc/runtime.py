@@ -448,9 +448,13 @@ def start(store: Store, container_id: str) -> ContainerRecord:
         os.close(pidfd)
     os.unlink(fifo)
     if answer != b"0":
-        # pyrunc-init wrote "E" + why (a startContainer hook failed) and exits.
+        # pyrunc-init wrote "E" + why (a step after the release failed: a
+        # startContainer hook, rlimits, ids, capabilities, cwd...) and exits.
         _kill_and_wait(record.pid, record.pid_start)
-        raise ContainerError(f"error running {answer[1:].decode(errors='replace')}")
+        why = answer[1:].decode(errors="replace")
+        if " hook #" in why:
+            raise ContainerError(f"error running {why}")
+        raise ContainerError(f"unable to start container process: {why}")
     record.started = True
     if (record.config.get("hooks") or {}).get("poststart"):
         from pyrunc.linux.hooks import HookError, poststart

@@ -18,14 +18,26 @@
 
 #define GROUPS_MAX 65536
 
+/* Names for messages only: rlimits fail after `start`, where the planner's
+ * step descriptions are out of reach and `start` shows this text. */
+static const char *const rlimit_names[] = {
+	"RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE",
+	"RLIMIT_RSS", "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS",
+	"RLIMIT_LOCKS", "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE", "RLIMIT_NICE",
+	"RLIMIT_RTPRIO", "RLIMIT_RTTIME",
+};
+
 int op_rlimit(const struct step *s)
 {
 	struct rlimit rl = { .rlim_cur = s->ints[1], .rlim_max = s->ints[2] };
+	uint64_t res = s->ints[0];
 
-	if (s->ints[0] > 0x7fffffff)
-		return fail(EINVAL, "resource %llu", (unsigned long long)s->ints[0]);
-	if (setrlimit((int)s->ints[0], &rl) < 0)
-		return fail(errno, "resource %d", (int)s->ints[0]);
+	if (res > 0x7fffffff)
+		return fail(EINVAL, "setrlimit resource %llu", (unsigned long long)res);
+	if (setrlimit((int)res, &rl) < 0)
+		return fail(errno, "setrlimit %s (%llu, %llu)",
+			    res < sizeof(rlimit_names) / sizeof(rlimit_names[0]) ? rlimit_names[res] : "?",
+			    (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
 	return 0;
 }
 

@@ -37,7 +37,9 @@ struct plan {
 /* Process-wide state.  pyrunc-init is single-threaded. */
 struct init_ctx {
 	int sync_fd;     /* sync socket (SOCK_SEQPACKET) */
-	int proc_fd;     /* the procfs handle: O_PATH of the host's /proc */
+	int proc_fd;     /* the procfs handle: a private, detached procfs (see paths.c) */
+	int proc_kind;   /* enum proc_handle_kind: how proc_fd was made */
+	uint64_t proc_mnt_id; /* its mount id; 0 = unknown (no STATX_MNT_ID) */
 	int root_fd;     /* current root for "root paths"; -1 = open "/" lazily */
 	int no_openat2;  /* force the O_PATH component-walk resolver */
 	char root_path[4096]; /* host path the root fd was opened from */
@@ -55,7 +57,7 @@ int plan_receive(int fd, struct plan *out);
 /* sync.c */
 int sync_send(uint32_t type, int32_t step, int32_t err, int32_t value, const char *text);
 int sync_wait_ack(void);
-void sync_report_start_failure(const char *text);
+void sync_report_start_failure(const char *text, int err);
 
 /* hooks.c */
 int hooks_receive_states(uint64_t count);
@@ -76,6 +78,14 @@ enum proc_resolve {
 	PROC_MAGIC,  /* magic links too ("self/fd/N"): the result is the target */
 };
 int proc_open(const char *path, int flags, enum proc_resolve how);
+
+/* How the procfs handle was made, strongest first (see paths.c). */
+enum proc_handle_kind {
+	PROC_HANDLE_FSMOUNT, /* fsopen("proc") + fsmount: a new, detached instance */
+	PROC_HANDLE_CLONE,   /* open_tree(OPEN_TREE_CLONE) of /proc: a detached copy */
+	PROC_HANDLE_HOST,    /* open("/proc"): the host's mount itself */
+};
+int proc_handle_open(const char *want);
 void fd_path(char *buf, size_t size, int fd);
 
 /* Step handlers, one per op; each returns 0 or -errno. */

@@ -13,14 +13,9 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "init.h"
-
-#ifndef PROC_SUPER_MAGIC
-#define PROC_SUPER_MAGIC 0x9fa0
-#endif
 
 struct init_ctx ctx = { .sync_fd = -1, .proc_fd = -1, .root_fd = -1 };
 
@@ -91,7 +86,7 @@ static const step_fn handlers[OP_MAX] = {
 static __attribute__((noreturn)) void die(int step, int err, const char *text)
 {
 	/* After `start` the parent is gone: the held exec.fifo is the way out. */
-	sync_report_start_failure(text);
+	sync_report_start_failure(text, err);
 	/* The parent may already be gone; nothing more useful can be done then. */
 	sync_send(MSG_ERROR, step, err, 0, text);
 	_exit(1);
@@ -110,20 +105,6 @@ static void reset_signals(void)
 		sigaction(sig, &dfl, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-}
-
-static int open_procfs_handle(void)
-{
-	struct statfs sfs;
-	int fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0)
-		return fail(errno, "/proc");
-	if (fstatfs(fd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC) {
-		close(fd);
-		return fail(EXDEV, "/proc is not procfs");
-	}
-	return fd;
 }
 
 static int sync_fd_from_env(void)
@@ -158,7 +139,9 @@ static void startup(void)
 		}
 		_exit(1);
 	}
-	ctx.proc_fd = open_procfs_handle();
+	/* Still in the host's pid namespace here: the handle's "self" and
+	 * "<pid>" entries name us as the parent sees us (see paths.c). */
+	ctx.proc_fd = proc_handle_open(getenv("PYRUNC_INIT_PROCFS"));
 	if (ctx.proc_fd < 0)
 		die(-1, -ctx.proc_fd, ctx.errtext);
 	/* Modes in the plan are exact; OP_UMASK sets the container's umask. */

@@ -90,14 +90,19 @@ static int answer_start(int fd, const char *answer, size_t len)
 	return 0;
 }
 
-void sync_report_start_failure(const char *text)
+void sync_report_start_failure(const char *text, int err)
 {
 	char answer[1024];
 	int n;
 
 	if (held_fifo < 0)
 		return;
-	n = snprintf(answer, sizeof(answer), "E%s", text);
+	/* ECANCELED marks a message that already says everything (a hook's
+	 * exit status and output); other failures gain their errno's text. */
+	if (err && err != ECANCELED)
+		n = snprintf(answer, sizeof(answer), "E%s: %s", text, strerror(err));
+	else
+		n = snprintf(answer, sizeof(answer), "E%s", text);
 	if (n < 0)
 		return;
 	answer_start(held_fifo, answer, (size_t)n < sizeof(answer) ? (size_t)n : sizeof(answer) - 1);

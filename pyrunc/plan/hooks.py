@@ -24,9 +24,12 @@ pyrunc-init at the sync (protocol.h, "Hooks").
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Sequence
 
 from pyrunc.plan import protocol as P
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Mapping, Sequence
 
 RUNTIME_KINDS = ("prestart", "createRuntime")
 CONTAINER_KINDS = ("createContainer", "startContainer")
@@ -73,9 +76,13 @@ def before_root_change_steps(config: Mapping[str, Any]) -> list[P.Step]:
 
 
 def wait_start_steps(config: Mapping[str, Any], fifo_fd: int) -> list[P.Step]:
-    """Waiting for `start`; the fifo stays unanswered when startContainer hooks follow."""
-    if not hooks_of(config, "startContainer"):
-        return [P.step(P.OP_WAIT_START, fifo_fd, what="wait for start (exec.fifo)")]
+    """Waiting for `start`; the fifo stays unanswered until the process is about to exec.
+
+    Holding it means a failure of any later step (a hook, setgroups, the
+    capabilities, the cwd...) reaches `start` as an error line instead of the
+    container just exiting 1 with nobody told why.
+    """
+    del config  # the same for every config; kept for the call sites' symmetry
     return [P.step(P.OP_WAIT_START, fifo_fd, P.WAIT_F_HOLD, what="wait for start (exec.fifo)")]
 
 
@@ -92,7 +99,7 @@ def with_start_hooks(config: Mapping[str, Any], process_steps: Sequence[P.Step],
     """
     hooks = [hook_step(h, "startContainer", i)
              for i, h in enumerate(hooks_of(config, "startContainer"))]
-    if not hooks:
+    if not hooks and not fifo_held:
         return list(process_steps)
     if fifo_held:
         hooks.append(P.step(P.OP_WAIT_START, 0, P.WAIT_F_RELEASE,

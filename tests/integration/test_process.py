@@ -258,3 +258,16 @@ def test_ambient_without_inheritable_is_not_fatal(runtime, bundle):
     proc = runtime("run", "-b", str(bundle(config=cfg)), runtime.new_id())
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [b"CapAmb:", b"0000000000000000"]
+
+
+def test_a_step_failing_after_start_is_reported_by_start(runtime, bundle):
+    # rlimits are set after `start` released the init; a hard limit above
+    # fs.nr_open fails there, and `start` must say so in one line.
+    nr_open = int(open("/proc/sys/fs/nr_open").read())
+    cfg = bundle.config(["true"])
+    cfg["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": nr_open + 1, "hard": nr_open + 1}]
+    cid = runtime.new_id()
+    runtime("create", "-b", str(bundle(config=cfg)), cid, check=True)
+    proc = runtime("start", cid)
+    assert proc.returncode == 1
+    assert proc.stderr.count(b"\n") == 1 and b"RLIMIT_NOFILE" in proc.stderr, proc.stderr

@@ -52,7 +52,10 @@ def test_whole_plan_order():
     assert o.index(P.OP_READONLY_PATH) < o.index(P.OP_MASK_PATH) < o.index(P.OP_CHECK_EXEC)
     assert o.index(P.OP_CHECK_EXEC) < o.index(P.OP_READY) < o.index(P.OP_WAIT_START)
     assert o.index(P.OP_WAIT_START) < o.index(P.OP_RLIMIT) < o.index(P.OP_SETID)
-    assert o[-3:] == [P.OP_CHDIR, P.OP_CLOSE_FDS, P.OP_EXEC]
+    assert o[-4:] == [P.OP_CHDIR, P.OP_CLOSE_FDS, P.OP_WAIT_START, P.OP_EXEC]
+    # exec.fifo is held from the wait until just before exec, then answered.
+    wait, release = [s for s in plan() if s.op == P.OP_WAIT_START]
+    assert wait.ints[1] == P.WAIT_F_HOLD and release.ints[1] == P.WAIT_F_RELEASE
     caps = [s for s in plan() if s.op == P.OP_CAPS]
     assert caps[0].ints[5] == P.CAPS_F_BOUNDING_ONLY and caps[1].ints[5] == P.CAPS_F_NO_BOUNDING
     assert o.index(P.OP_CAPS) < o.index(P.OP_SETID) < len(o) - 1 - o[::-1].index(P.OP_CAPS)

@@ -95,8 +95,13 @@ def _config(**hooks: list[dict[str, object]]) -> dict[str, object]:
 def test_no_hooks_no_steps() -> None:
     assert H.before_root_change_steps({}) == []
     exec_step = P.step(P.OP_EXEC, 1, 0, strs=("true",))
-    assert H.with_start_hooks({}, [exec_step], True) == [exec_step]
-    assert H.wait_start_steps({}, 7)[0].ints == (7,)
+    assert H.with_start_hooks({}, [exec_step], False) == [exec_step]
+    # exec.fifo is always held until just before exec, hooks or not, so that
+    # `start` hears of any failure in between.
+    release, last = H.with_start_hooks({}, [exec_step], True)
+    assert release.op == P.OP_WAIT_START and release.ints[1] == P.WAIT_F_RELEASE
+    assert last == exec_step
+    assert H.wait_start_steps({}, 7)[0].ints[:2] == (7, P.WAIT_F_HOLD)
 
 
 def test_create_hooks_sync_then_container_hooks() -> None:
