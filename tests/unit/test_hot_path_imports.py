@@ -85,6 +85,23 @@ try:
         check_config(doc, args[0])
         facts = HostFacts(rootfs=args[0] + "/rootfs", bundle=args[0], fifo_fd=9)
         status = len(encode_plan(build_create_plan(doc, facts)))
+    elif mode == "create-modules":
+        # Every pyrunc module create, run and exec may import, the optional
+        # ones (seccomp agent, netDevices, hooks, console) included.
+        import pyrunc.cli.create_cmd
+        import pyrunc.cli.exec_cmd
+        import pyrunc.cli.run_cmd
+        import pyrunc.linux.hooks
+        import pyrunc.linux.netdevs
+        import pyrunc.linux.seccomp_listener
+        import pyrunc.linux.tty
+        import pyrunc.plan.process
+        import pyrunc.plan.seccomp
+        from pyrunc import runtime
+        from pyrunc.linux import cgroups, facts, idmap, initproc
+        from pyrunc.plan import builder, protocol
+        from pyrunc.spec import semantic, validate
+        status = "ok"
 finally:
     modules = sorted(sys.modules)  # before the wrapper's own json import
     import json
@@ -222,9 +239,9 @@ def test_create_prelude_stays_light(bundle: Path, tmp_path: Path,
     assert _heavy(modules, baseline) == []
 
 
-# What create may still import (socket: console and seccomp sockets; typing: not all
-# of linux/ is converted yet), but not the code generator of dataclasses or pathlib.
-CREATE_FORBIDDEN = ("dataclasses", "inspect", "ast", "pathlib")
+# What create may still import (socket: console and seccomp sockets), but not the
+# code generator of dataclasses, pathlib or typing (annotations only, TYPE_CHECKING).
+CREATE_FORBIDDEN = ("dataclasses", "inspect", "ast", "pathlib", "typing")
 
 
 def test_create_plan_skips_dataclasses_and_pathlib(bundle: Path, tmp_path: Path,
@@ -241,6 +258,15 @@ def test_create_prelude_skips_dataclasses_and_pathlib(bundle: Path, tmp_path: Pa
     modules, status = _modules(tmp_path, "create-prelude", str(bundle), no_site=True)
     assert status == "ok"
     assert "pyrunc.linux.initproc" in modules
+    assert sorted(m for m in modules - bare_s[0] if m.split(".")[0] in CREATE_FORBIDDEN) == []
+
+
+def test_create_run_exec_modules_skip_typing(tmp_path: Path,
+                                             bare_s: tuple[set[str], set[str]]) -> None:
+    """All of create/run/exec's modules, optional ones included, under -S."""
+    modules, status = _modules(tmp_path, "create-modules", no_site=True)
+    assert status == "ok"
+    assert "pyrunc.linux.seccomp_listener" in modules
     assert sorted(m for m in modules - bare_s[0] if m.split(".")[0] in CREATE_FORBIDDEN) == []
 
 
