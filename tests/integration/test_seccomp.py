@@ -78,7 +78,11 @@ ALLOW_LIST = [
 
 @pytest.fixture(scope="session")
 def probe_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory holding the static probe, to be bind-mounted at /probe."""
+    """A directory holding the static probe, to be bind-mounted at /tmp/probe.
+
+    Below the config's /tmp tmpfs, so the mount point is not created in the
+    rootfs that all tests share.
+    """
     if shutil.which("gcc") is None:
         pytest.skip("gcc is needed to build the probe")
     d = tmp_path_factory.mktemp("probe")
@@ -98,7 +102,7 @@ def config_with(bundle: BundleFactory, args: list[str], seccomp: dict[str, Any],
     cfg["process"]["noNewPrivileges"] = nnp
     cfg["linux"]["seccomp"] = seccomp
     if probe is not None:
-        cfg["mounts"].append({"destination": "/probe", "type": "bind", "source": str(probe),
+        cfg["mounts"].append({"destination": "/tmp/probe", "type": "bind", "source": str(probe),
                               "options": ["rbind", "ro"]})
     return cfg
 
@@ -112,7 +116,7 @@ def run(runtime: Runtime, bundle: BundleFactory, cfg: dict[str, Any]) -> tuple[i
 def probe(runtime: Runtime, bundle: BundleFactory, probe_dir: Path, seccomp: dict[str, Any],
           *args: str, nnp: bool = True) -> str:
     status, out, err = run(runtime, bundle,
-                           config_with(bundle, ["/probe/probe", *args], seccomp, probe_dir, nnp))
+                           config_with(bundle, ["/tmp/probe/probe", *args], seccomp, probe_dir, nnp))
     assert status == 0, err
     return out.strip()
 
@@ -184,7 +188,7 @@ def test_kill_process_is_sigsys(runtime: Runtime, bundle: BundleFactory,
                                 probe_dir: Path) -> None:
     sc = {**ALLOW, "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_KILL_PROCESS"}]}
     status, _, _ = run(runtime, bundle,
-                       config_with(bundle, ["/probe/probe", "getppid"], sc, probe_dir))
+                       config_with(bundle, ["/tmp/probe/probe", "getppid"], sc, probe_dir))
     assert status == 128 + signal.SIGSYS
 
 
@@ -193,7 +197,7 @@ def test_trap_and_kill_thread(runtime: Runtime, bundle: BundleFactory, probe_dir
                               action: str) -> None:
     sc = {**ALLOW, "syscalls": [{"names": ["getppid"], "action": action}]}
     status, _, _ = run(runtime, bundle,
-                       config_with(bundle, ["/probe/probe", "getppid"], sc, probe_dir))
+                       config_with(bundle, ["/tmp/probe/probe", "getppid"], sc, probe_dir))
     # TRAP raises SIGSYS; killing the only thread kills the process with SIGSYS.
     assert status == 128 + signal.SIGSYS
 
@@ -280,7 +284,7 @@ def test_without_nnp_filter_loads_while_privileged(runtime: Runtime, bundle: Bun
     # No CAP_SYS_ADMIN for the container process: the filter must still load.
     sc = {**ALLOW, "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO",
                                  "errnoRet": 42}]}
-    cfg = config_with(bundle, ["/probe/probe", "getpid"], sc, probe_dir, nnp=False)
+    cfg = config_with(bundle, ["/tmp/probe/probe", "getpid"], sc, probe_dir, nnp=False)
     cfg["process"]["user"] = {"uid": 65534, "gid": 65534}
     status, out, err = run(runtime, bundle, cfg)
     assert status == 0, err
@@ -293,7 +297,7 @@ def test_exec_gets_the_filter(runtime: Runtime, bundle: BundleFactory, probe_dir
     cid = runtime.new_id("sc")
     cfg = config_with(bundle, ["sleep", "30"], sc, probe_dir)
     runtime("run", "-d", "--bundle", str(bundle(config=cfg)), cid, check=True)
-    res = runtime("exec", cid, "/probe/probe", "getpid", check=True)
+    res = runtime("exec", cid, "/tmp/probe/probe", "getpid", check=True)
     assert res.stdout.decode().strip() == "ret=-1 errno=42"
 
 

@@ -39,6 +39,13 @@ def private_rootfs(tmp_path: Path, rootfs: Path, probe_binary: Path) -> Path:
     """A private copy of the busybox rootfs with the probe at /probe."""
     dest = tmp_path / "private-rootfs"
     shutil.copytree(rootfs, dest, symlinks=True)
+    # Other tests may have left a mount point called /probe in the shared
+    # rootfs; the attacker binary must be a plain file there.
+    stale = dest / "probe"
+    if stale.is_dir() and not stale.is_symlink():
+        shutil.rmtree(stale)
+    elif stale.exists() or stale.is_symlink():
+        stale.unlink()
     shutil.copy2(probe_binary, dest / "probe")
     return dest
 
