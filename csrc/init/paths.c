@@ -324,12 +324,154 @@ int root_mkdir_p(const char *path, unsigned mode)
 
 /* ---- procfs -------------------------------------------------------------- */
 
+/*
+ * The procfs handle.  Every /proc write pyrunc-init makes (sysctls,
+ * oom_score_adj, timens_offsets, cap_last_cap, the exec.fifo reopen) is an
+ * open beneath ctx.proc_fd, so the handle is what decides where they land.
+ *
+ * An fd of the host's "/proc" pins that mount, but a lookup below it still
+ * crosses whatever is mounted on its subdirectories in the host's mount
+ * namespace, at the time of the lookup: a bind of one procfs file over
+ * another (CVE-2025-52881) passes the fstatfs check and redirects the
+ * write.  So, as runc/crun/youki now do, the handle is a procfs that no
+ * mount table holds:
+ *
+ *  1. fsopen("proc") + FSCONFIG_CMD_CREATE + fsmount: a fresh procfs
+ *     instance on a detached mount (nosuid, nodev, noexec).  Nothing can be
+ *     mounted under it, it shows in no mountinfo, and it is freed when the
+ *     fd is closed (O_CLOEXEC: at exec at the latest).  Made in stage A,
+ *     still in the host's pid namespace, so it is the procfs of that
+ *     namespace: "self" and "<pid>" name this process (and the container
+ *     init after OP_FORK into a new pid namespace, a descendant) as the
+ *     parent sees them, exactly as the host's /proc did.
+ *  2. If the kernel refuses (no fsopen, no CAP_SYS_ADMIN over the mount
+ *     namespace, a user namespace where procfs is not fully visible):
+ *     open_tree("/proc", OPEN_TREE_CLONE), a detached copy of the host's
+ *     proc mount without its submounts.  Same superblock as /proc, but
+ *     again no mount can be placed below it.
+ *  3. If that is refused too: open("/proc"), the previous behaviour.
+ *
+ * Whatever the kind, the handle must be procfs (fstatfs), and so must every
+ * file opened below it; openat2 adds RESOLVE_NO_XDEV and the mount id of
+ * the result is compared with the handle's, so with the host's /proc a
+ * mount stacked below it is refused (EXDEV) rather than written through.
+ * Sysctl files resolve per the namespaces of the task doing the lookup,
+ * not per the procfs instance, so net.* still lands in the container's net
+ * namespace.  PYRUNC_INIT_PROCFS=clone|host starts at step 2 or 3 (tests).
+ */
+
+#ifndef FSOPEN_CLOEXEC
+#define FSOPEN_CLOEXEC 0x00000001
+#endif
+#ifndef FSCONFIG_CMD_CREATE
+#define FSCONFIG_CMD_CREATE 6
+#endif
+#ifndef FSMOUNT_CLOEXEC
+#define FSMOUNT_CLOEXEC 0x00000001
+#endif
+#ifndef MOUNT_ATTR_NOSUID
+#define MOUNT_ATTR_NOSUID 0x00000002
+#endif
+#ifndef MOUNT_ATTR_NODEV
+#define MOUNT_ATTR_NODEV 0x00000004
+#endif
+#ifndef MOUNT_ATTR_NOEXEC
+#define MOUNT_ATTR_NOEXEC 0x00000008
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef STATX_MNT_ID
+#define STATX_MNT_ID 0x00001000U
+#endif
+
+static int procfs_fsmount(void)
+{
+	int fsfd, mfd;
+
+	fsfd = (int)syscall(SYS_fsopen, "proc", FSOPEN_CLOEXEC);
+	if (fsfd < 0)
+		return -errno;
+	if (syscall(SYS_fsconfig, fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		int err = -errno;
+
+		close(fsfd);
+		return err;
+	}
+	mfd = (int)syscall(SYS_fsmount, fsfd, FSMOUNT_CLOEXEC,
+			   MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	if (mfd < 0)
+		mfd = -errno;
+	close(fsfd);
+	return mfd;
+}
+
+static int procfs_clone(void)
+{
+	int fd = (int)syscall(SYS_open_tree, AT_FDCWD, "/proc",
+			      OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+/* The mount id of FD, or 0 when the kernel does not report one. */
+static uint64_t mount_id_of(int fd)
+{
+	struct statx stx;
+
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &stx) < 0 ||
+	    !(stx.stx_mask & STATX_MNT_ID))
+		return 0;
+	return stx.stx_mnt_id;
+}
+
+int proc_handle_open(const char *want)
+{
+	struct statfs sfs;
+	int kind = PROC_HANDLE_FSMOUNT, fd = -ENOSYS;
+
+	if (want && !strcmp(want, "clone"))
+		kind = PROC_HANDLE_CLONE;
+	else if (want && !strcmp(want, "host"))
+		kind = PROC_HANDLE_HOST;
+	else if (want && *want && strcmp(want, "private"))
+		return fail(EINVAL, "PYRUNC_INIT_PROCFS=%s: not private, clone or host", want);
+	/* Any refusal moves on to the next kind: each is at least as safe as
+	 * the last one, the host's /proc, which has always been used. */
+	if (kind == PROC_HANDLE_FSMOUNT) {
+		fd = procfs_fsmount();
+		if (fd < 0)
+			kind = PROC_HANDLE_CLONE;
+	}
+	if (kind == PROC_HANDLE_CLONE) {
+		fd = procfs_clone();
+		if (fd < 0)
+			kind = PROC_HANDLE_HOST;
+	}
+	if (kind == PROC_HANDLE_HOST) {
+		fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return fail(errno, "/proc");
+	}
+	if (fstatfs(fd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC) {
+		close(fd);
+		return fail(EXDEV, "/proc is not procfs");
+	}
+	ctx.proc_kind = kind;
+	ctx.proc_mnt_id = mount_id_of(fd);
+	return fd;
+}
+
 int proc_open(const char *path, int flags, enum proc_resolve how)
 {
 	static const uint64_t resolve[] = {
-		[PROC_STRICT] = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
-		[PROC_SELF] = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-		/* The kernel refuses magic-link jumps in scoped lookups. */
+		[PROC_STRICT] = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV,
+		[PROC_SELF] = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+		/* The kernel refuses magic-link jumps in scoped lookups: no
+		 * flags, and the result is the link's target, off procfs. */
 		[PROC_MAGIC] = 0,
 	};
 	struct statfs sfs;
@@ -345,7 +487,8 @@ int proc_open(const char *path, int flags, enum proc_resolve how)
 	}
 	if (fd < 0 || how == PROC_MAGIC)
 		return fd;
-	if (fstatfs(fd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC) {
+	if (fstatfs(fd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC ||
+	    (ctx.proc_mnt_id && mount_id_of(fd) != ctx.proc_mnt_id)) {
 		close(fd);
 		return -EXDEV;
 	}

@@ -4,9 +4,10 @@ CVEs: CVE-2019-16884 (a fake /proc in the image took the LSM label writes),
 CVE-2025-52881 (shared-mount races redirected the runtime's /proc writes,
 sysctls included, to other files), youki CVE-2025-62596.
 
-What pyrunc does: pyrunc-init opens /proc once, at startup in the host mount
-namespace, checks it is procfs, and opens every file it writes (sysctls,
-oom_score_adj, timens_offsets, exec.fifo) beneath that handle with
+What pyrunc does: pyrunc-init makes one procfs handle at startup (a private,
+detached procfs instance: fsopen + fsmount, with fallbacks; see
+test_procfs_handle.py), checks it is procfs, and opens every file it writes
+(sysctls, oom_score_adj, timens_offsets, exec.fifo) beneath that handle with
 openat2(RESOLVE_BENEATH...) and an fstatfs(PROC_SUPER_MAGIC) check.  The
 parent's uid_map/gid_map writes check fstatfs too.  The planner refuses
 mounts over /proc paths, and pyrunc-init refuses a mount target that
