@@ -412,6 +412,22 @@ def _kill_and_wait(pid: int, pid_start: int, timeout: float = 10.0) -> None:
         os.close(pidfd)
 
 
+def _init_pidfd(record: ContainerRecord, gone: str) -> int:
+    """A pidfd of the container's init, proven to be the process we started.
+
+    The start time is checked after the pidfd is open, so the fd cannot end
+    up naming a process that reused the pid; ContainerError(gone) otherwise.
+    """
+    try:
+        pidfd = os.pidfd_open(record.pid)
+    except OSError:
+        raise ContainerError(gone) from None
+    if start_time(record.pid) != record.pid_start:
+        os.close(pidfd)
+        raise ContainerError(gone)
+    return pidfd
+
+
 def _require(store: Store, container_id: str) -> ContainerRecord:
     return store.load(container_id)
 
@@ -432,13 +448,8 @@ def start(store: Store, container_id: str) -> ContainerRecord:
     # The pidfd is taken before the fifo is opened: opening it lets the init
     # run, and a short-lived process may exit (and be reaped by a subreaper)
     # at once.  A byte read from the fifo means the init went on to exec.
+    pidfd = _init_pidfd(record, "cannot start a container that has stopped")
     try:
-        pidfd = os.pidfd_open(record.pid)
-    except OSError:
-        raise ContainerError("cannot start a container that has stopped") from None
-    try:
-        if start_time(record.pid) != record.pid_start:
-            raise ContainerError("cannot start a container that has stopped")
         fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
             answer = _await_fifo_byte(fd, pidfd)
@@ -524,13 +535,8 @@ def kill(store: Store, container_id: str, sig: int, all_processes: bool = False)
             return
     if status in (STOPPED, CREATING):
         raise ContainerError("container not running")
+    pidfd = _init_pidfd(record, "container not running")
     try:
-        pidfd = os.pidfd_open(record.pid)
-    except ProcessLookupError:
-        raise ContainerError("container not running") from None
-    try:
-        if start_time(record.pid) != record.pid_start:
-            raise ContainerError("container not running")
         signal.pidfd_send_signal(pidfd, sig)
     except ProcessLookupError:
         raise ContainerError("container not running") from None
