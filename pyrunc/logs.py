@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import time
+
+from pyrunc import jsonio
 
 
 def _timestamp() -> str:
@@ -17,5 +18,5 @@ def _timestamp() -> str:
 def format_line(level: str, msg: str, fmt: str) -> str:
     """One log line: JSON ``{"level","msg","time"}`` or logrus-style text."""
     if fmt == "json":
-        return json.dumps({"level": level, "msg": msg, "time": _timestamp()}) + "\n"
-    return f'time="{_timestamp()}" level={level} msg={json.dumps(msg)}\n'
+        return jsonio.dumps({"level": level, "msg": msg, "time": _timestamp()}) + "\n"
+    return f'time="{_timestamp()}" level={level} msg={jsonio.dumps(msg)}\n'

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from pyrunc.cli.args import Opt, int_value, opt
@@ -68,4 +67,6 @@ def create_options(ctx: Any, values: dict[str, Any], detach: bool) -> Any:
 
 def print_json(doc: Any) -> None:
     """Pretty JSON on stdout, as runc prints state."""
-    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    from pyrunc import jsonio
+
+    sys.stdout.write(jsonio.dumps(doc, indent=2) + "\n")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from pyrunc.cli.args import opt
@@ -39,7 +38,9 @@ def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:
         return 0
     if values["format"] == "json":
         # runc encodes a nil slice: "null" when there are no containers.
-        sys.stdout.write(json.dumps(states or None) + "\n")
+        from pyrunc import jsonio
+
+        sys.stdout.write(jsonio.dumps(states or None) + "\n")
         return 0
     if values["format"] != "table":
         raise UsageError(f"invalid format option: {values['format']}")

@@ -9,9 +9,9 @@ of two concurrent creates exactly one wins.
 from __future__ import annotations
 
 import errno
-import json
 import os
 
+from pyrunc import jsonio
 from pyrunc.errors import ContainerError, PyruncError
 
 TYPE_CHECKING = False
@@ -63,12 +63,12 @@ class ContainerRecord:
 
     def to_json(self) -> str:
         """Serialise for state.json."""
-        return json.dumps({k: getattr(self, k) for k in self.FIELDS}, separators=(",", ":"))
+        return jsonio.dumps_compact({k: getattr(self, k) for k in self.FIELDS})
 
     @classmethod
     def from_json(cls, text: str) -> ContainerRecord:
         """Parse state.json (unknown keys are ignored)."""
-        data = json.loads(text)
+        data = jsonio.loads(text)
         known = {k: v for k, v in data.items() if k in cls.FIELDS}
         return cls(**known)
 
