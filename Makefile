@@ -38,5 +38,5 @@ test: test-deps build rootfs
 	$(MAKE) lint
 
 lint:
-	$(PYTHON) -m ruff check pyrunc tests setup.py csrc/build_shim.py
-	$(PYTHON) -m mypy --strict pyrunc/spec pyrunc/plan
+	$(PYTHON) -m ruff check pyrunc tests bench setup.py csrc/build_shim.py
+	$(PYTHON) -m mypy --strict pyrunc/spec pyrunc/plan pyrunc/state pyrunc/jsonio.py

@@ -44,7 +44,7 @@ def test_loads_verdict_matches_json(text):
 
 
 def test_special_floats_and_keys():
-    doc = {"a": float("inf"), "b": [float("-inf")], 1: "x", True: None}
+    doc = {"a": float("inf"), "b": [float("-inf")], 1: "x", None: True, 2.5: False}
     assert jsonio.dumps(doc, indent=2) == json.dumps(doc, indent=2)
     assert jsonio.dumps({"n": float("nan")}) == json.dumps({"n": float("nan")})
     with pytest.raises(TypeError):
