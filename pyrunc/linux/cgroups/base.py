@@ -262,6 +262,15 @@ class Manager:
         """The plan :meth:`apply` would carry out (no effects)."""
         raise NotImplementedError
 
+    @staticmethod
+    def device_rules(resources: Mapping[str, Any],
+                     linux_devices: Sequence[Mapping[str, Any]] | None,
+                     devices: bool) -> list[plan.DeviceRule] | None:
+        """The device rules a plan carries, or None when devices are left alone."""
+        if not devices:
+            return None
+        return plan.cgroup_device_rules(resources.get("devices"), linux_devices or ())
+
     def apply(self, resources: Mapping[str, Any],
               linux_devices: Sequence[Mapping[str, Any]] | None = None,
               devices: bool = True) -> list[str]:

@@ -97,10 +97,7 @@ class V1Manager(base.Manager):
              linux_devices: Sequence[Mapping[str, Any]] | None = None,
              devices: bool = True) -> plan.CgroupPlan:
         """v1 plan; controllers only present in the hybrid cgroup2 mount get v2 writes."""
-        rules = None
-        if devices:
-            rules = plan.cgroup_device_rules(resources.get("devices"), linux_devices or ())
-        p = plan.plan_v1(resources, rules)
+        p = plan.plan_v1(resources, self.device_rules(resources, linux_devices, devices))
         missing = {w.controller for w in p.writes if w.controller not in self.paths}
         v2_only = missing & self._unified_controllers()
         if v2_only:

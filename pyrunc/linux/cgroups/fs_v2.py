@@ -97,10 +97,7 @@ class V2Manager(base.Manager):
              linux_devices: Sequence[Mapping[str, Any]] | None = None,
              devices: bool = True) -> plan.CgroupPlan:
         """The v2 plan (device rules carried, not written)."""
-        rules = None
-        if devices:
-            rules = plan.cgroup_device_rules(resources.get("devices"), linux_devices or ())
-        return plan.plan_v2(resources, rules)
+        return plan.plan_v2(resources, self.device_rules(resources, linux_devices, devices))
 
     def apply(self, resources: Mapping[str, Any],
               linux_devices: Sequence[Mapping[str, Any]] | None = None,
