@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from pyrunc.errors import CgroupError
 from pyrunc.plan import cgroups as plan
+from pyrunc.plan.cgroups import DeviceRule
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -265,7 +266,7 @@ class Manager:
     @staticmethod
     def device_rules(resources: Mapping[str, Any],
                      linux_devices: Sequence[Mapping[str, Any]] | None,
-                     devices: bool) -> list[plan.DeviceRule] | None:
+                     devices: bool) -> list[DeviceRule] | None:
         """The device rules a plan carries, or None when devices are left alone."""
         if not devices:
             return None

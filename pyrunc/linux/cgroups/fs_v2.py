@@ -113,7 +113,7 @@ class V2Manager(base.Manager):
         base.execute_writes(p.writes, lambda _c: self.cg_path, warnings)
         return warnings
 
-    def _set_devices(self, rules: Sequence[plan.DeviceRule], warnings: list[str]) -> None:
+    def _set_devices(self, rules: Sequence[base.DeviceRule], warnings: list[str]) -> None:
         from pyrunc.linux.cgroups import devices_bpf
         from pyrunc.plan import devices_bpf as bpf_plan
 
