@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import base
 from pyrunc.plan import cgroups as plan
+from pyrunc.plan.cgroups import DeviceRule
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ class V2Manager(base.Manager):
         base.execute_writes(p.writes, lambda _c: self.cg_path, warnings)
         return warnings
 
-    def _set_devices(self, rules: Sequence[base.DeviceRule], warnings: list[str]) -> None:
+    def _set_devices(self, rules: Sequence[DeviceRule], warnings: list[str]) -> None:
         from pyrunc.linux.cgroups import devices_bpf
         from pyrunc.plan import devices_bpf as bpf_plan
 
