@@ -10,10 +10,13 @@ This is on the hot path of every ``create``: keep the imports light.
 
 from __future__ import annotations
 
+# The C modules under `signal` and `socket`: their Python wrappers exist to
+# offer enums, which cost ~5 ms of imports on every create; the raw objects
+# have everything used here.
+import _signal as signal
+import _socket as socket
 import fcntl
 import os
-import signal
-import socket
 from collections.abc import Callable, Mapping, Sequence
 
 import pyrunc
@@ -129,6 +132,10 @@ def _spawn(exe_fd: int, sync_fd: int, inherit_fds: Sequence[int],
     return pid
 
 
+# SO_SNDBUFFORCE from <asm-generic/socket.h>; Python's socket module lacks it.
+_SO_SNDBUFFORCE = 32
+
+
 def _send_plan(sock: socket.socket, plan: bytes) -> None:
     # A SEQPACKET message must fit in the sender's buffer in one piece.
     need = len(plan) + _SNDBUF_SLACK
@@ -136,7 +143,7 @@ def _send_plan(sock: socket.socket, plan: bytes) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, need)
         if sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) < need:
             try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUFFORCE, need)
+                sock.setsockopt(socket.SOL_SOCKET, _SO_SNDBUFFORCE, need)
             except OSError:
                 pass  # send() reports EMSGSIZE if it still does not fit
     sock.sendall(plan)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import socket
 
 from pyrunc.errors import PyruncError
 from pyrunc.plan.protocol import SYNC_SECCOMP
@@ -28,6 +27,8 @@ class Listener:
     """A connection to the seccomp agent plus the state file pyrunc-init reads."""
 
     def __init__(self, path: str, lowest_fd: int):
+        import socket  # only configs with a listener pay for it
+
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
             sock.connect(path)
