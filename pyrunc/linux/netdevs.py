@@ -17,7 +17,9 @@ pyroute2 is imported only when a config has netDevices.
 from __future__ import annotations
 
 import os
-import socket
+
+# inet_pton without the socket module's enums (imported on every create).
+from _socket import inet_pton
 
 from pyrunc.errors import PyruncError
 from pyrunc.plan.procattrs import NETDEV_SYNC, NetAddress, check_security_fields
@@ -90,7 +92,7 @@ def collect_addresses(linux: Mapping[str, Any]) -> dict[str, list[NetAddress]]:
                     continue
                 text = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
                 family = msg["family"]
-                addrs.append(NetAddress(family, msg["prefixlen"], socket.inet_pton(family, text)))
+                addrs.append(NetAddress(family, msg["prefixlen"], inet_pton(family, text)))
             out[name] = addrs
     return out
 
