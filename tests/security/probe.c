@@ -120,6 +120,26 @@ static void try_file(const char *kind, long pid, const char *path)
 	}
 }
 
+/* Gone, a zombie or dying: /proc/<pid>/stat's state after the comm. */
+static int has_exited(long pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
 static void attack(long pid)
 {
 	char path[256], entry[512];
@@ -148,7 +168,15 @@ static void attack(long pid)
 		snprintf(path, sizeof(path), "/proc/%ld/exe", pid);
 		n = readlink(path, target, sizeof(target) - 1);
 		target[n < 0 ? 0 : n] = '\0';
-		say("PTRACE ptrace %ld %s -> %s", pid, path, n < 0 ? "?" : target);
+		/* A process that exited right after the attach has no exe
+		 * left to name.  Attaching at all means it was no pyrunc
+		 * process by then (those are non-dumpable or hold more
+		 * capabilities than we do): typically the container's own
+		 * short-lived program, exec'd by pyrunc-init a moment before. */
+		if (n < 0 && has_exited(pid))
+			say("PTRACE ptrace %ld %s -> (exited)", pid, path);
+		else
+			say("PTRACE ptrace %ld %s -> %s", pid, path, n < 0 ? "?" : target);
 		ptrace(PTRACE_DETACH, (pid_t)pid, 0, 0);
 	}
 }
