@@ -84,20 +84,43 @@ int op_timens_offsets(const struct step *s)
 
 int op_fork(const struct step *s)
 {
+	int gate[2], err;
+	ssize_t n;
+	char c = 0;
 	pid_t pid;
-	int err;
 
 	(void)s;
+	/* Both stages write to the one sync socket: the child waits at this
+	 * gate until MSG_CHILD_PID is out, or its first message (MSG_SYNC,
+	 * MSG_READY...) could reach the parent before the pid it refers to. */
+	if (pipe2(gate, O_CLOEXEC) < 0)
+		return fail(errno, "pipe2");
 	pid = fork();
-	if (pid < 0)
-		return fail(errno, "fork");
-	if (pid == 0)
+	if (pid < 0) {
+		err = errno;
+		close(gate[0]);
+		close(gate[1]);
+		return fail(err, "fork");
+	}
+	if (pid == 0) {
+		close(gate[1]);
+		do
+			n = read(gate[0], &c, 1);
+		while (n < 0 && errno == EINTR);
+		close(gate[0]);
+		/* EOF without the byte: the parent stage failed and kills us. */
+		if (n != 1)
+			_exit(1);
 		return 0;
+	}
+	close(gate[0]);
 	err = sync_send(MSG_CHILD_PID, -1, 0, pid, NULL);
 	if (err) {
 		/* Nobody would learn the child's pid: do not leave it behind. */
 		kill(pid, SIGKILL);
 		_exit(1);
 	}
+	while (write(gate[1], &c, 1) < 0 && errno == EINTR)
+		;
 	_exit(0);
 }

@@ -646,3 +646,16 @@ def test_setid_refuses_ids_that_wrap(uid: int, gid: int) -> None:
     with pytest.raises(InitError) as info:
         run_init([step(OP_SETID, uid, gid), step(OP_READY)])
     assert (info.value.index, info.value.errno) == (0, errno.EINVAL)
+
+
+def test_child_pid_always_precedes_the_childs_first_message(root: Path) -> None:
+    # Stage A and stage B share the sync socket; without the fork gate the
+    # child's MSG_SYNC could overtake MSG_CHILD_PID and the parent would hand
+    # callbacks a pid it does not know yet.
+    steps = [*namespaces(root), step(OP_SYNC, 3, what="sync 3"), step(OP_READY, what="ready"),
+             shell("true")]
+    for _ in range(30):
+        seen: list[int] = []
+        launched, out, err = launch(steps, on_sync=lambda n, pid, seen=seen: seen.append(pid))
+        assert finish(launched, out, err).status == 0
+        assert seen == [launched.pid]
