@@ -1,0 +1,185 @@
+"""Scenarios shared by the docker-style CLIs (docker and podman).
+
+Both engines take the same subcommands, so each scenario is written once
+here. A :class:`Flavor` carries the few places where the two differ: how a
+container is removed, what `top` is asked for, which runtime calls the engine
+is known to make, how the log format flag is spelled, whether the engine
+records an OOM kill, and the environment a pty session needs.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.engines.conftest import HOG, IMAGE_USER, IMAGE_USER_ID, PtySession, explain, new_name, wait_until
+
+
+class Flavor:
+    """What differs between docker and podman in these scenarios."""
+
+    def __init__(self, *, rm: tuple[str, ...], top: tuple[str, ...], detached_calls: set[str],
+                 log_format_word: str, records_oom: bool, pty_env: dict[str, str]) -> None:
+        self.rm = rm                           # e.g. ("rm", "--force")
+        self.top = top                         # extra `top` arguments
+        self.detached_calls = detached_calls   # runtime commands a detached life cycle makes
+        self.log_format_word = log_format_word  # "--log-format" or "--log-format=json"
+        self.records_oom = records_oom         # inspect shows .State.OOMKilled
+        self.pty_env = pty_env
+
+
+def run_prints_output(eng: Any, fl: Flavor) -> None:
+    mark = eng.rt.mark()
+    proc = eng.run("echo", "hello from the container")
+    assert proc.returncode == 0, explain(proc, eng.rt, mark)
+    assert proc.stdout == b"hello from the container\n"
+    calls = eng.rt.calls_since(mark)
+    assert "create" in calls.split() and fl.log_format_word in calls.split(), calls
+
+
+def exit_code_propagates(eng: Any) -> None:
+    proc = eng.run("sh", "-c", "exit 7")
+    assert proc.returncode == 7, explain(proc, eng.rt)
+
+
+def env_workdir_and_user(eng: Any) -> None:
+    script = 'echo "$FOO|$IMGVAR|$PWD|$(id -u):$(id -g)"'
+    proc = eng.run("sh", "-c", script, image=IMAGE_USER, opts=("--rm", "--env", "FOO=bar"))
+    assert proc.returncode == 0, explain(proc, eng.rt)
+    assert proc.stdout.decode() == f"bar|from-image|/tmp|{IMAGE_USER_ID}\n"
+    proc = eng.run("sh", "-c", script, opts=("--rm", "-e", "FOO=baz", "--workdir", "/etc",
+                                             "--user", "4321:99"))
+    assert proc.returncode == 0, explain(proc, eng.rt)
+    assert proc.stdout == b"baz||/etc|4321:99\n"
+
+
+def detached_exec_top_stop_remove(eng: Any, fl: Flavor) -> None:
+    rt = eng.rt
+    mark = rt.mark()
+    name = new_name("det")
+    script = "trap 'exit 42' TERM; while true; do sleep 0.1; done"
+    start = eng.run("sh", "-c", script, opts=("--detach", "--name", name))
+    assert start.returncode == 0, explain(start, rt, mark)
+    try:
+        assert wait_until(lambda: eng.status(name) == "running", 20), explain(start, rt, mark)
+        ex = eng("exec", name, "sh", "-c", "echo from-exec $(id -u)")
+        assert ex.returncode == 0 and ex.stdout == b"from-exec 0\n", explain(ex, rt, mark)
+        ex = eng("exec", "--user", "4321", name, "sh", "-c", "id -u; exit 5")
+        assert ex.returncode == 5 and ex.stdout == b"4321\n", explain(ex, rt, mark)
+        top = eng("top", name, *fl.top)
+        assert top.returncode == 0, explain(top, rt, mark)
+        assert "trap" in top.stdout.decode(), top.stdout
+        stop = eng("stop", "--time", "20", name)        # SIGTERM, then wait
+        assert stop.returncode == 0, explain(stop, rt, mark)
+        code = eng("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip()
+        assert code == b"42", explain(stop, rt, mark)   # the trap ran in PID 1
+    finally:
+        rm = eng(*fl.rm, name)
+    assert rm.returncode == 0, explain(rm, rt, mark)
+    assert name not in eng("ps", "--all", "--format", "{{.Names}}").stdout.decode().split()
+    calls = rt.calls_since(mark)
+    assert fl.detached_calls <= set(calls.split()), calls
+
+
+def _counter(path: Path) -> int:
+    try:
+        return int(path.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def pause_unpause(eng: Any, fl: Flavor, hostdir: Path) -> None:
+    rt = eng.rt
+    mark = rt.mark()
+    name = new_name("pause")
+    counter = hostdir / "n"
+    script = "i=0; while true; do i=$((i+1)); echo $i > /data/n; sleep 0.05; done"
+    start = eng.run("sh", "-c", script, opts=("--detach", "--name", name, "--volume", f"{hostdir}:/data"))
+    assert start.returncode == 0, explain(start, rt, mark)
+    try:
+        assert wait_until(lambda: _counter(counter) > 2, 20), explain(start, rt, mark)
+        p = eng("pause", name)
+        assert p.returncode == 0, explain(p, rt, mark)
+        assert eng.status(name) == "paused"
+        before = _counter(counter)
+        time.sleep(0.6)
+        assert _counter(counter) == before, "counter moved while paused"
+        u = eng("unpause", name)
+        assert u.returncode == 0, explain(u, rt, mark)
+        assert wait_until(lambda: _counter(counter) > before + 2, 10), "no progress after unpause"
+        assert eng.status(name) == "running"
+    finally:
+        eng(*fl.rm, name)
+
+
+def memory_limit_oom_kills_hog(eng: Any, fl: Flavor) -> None:
+    name = new_name("oom")
+    proc = eng.run("sh", "-c", HOG, opts=("--name", name, "--memory", "16m"))
+    try:
+        assert b"survived" not in proc.stdout, explain(proc, eng.rt)
+        assert proc.returncode == 137, explain(proc, eng.rt)
+        if fl.records_oom:
+            assert eng("inspect", "--format", "{{.State.OOMKilled}}", name).stdout.strip() == b"true"
+    finally:
+        eng(*fl.rm, name)
+
+
+def read_only_rootfs(eng: Any) -> None:
+    proc = eng.run("sh", "-c", "touch /newfile; echo rc=$?", opts=("--rm", "--read-only"))
+    assert proc.stdout == b"rc=1\n", explain(proc, eng.rt)
+    assert b"Read-only file system" in proc.stderr
+
+
+def bind_mount_written_inside_read_on_host(eng: Any, hostdir: Path) -> None:
+    proc = eng.run("sh", "-c", "echo written-inside > /data/out", opts=("--rm", "--volume", f"{hostdir}:/data"))
+    assert proc.returncode == 0, explain(proc, eng.rt)
+    assert (hostdir / "out").read_text() == "written-inside\n"
+
+
+def interactive_tty(eng: Any, fl: Flavor) -> None:
+    mark = eng.rt.mark()
+    sess = PtySession(eng.run_argv("sh", opts=("--rm", "--interactive", "--tty")), env=fl.pty_env)
+    try:
+        sess.send(b"echo tty-$((6*7)); tty\n")
+        assert sess.read_until(b"tty-42", 30), sess.output + eng.rt.calls_since(mark).encode()
+        assert sess.read_until(b"/dev/pts/", 10), sess.output
+        sess.send(b"exit 3\n")
+        assert sess.wait(30) == 3, sess.output
+    finally:
+        sess.close()
+    assert "--console-socket" in eng.rt.calls_since(mark)
+
+
+def interactive_exec_tty(eng: Any, fl: Flavor) -> None:
+    rt = eng.rt
+    mark = rt.mark()
+    name = new_name("xtty")
+    start = eng.run("sleep", "300", opts=("--detach", "--name", name))
+    assert start.returncode == 0, explain(start, rt, mark)
+    try:
+        assert wait_until(lambda: eng.status(name) == "running", 20), explain(start, rt, mark)
+        sess = PtySession(eng.argv("exec", "--interactive", "--tty", name, "sh"), env=fl.pty_env)
+        try:
+            sess.send(b"echo exec-$((6*7)); tty\n")
+            assert sess.read_until(b"exec-42", 30), sess.output + rt.calls_since(mark).encode()
+            assert sess.read_until(b"/dev/pts/", 10), sess.output
+            sess.send(b"exit 4\n")
+            assert sess.wait(30) == 4, sess.output
+        finally:
+            sess.close()
+    finally:
+        eng(*fl.rm, name)
+    execs = [line for line in rt.calls_since(mark).splitlines() if " exec " in f" {line} "]
+    assert execs and "--console-socket" in execs[0], rt.calls_since(mark)
+
+
+def missing_executable(eng: Any) -> None:
+    proc = eng.run("nosuchcommand")
+    err = proc.stderr.decode()
+    assert proc.returncode == 127, explain(proc, eng.rt)
+    assert 'exec: "nosuchcommand": executable file not found in $PATH' in err, err
+    proc = eng.run("/no/such/binary")
+    err = proc.stderr.decode()
+    assert proc.returncode == 127, explain(proc, eng.rt)
+    assert "no such file or directory" in err, err
