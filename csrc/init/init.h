@@ -10,10 +10,37 @@
 #ifndef PYRUNC_INIT_H
 #define PYRUNC_INIT_H
 
+#include <endian.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "protocol.h"
+
+/* Little-endian, possibly unaligned integers of the plan (protocol.h). */
+static inline uint16_t le_get16(const unsigned char *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le16toh(v);
+}
+
+static inline uint32_t le_get32(const unsigned char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le32toh(v);
+}
+
+static inline uint64_t le_get64(const unsigned char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
+}
 
 /* One decoded step.  Strings point into the plan buffer and are
  * NUL-terminated there; len excludes the terminator. */

@@ -73,30 +73,6 @@ static const struct op_rule rules[OP_MAX] = {
 /* +1: room for the terminator of the last string (see terminate_strings). */
 static unsigned char buf[PLAN_MAX_LEN + 1];
 
-static uint16_t get16(const unsigned char *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le16toh(v);
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le64toh(v);
-}
-
 #define bad(...) fail(EBADMSG, __VA_ARGS__)
 
 /* OP_NETDEV str1..: u8 family, u8 prefix length, 4 or 16 address bytes. */
@@ -190,7 +166,7 @@ static int parse_strings(uint32_t idx, struct step *s, struct pstr *strs,
 
 		if (end - *pos < 4)
 			return bad("step %u: string %u header runs past the step", idx, i);
-		len = get32(buf + *pos);
+		len = le_get32(buf + *pos);
 		*pos += 4;
 		if (len > end - *pos)
 			return bad("step %u: string %u runs past the step", idx, i);
@@ -211,13 +187,13 @@ static int parse_step(uint32_t idx, struct step *s, struct pstr *strs,
 
 	if (total - *pos < STEP_HEADER_LEN)
 		return bad("step %u: header runs past the plan (%u)", idx, (uint32_t)*pos);
-	s->op = get16(buf + *pos);
-	s->nstrs = get16(buf + *pos + 2);
-	step_len = get32(buf + *pos + 4);
+	s->op = le_get16(buf + *pos);
+	s->nstrs = le_get16(buf + *pos + 2);
+	step_len = le_get32(buf + *pos + 4);
 	if (step_len < STEP_HEADER_LEN || step_len > total - *pos)
 		return bad("step %u: bad length %u", idx, step_len);
 	for (int i = 0; i < STEP_NINTS; i++)
-		s->ints[i] = get64(buf + *pos + 8 + 8 * i);
+		s->ints[i] = le_get64(buf + *pos + 8 + 8 * i);
 	end = *pos + step_len;
 	*pos += STEP_HEADER_LEN;
 	err = parse_strings(idx, s, strs, pos, end);
@@ -234,14 +210,14 @@ static int check_header(size_t got, uint32_t *nsteps)
 
 	if (got < HEADER_LEN)
 		return bad("message too short (%u bytes)", (uint32_t)got);
-	if (get32(buf) != PLAN_MAGIC)
-		return bad("bad magic %#x", get32(buf));
-	if (get16(buf + 4) != PLAN_VERSION || get16(buf + 6) != 0)
-		return bad("unsupported version %u.%u", get16(buf + 4), get16(buf + 6));
-	total = get32(buf + 8);
+	if (le_get32(buf) != PLAN_MAGIC)
+		return bad("bad magic %#x", le_get32(buf));
+	if (le_get16(buf + 4) != PLAN_VERSION || le_get16(buf + 6) != 0)
+		return bad("unsupported version %u.%u", le_get16(buf + 4), le_get16(buf + 6));
+	total = le_get32(buf + 8);
 	if (total != got)
 		return bad("length %u, received %u", total, (uint32_t)got);
-	*nsteps = get32(buf + 12);
+	*nsteps = le_get32(buf + 12);
 	/* Each step takes at least a header: bounds the allocations below. */
 	if (*nsteps > (got - HEADER_LEN) / STEP_HEADER_LEN)
 		return bad("%u steps cannot fit in %u bytes", *nsteps, (uint32_t)got);

@@ -49,30 +49,6 @@ struct rule {
 	const unsigned char *args;
 };
 
-static uint16_t rd16(const unsigned char *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le16toh(v);
-}
-
-static uint32_t rd32(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
-
-static uint64_t rd64(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le64toh(v);
-}
-
 /* The next record at *pos: 1 when one was read, 0 at the end, -1 when the
  * table does not parse. */
 static int next_rule(const struct pstr *table, size_t *pos, struct rule *r)
@@ -86,8 +62,8 @@ static int next_rule(const struct pstr *table, size_t *pos, struct rule *r)
 		return -1;
 	r->action = base[*pos];
 	r->nargs = base[*pos + 1];
-	r->name_len = rd16(base + *pos + 2);
-	r->value = rd32(base + *pos + 4);
+	r->name_len = le_get16(base + *pos + 2);
+	r->value = le_get32(base + *pos + 4);
 	left -= SECCOMP_RULE_LEN;
 	if (r->nargs > SECCOMP_MAX_ARGS ||
 	    left < r->name_len + (size_t)r->nargs * SECCOMP_ARG_LEN)
@@ -135,9 +111,9 @@ const char *seccomp_plan_error(const struct step *s)
 			return "bad seccomp syscall name";
 		for (unsigned i = 0; i < r.nargs; i++) {
 			const unsigned char *a = r.args + i * SECCOMP_ARG_LEN;
-			uint32_t op = rd32(a + 4);
+			uint32_t op = le_get32(a + 4);
 
-			if (rd32(a) >= SECCOMP_MAX_ARGS || op < SECCOMP_CMP_NE ||
+			if (le_get32(a) >= SECCOMP_MAX_ARGS || op < SECCOMP_CMP_NE ||
 			    op > SECCOMP_CMP_MASKED_EQ)
 				return "bad seccomp argument rule";
 		}
@@ -204,10 +180,10 @@ static int add_rule(scmp_filter_ctx f, uint32_t default_action, const struct rul
 	for (unsigned i = 0; i < r->nargs; i++) {
 		const unsigned char *a = r->args + i * SECCOMP_ARG_LEN;
 
-		cmp[i].arg = rd32(a);
-		cmp[i].op = (enum scmp_compare)rd32(a + 4);
-		cmp[i].datum_a = rd64(a + 8);
-		cmp[i].datum_b = rd64(a + 16);
+		cmp[i].arg = le_get32(a);
+		cmp[i].op = (enum scmp_compare)le_get32(a + 4);
+		cmp[i].datum_a = le_get64(a + 8);
+		cmp[i].datum_b = le_get64(a + 16);
 		if (++count[cmp[i].arg] > 1)
 			repeated = 1;
 	}
