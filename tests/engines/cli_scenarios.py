@@ -140,14 +140,7 @@ def bind_mount_written_inside_read_on_host(eng: Any, hostdir: Path) -> None:
 def interactive_tty(eng: Any, fl: Flavor) -> None:
     mark = eng.rt.mark()
     sess = PtySession(eng.run_argv("sh", opts=("--rm", "--interactive", "--tty")), env=fl.pty_env)
-    try:
-        sess.send(b"echo tty-$((6*7)); tty\n")
-        assert sess.read_until(b"tty-42", 30), sess.output + eng.rt.calls_since(mark).encode()
-        assert sess.read_until(b"/dev/pts/", 10), sess.output
-        sess.send(b"exit 3\n")
-        assert sess.wait(30) == 3, sess.output
-    finally:
-        sess.close()
+    sess.converse("tty", b"/dev/pts/", 3, lambda: eng.rt.calls_since(mark))
     assert "--console-socket" in eng.rt.calls_since(mark)
 
 
@@ -160,14 +153,7 @@ def interactive_exec_tty(eng: Any, fl: Flavor) -> None:
     try:
         assert wait_until(lambda: eng.status(name) == "running", 20), explain(start, rt, mark)
         sess = PtySession(eng.argv("exec", "--interactive", "--tty", name, "sh"), env=fl.pty_env)
-        try:
-            sess.send(b"echo exec-$((6*7)); tty\n")
-            assert sess.read_until(b"exec-42", 30), sess.output + rt.calls_since(mark).encode()
-            assert sess.read_until(b"/dev/pts/", 10), sess.output
-            sess.send(b"exit 4\n")
-            assert sess.wait(30) == 4, sess.output
-        finally:
-            sess.close()
+        sess.converse("exec", b"/dev/pts/", 4, lambda: rt.calls_since(mark))
     finally:
         eng(*fl.rm, name)
     execs = [line for line in rt.calls_since(mark).splitlines() if " exec " in f" {line} "]

@@ -29,7 +29,7 @@ import sys
 import tarfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -463,6 +463,22 @@ class PtySession:
             self.proc.kill()
             self.proc.wait(timeout=10)
         os.close(self.master)
+
+
+    def converse(self, tag: str, tty_prefix: bytes, code: int,
+                 context: Callable[[], str] = lambda: "") -> None:
+        """Echo a computed tag, print the tty, exit with code; assert each answer, then close.
+
+        ``context`` is called only on failure (e.g. the runtime calls so far).
+        """
+        try:
+            self.send(f"echo {tag}-$((6*7)); tty\n".encode())
+            assert self.read_until(f"{tag}-42".encode(), 30), self.output + context().encode()
+            assert self.read_until(tty_prefix, 10), self.output
+            self.send(f"exit {code}\n".encode())
+            assert self.wait(30) == code, self.output
+        finally:
+            self.close()
 
 
 def _set_ctty(fd: int) -> None:

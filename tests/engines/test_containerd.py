@@ -273,14 +273,7 @@ def test_bind_mount_written_inside_read_on_host(containerd: Containerd, hostdir:
 def test_interactive_tty(containerd: Containerd) -> None:
     mark = containerd.rt.mark()
     sess = PtySession(containerd.run_argv(new_name("tty"), "sh", opts=("--tty",)), env=engine_env())
-    try:
-        sess.send(b"echo tty-$((6*7)); tty\n")
-        assert sess.read_until(b"tty-42", 30), sess.output + containerd.rt.calls_since(mark).encode()
-        assert sess.read_until(b"/dev/", 10), sess.output
-        sess.send(b"exit 3\n")
-        assert sess.wait(30) == 3, sess.output
-    finally:
-        sess.close()
+    sess.converse("tty", b"/dev/", 3, lambda: containerd.rt.calls_since(mark))
     assert "--console-socket" in containerd.rt.calls_since(mark)
 
 
@@ -294,14 +287,7 @@ def test_interactive_exec_tty(containerd: Containerd) -> None:
         assert wait_until(lambda: (s := containerd.task_status(name)) and s[1] == "RUNNING", 20)
         sess = PtySession(containerd.ctr_argv("task", "exec", "--tty", "--exec-id", "t1", "--fifo-dir",
                                               str(containerd.fifo_dir), name, "sh"), env=engine_env())
-        try:
-            sess.send(b"echo exec-$((6*7)); tty\n")
-            assert sess.read_until(b"exec-42", 30), sess.output + rt.calls_since(mark).encode()
-            assert sess.read_until(b"/dev/pts/", 10), sess.output
-            sess.send(b"exit 4\n")
-            assert sess.wait(30) == 4, sess.output
-        finally:
-            sess.close()
+        sess.converse("exec", b"/dev/pts/", 4, lambda: rt.calls_since(mark))
     finally:
         containerd.ctr("task", "kill", "--signal", "SIGKILL", name)
         wait_until(lambda: (s := containerd.task_status(name)) is None or s[1] == "STOPPED", 20)
