@@ -114,6 +114,21 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
         rt.cleanup()
 
 
+@pytest.fixture
+def dir_with_submount(tmp_path: Path) -> Iterator[Path]:
+    """A host dir in our temp dir: a file "top", and a tmpfs on "sub" holding "inner"."""
+    top = tmp_path / "tree"
+    (top / "sub").mkdir(parents=True)
+    (top / "top").write_text("top\n")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "pyrunc-test", str(top / "sub")],
+                   check=True)
+    try:
+        (top / "sub" / "inner").write_text("inner\n")
+        yield top
+    finally:
+        subprocess.run(["umount", "-l", str(top / "sub")], check=True)
+
+
 class BundleFactory:
     """Makes bundles around the shared rootfs."""
 

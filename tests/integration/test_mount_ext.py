@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -36,21 +35,6 @@ def per_mount_options(mountinfo: str, mountpoint: str) -> set[str]:
     return found
 
 
-@pytest.fixture
-def nested(tmp_path: Path) -> Iterator[Path]:
-    """A host directory with a tmpfs mounted on its subdirectory "sub"."""
-    top = tmp_path / "nested"
-    (top / "sub").mkdir(parents=True)
-    (top / "file").write_text("top\n")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(top / "sub")],
-                   check=True)
-    try:
-        (top / "sub" / "inner").write_text("inner\n")
-        yield top
-    finally:
-        subprocess.run(["umount", "-l", str(top / "sub")], check=False)
-
-
 def bind(source: Path, dest: str, *options: str) -> dict[str, Any]:
     return {"destination": dest, "type": "bind", "source": str(source),
             "options": ["rbind", *options]}
@@ -60,22 +44,22 @@ WRITE_PROBE = ("for f in /mnt/x /mnt/sub/x; do if touch $f 2>/dev/null; then ech
                "else echo $f ro; fi; done")
 
 
-def test_rro_makes_nested_submounts_read_only(runtime, bundle, nested):
+def test_rro_makes_nested_submounts_read_only(runtime, bundle, dir_with_submount):
     cfg = bundle.config(["sh", "-c", WRITE_PROBE])
-    cfg["mounts"].append(bind(nested, "/mnt", "rro"))
+    cfg["mounts"].append(bind(dir_with_submount, "/mnt", "rro"))
     assert run_ok(runtime, bundle, cfg).split("\n")[:2] == ["/mnt/x ro", "/mnt/sub/x ro"]
-    assert not (nested / "x").exists() and not (nested / "sub" / "x").exists()
+    assert not (dir_with_submount / "x").exists() and not (dir_with_submount / "sub" / "x").exists()
 
 
-def test_plain_ro_leaves_nested_submounts_writable(runtime, bundle, nested):
+def test_plain_ro_leaves_nested_submounts_writable(runtime, bundle, dir_with_submount):
     cfg = bundle.config(["sh", "-c", WRITE_PROBE + "; rm -f /mnt/sub/x"])
-    cfg["mounts"].append(bind(nested, "/mnt", "ro"))
+    cfg["mounts"].append(bind(dir_with_submount, "/mnt", "ro"))
     assert run_ok(runtime, bundle, cfg).split("\n")[:2] == ["/mnt/x ro", "/mnt/sub/x rw"]
 
 
-def test_rrw_undoes_an_earlier_rro(runtime, bundle, nested):
+def test_rrw_undoes_an_earlier_rro(runtime, bundle, dir_with_submount):
     cfg = bundle.config(["sh", "-c", WRITE_PROBE + "; rm -f /mnt/x /mnt/sub/x"])
-    cfg["mounts"].append(bind(nested, "/mnt", "rro", "rrw"))
+    cfg["mounts"].append(bind(dir_with_submount, "/mnt", "rro", "rrw"))
     assert run_ok(runtime, bundle, cfg).split("\n")[:2] == ["/mnt/x rw", "/mnt/sub/x rw"]
 
 
@@ -85,9 +69,9 @@ def test_rrw_undoes_an_earlier_rro(runtime, bundle, nested):
     (["rstrictatime"], set()),
     (["rnosymfollow"], {"nosymfollow"}),
 ])
-def test_recursive_attributes_reach_every_submount(runtime, bundle, nested, options, expected):
+def test_recursive_attributes_reach_every_submount(runtime, bundle, dir_with_submount, options, expected):
     cfg = bundle.config(["cat", "/proc/self/mountinfo"])
-    cfg["mounts"].append(bind(nested, "/mnt", *options))
+    cfg["mounts"].append(bind(dir_with_submount, "/mnt", *options))
     info = run_ok(runtime, bundle, cfg)
     for mp in ("/mnt", "/mnt/sub"):
         opts = per_mount_options(info, mp)
@@ -96,9 +80,9 @@ def test_recursive_attributes_reach_every_submount(runtime, bundle, nested, opti
             assert not {"relatime", "noatime"} & opts, (mp, opts)
 
 
-def test_recursive_clear_options(runtime, bundle, nested):
+def test_recursive_clear_options(runtime, bundle, dir_with_submount):
     cfg = bundle.config(["cat", "/proc/self/mountinfo"])
-    cfg["mounts"].append(bind(nested, "/mnt", "rnosuid", "rnoexec", "rnoatime",
+    cfg["mounts"].append(bind(dir_with_submount, "/mnt", "rnosuid", "rnoexec", "rnoatime",
                               "rsuid", "rexec", "ratime"))
     info = run_ok(runtime, bundle, cfg)
     for mp in ("/mnt", "/mnt/sub"):

@@ -126,28 +126,13 @@ def test_relative_bind_source_is_taken_from_the_bundle(runtime, bundle):
     assert proc.stdout == b"in the bundle\n"
 
 
-@pytest.fixture
-def tree_with_submount(tmp_path):
-    """A host dir (in our temp dir) with a tmpfs mounted below it."""
-    src = tmp_path / "tree"
-    (src / "sub").mkdir(parents=True)
-    (src / "top").write_text("top\n")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "pyrunc-test", str(src / "sub")],
-                   check=True)
-    try:
-        (src / "sub" / "inner").write_text("inner\n")
-        yield src
-    finally:
-        subprocess.run(["umount", str(src / "sub")], check=True)
-
-
 @pytest.mark.parametrize("kind,seen", [("rbind", "inner"), ("bind", "missing")])
-def test_rbind_includes_submounts_and_bind_does_not(runtime, bundle, tree_with_submount,
+def test_rbind_includes_submounts_and_bind_does_not(runtime, bundle, dir_with_submount,
                                                    kind, seen):
     cfg = bundle.config(["sh", "-c", ("cat /tmp/tree/top; cat /tmp/tree/sub/inner 2>/dev/null"
                          " || echo missing")])
     cfg["mounts"].append({"destination": "/tmp/tree", "type": "bind",
-                          "source": str(tree_with_submount), "options": [kind]})
+                          "source": str(dir_with_submount), "options": [kind]})
     assert run_ok(runtime, bundle, cfg).split() == ["top", seen]
 
 
