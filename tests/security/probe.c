@@ -120,24 +120,19 @@ static void try_file(const char *kind, long pid, const char *path)
 	}
 }
 
-/* Gone, a zombie or dying: /proc/<pid>/stat's state after the comm. */
-static int has_exited(long pid)
+/* Whether the tracee pid is reported dead within half a second. */
+static int exits_soon(pid_t pid)
 {
-	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
+	int status;
 
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 1;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+	for (int i = 0; i < 50; i++) {
+		pid_t r = waitpid(pid, &status, __WALL | WNOHANG);
+
+		if (r < 0 || (r == pid && (WIFEXITED(status) || WIFSIGNALED(status))))
+			return 1;
+		usleep(10000);
+	}
+	return 0;
 }
 
 static void attack(long pid)
@@ -161,22 +156,29 @@ static void attack(long pid)
 	}
 	if (ptrace(PTRACE_SEIZE, (pid_t)pid, 0, 0) == 0) {
 		/* Name what was attached to: a pyrunc-init that has exec'd
-		 * the container process in the meantime is not a finding. */
+		 * the container process in the meantime is not a finding.
+		 * The tracee is stopped first, so it cannot exit between the
+		 * attach and the readlink (an exiting task has no exe left,
+		 * which would look like an unnamed hit). */
 		char target[4096];
 		ssize_t n;
+		int status = 0;
 
 		snprintf(path, sizeof(path), "/proc/%ld/exe", pid);
+		ptrace(PTRACE_INTERRUPT, (pid_t)pid, 0, 0);
+		if (waitpid((pid_t)pid, &status, __WALL) < 0 ||
+		    WIFEXITED(status) || WIFSIGNALED(status)) {
+			say("PTRACE ptrace %ld %s -> (exited)", pid, path);
+			return;
+		}
 		n = readlink(path, target, sizeof(target) - 1);
 		target[n < 0 ? 0 : n] = '\0';
-		/* A process that exited right after the attach has no exe
-		 * left to name.  Attaching at all means it was no pyrunc
-		 * process by then (those are non-dumpable or hold more
-		 * capabilities than we do): typically the container's own
-		 * short-lived program, exec'd by pyrunc-init a moment before. */
-		if (n < 0 && has_exited(pid))
+		/* Even a stopped tracee dies on SIGKILL (delete --force). */
+		if (n < 0 && exits_soon((pid_t)pid)) {
 			say("PTRACE ptrace %ld %s -> (exited)", pid, path);
-		else
-			say("PTRACE ptrace %ld %s -> %s", pid, path, n < 0 ? "?" : target);
+			return;
+		}
+		say("PTRACE ptrace %ld %s -> %s", pid, path, n < 0 ? "?" : target);
 		ptrace(PTRACE_DETACH, (pid_t)pid, 0, 0);
 	}
 }
