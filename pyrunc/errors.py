@@ -10,6 +10,9 @@ from __future__ import annotations
 class PyruncError(Exception):
     """Base class of every error pyrunc reports to the user."""
 
+    #: The CLI's exit status when this error ends a command.
+    exit_status = 1
+
 
 class ConfigError(PyruncError):
     """config.json is invalid (schema or semantic rule)."""
@@ -25,6 +28,14 @@ class CgroupError(PyruncError):
 
 class UsageError(PyruncError):
     """The command line is wrong."""
+
+
+class ExecFailed(PyruncError):
+    """`exec` failed after its arguments were accepted: runc reports that
+    with an "exec failed: " prefix and exit status 255, which engines rely
+    on to tell it from the exit status of the exec'd process."""
+
+    exit_status = 255
 
 
 def with_context(context: str, error: BaseException) -> PyruncError:

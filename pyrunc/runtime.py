@@ -751,6 +751,19 @@ class ExecOptions:
         return "ExecOptions(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
 
 
+def exec_target(store: Store, container_id: str, ignore_paused: bool) -> tuple[ContainerRecord, str]:
+    """The container to exec into and its status; refuses one that cannot take a process."""
+    record = _require(store, container_id)
+    status = status_of(store, record)
+    if status == STOPPED:
+        raise ContainerError("cannot exec in a stopped container")
+    if status == PAUSED and not ignore_paused:
+        raise ContainerError("cannot exec in a paused container (use --ignore-paused to override)")
+    if status == CREATING:
+        raise ContainerError("container not running")
+    return record, status
+
+
 def exec_process(store: Store, container_id: str, process: dict[str, Any],
                  opts: ExecOptions) -> int:
     """Run a new process in a running container; returns its exit status (0 if detached)."""
@@ -763,14 +776,7 @@ def exec_process(store: Store, container_id: str, process: dict[str, Any],
     from pyrunc.plan.process import parse_sub_cgroups
     from pyrunc.spec.semantic import check_console
 
-    record = _require(store, container_id)
-    status = status_of(store, record)
-    if status == STOPPED:
-        raise ContainerError("cannot exec in a stopped container")
-    if status == PAUSED and not opts.ignore_paused:
-        raise ContainerError("cannot exec in a paused container (use --ignore-paused to override)")
-    if status == CREATING:
-        raise ContainerError("container not running")
+    record, status = exec_target(store, container_id, opts.ignore_paused)
     check_console({"process": process}, opts.console_socket, detach=opts.detach)
     from pyrunc.linux.netdevs import check_host_support
 

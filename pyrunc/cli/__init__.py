@@ -145,7 +145,7 @@ def run_command(argv: Sequence[str]) -> int:
         return int(module.run(ctx, cmd_values, cmd_args))
     except PyruncError as e:
         _log_error(ctx, str(e))
-        return 1
+        return e.exit_status
     except KeyboardInterrupt:
         return 130
     except OSError as e:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from pyrunc.cli.args import int_value, opt
-from pyrunc.errors import ConfigError, UsageError
+from pyrunc.errors import ConfigError, ExecFailed, PyruncError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -54,16 +54,25 @@ def _load_process(path: str) -> dict[str, Any]:
 
 
 def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:
-    """Exec into the container named by args[0]."""
+    """Exec into the container named by args[0]; any failure past the
+    argument count exits 255 with "exec failed: ", as runc's does."""
+    if not args:
+        raise UsageError('"exec" requires a minimum of 1 argument')
+    try:
+        return _exec(ctx, values, args[0], args[1:])
+    except (PyruncError, OSError) as e:
+        raise ExecFailed(f"exec failed: {e}") from None
+
+
+def _exec(ctx: Any, values: dict[str, Any], container_id: str, command: list[str]) -> int:
     from pyrunc import runtime
     from pyrunc.plan.process import exec_process_from_flags
 
-    if not args:
-        raise UsageError('"exec" requires a minimum of 1 argument')
-    container_id, command = args[0], args[1:]
     store = ctx.store()
     if not values["process"] and not command:
-        raise UsageError("process args cannot be empty")
+        # runc reports the container's state first.
+        runtime.exec_target(store, container_id, values["ignore_paused"])
+        raise ConfigError("process args cannot be empty")
     if values["process"]:
         process = _load_process(values["process"])
     else:

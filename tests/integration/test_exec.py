@@ -166,7 +166,7 @@ def test_process_json_invalid(runtime, bundle, tmp_path):
     path = tmp_path / "process.json"
     path.write_text(json.dumps({"cwd": "/"}))
     proc = runtime("exec", "--process", str(path), cid)
-    assert proc.returncode == 1 and b"args" in proc.stderr
+    assert proc.returncode == 255 and b"args" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
@@ -208,8 +208,8 @@ def test_cgroup_sub_cgroup(runtime, bundle):
                 controllers = ln.split(":")[1].split(",")
                 assert ln.endswith("/sub") == ("memory" in controllers), ln
         proc = sh(runtime, cid, "true", "--cgroup", "missing")
-        assert proc.returncode == 1 and b"does not exist" in proc.stderr
-        assert sh(runtime, cid, "true", "--cgroup", "../escape").returncode == 1
+        assert proc.returncode == 255 and b"does not exist" in proc.stderr
+        assert sh(runtime, cid, "true", "--cgroup", "../escape").returncode == 255
     finally:
         for sub in made:
             for _ in range(50):
@@ -227,20 +227,26 @@ def test_exec_into_stopped_or_missing_container(runtime, bundle):
         if runtime.state(cid)["status"] == "stopped":
             break
         time.sleep(0.05)
+    # As runc: a failure past the argument count is "exec failed: ...", exit 255,
+    # so engines can tell it from the exit status of the process itself.
     proc = runtime("exec", cid, "true")
-    assert proc.returncode == 1
-    assert b"cannot exec in a stopped container" in proc.stderr
+    assert proc.returncode == 255
+    assert b"exec failed: cannot exec in a stopped container" in proc.stderr
     proc = runtime("exec", "no-such-container", "true")
-    assert proc.returncode == 1 and b"container does not exist" in proc.stderr
+    assert proc.returncode == 255 and b"exec failed: container does not exist" in proc.stderr
     proc = runtime("exec", cid)
-    assert proc.returncode == 1 and b"process args cannot be empty" in proc.stderr
+    assert proc.returncode == 255 and b"cannot exec in a stopped container" in proc.stderr
+    proc = runtime("exec", started(runtime, bundle))
+    assert proc.returncode == 255 and b"exec failed: process args cannot be empty" in proc.stderr
+    proc = runtime("exec")
+    assert proc.returncode == 1 and b"exec failed" not in proc.stderr
 
 
 def test_exec_into_paused_container(runtime, bundle, tmp_path):
     cid = started(runtime, bundle)
     runtime("pause", cid, check=True)
     proc = runtime("exec", cid, "true")
-    assert proc.returncode == 1
+    assert proc.returncode == 255
     assert b"cannot exec in a paused container (use --ignore-paused to override)" in proc.stderr
     # With --ignore-paused the process joins the frozen cgroup and runs on resume.
     pid_file = tmp_path / "p.pid"
@@ -271,7 +277,7 @@ def test_detached_exec_with_pid_file_returns_at_once(runtime, bundle, tmp_path):
 def test_tty_detach_without_console_socket_is_refused(runtime, bundle):
     cid = started(runtime, bundle)
     proc = runtime("exec", "-t", "-d", cid, "true")
-    assert proc.returncode == 1
+    assert proc.returncode == 255
     assert b"cannot allocate tty if" in proc.stderr and b"console socket" in proc.stderr
 
 
