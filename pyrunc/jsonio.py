@@ -71,11 +71,27 @@ def loads(text: str | bytes) -> Any:
         value, end = scan(text, start)
     except StopIteration as stop:
         raise ValueError(f"invalid JSON at offset {stop.value}") from None
+    except SystemError:
+        # The scanner words its errors with json.decoder.JSONDecodeError, taken
+        # from sys.modules without importing it; unloaded, the error is lost.
+        raise ValueError("invalid JSON") from None
     while end < len(text) and text[end] in _WHITESPACE:
         end += 1
     if end != len(text):
         raise ValueError(f"extra data at offset {end}")
     return value
+
+
+def loads_file_bytes(raw: bytes) -> Any:
+    """A file's JSON document: :func:`loads` when it is plain UTF-8; otherwise
+    ``json.loads``, which also decodes UTF-16/32 and a byte-order mark and words
+    the ValueError of a bad document."""
+    try:
+        return loads(raw)
+    except ValueError:
+        import json
+
+        return json.loads(raw)
 
 
 def _float(value: float) -> str:
@@ -171,3 +187,15 @@ def _key(key: Any) -> str:
     if isinstance(key, float):
         return _float(key)
     raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
+
+
+def clone(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists and scalars), without ``copy``.
+
+    ``copy.deepcopy`` imports ``weakref`` and more; decoded JSON needs none of it.
+    """
+    if isinstance(value, dict):
+        return {key: clone(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [clone(item) for item in value]
+    return value

@@ -11,13 +11,16 @@ from __future__ import annotations
 import copy
 import os
 import time
-from collections.abc import Callable, Mapping
 from typing import Any
 
 from pyrunc.errors import CgroupError, ContainerError, PyruncError
 from pyrunc.runtime import CREATED, PAUSED, RUNNING, STOPPED, _cgroup_manager, status_of
 from pyrunc.state.procs import is_alive
 from pyrunc.state.store import ContainerRecord, Store
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
 RESCTRL = "/sys/fs/resctrl"
 
@@ -84,14 +87,14 @@ def merge_resources(current: Mapping[str, Any] | None, delta: Mapping[str, Any])
     Keys whose value is null mean "unchanged" (Go's nil pointers).  A memory
     limit of -1 without a swap value also lifts the swap limit, as runc does.
     """
-    if not isinstance(delta, Mapping):
+    if not isinstance(delta, dict):
         raise PyruncError("update: resources must be a JSON object")
     merged = copy.deepcopy(dict(current or {}))
     for key in _MERGED_SECTIONS:
         section = delta.get(key)
         if section is None:
             continue
-        if not isinstance(section, Mapping):
+        if not isinstance(section, dict):
             raise PyruncError(f"update: resources.{key} must be a JSON object")
         target = dict(merged.get(key) or {})
         target.update({k: v for k, v in section.items() if v is not None})

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from pyrunc.cli.args import int_value, opt
 from pyrunc.errors import ConfigError, ExecFailed, PyruncError, UsageError
+from pyrunc.jsonio import loads_file_bytes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,9 +37,11 @@ def _load_process(path: str) -> dict[str, Any]:
 
     try:
         with open(path, "rb") as f:
-            process = json.loads(f.read())
+            raw = f.read()
     except OSError as e:
         raise ConfigError(f"open {path}: {e.strerror}") from None
+    try:
+        process = loads_file_bytes(raw)
     except ValueError as e:
         raise ConfigError(f"{path}: invalid JSON: {e}") from None
     # Validate as the process of a minimal config, so errors read "process.args: ...".

@@ -17,7 +17,6 @@ import _signal as signal
 import _socket as socket
 import fcntl
 import os
-from collections.abc import Callable, Mapping, Sequence
 
 import pyrunc
 from pyrunc.plan.protocol import (
@@ -35,6 +34,10 @@ from pyrunc.plan.protocol import (
     encode_sync,
 )
 from pyrunc.plan.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
 
 # PYRUNC_INIT_BINARY replaces the packaged binary (tests run a sanitizer
 # build of pyrunc-init this way); it is still copied into a sealed memfd.

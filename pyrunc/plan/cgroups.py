@@ -10,13 +10,13 @@ cgroups): value 0 means "unset" for most fields, -1 means "max".
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
 
 from pyrunc.errors import ConfigError
 from pyrunc.plan.record import FrozenRecord, Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
     from typing import Any
 
 V1 = "v1"
@@ -298,7 +298,7 @@ def _section(resources: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = resources.get(key)
     if value is None:
         return {}
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         raise ConfigError(f"linux.resources.{key}: expected an object")
     return value
 
@@ -591,7 +591,7 @@ def plan_v2(
     w.extend(_rdma_writes(resources))
     # unified
     unified = resources.get("unified") or {}
-    if not isinstance(unified, Mapping):
+    if not isinstance(unified, dict):
         raise ConfigError("linux.resources.unified: expected an object")
     for key in sorted(unified):
         if not key or "/" in key or key.startswith(".") or "." not in key:

@@ -27,11 +27,14 @@ generator emits, so the program itself is unit-tested without a kernel.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pyrunc.errors import ConfigError
 from pyrunc.plan.cgroups import DeviceRule
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 # struct bpf_cgroup_dev_ctx values (include/uapi/linux/bpf.h).
 DEV_BLOCK = 1

@@ -23,8 +23,7 @@ pyrunc-init at the sync (protocol.h, "Hooks").
 
 from __future__ import annotations
 
-import json
-
+from pyrunc.jsonio import dumps_compact
 from pyrunc.plan import protocol as P
 
 TYPE_CHECKING = False
@@ -123,7 +122,7 @@ def state_document(oci_version: str, container_id: str, status: str, pid: int, b
 
 def encode_state(doc: Mapping[str, Any]) -> bytes:
     """The state as the bytes a hook reads."""
-    return json.dumps(doc, separators=(",", ":")).encode()
+    return dumps_compact(doc).encode()
 
 
 def container_states(oci_version: str, container_id: str, pid: int, bundle: str,

@@ -10,8 +10,6 @@ arguments.  Validation messages follow runc's where runc has one.
 
 from __future__ import annotations
 
-import re
-
 from pyrunc.errors import ConfigError
 from pyrunc.plan import protocol as P
 from pyrunc.plan.record import FrozenRecord
@@ -49,7 +47,6 @@ MAX_LIST_BIT = 8191
 APPARMOR_UNAVAILABLE = ("unable to apply apparmor profile: apparmor failed to apply profile: "
                         "write /proc/self/attr/exec: invalid argument")
 
-_IFNAME_BAD = re.compile(r"[/\s:]")
 
 
 def parse_id_list(text: str, field: str) -> list[int]:
@@ -207,7 +204,7 @@ def check_net_devices(linux: Mapping[str, Any]) -> None:
     for host_name, dev in devices.items():
         new = (dev or {}).get("name") or host_name
         for label, name in (("host name", host_name), ("name", new)):
-            if not name or len(name) > 15 or name in (".", "..") or _IFNAME_BAD.search(name):
+            if not name or len(name) > 15 or name in (".", "..") or any(c in "/:" or c.isspace() for c in name):
                 raise ConfigError(f"linux.netDevices[{host_name!r}]: invalid {label} {name!r}")
         if new in seen and "%d" not in new:
             raise ConfigError(f"linux.netDevices[{host_name!r}]: name {new!r} is also used "

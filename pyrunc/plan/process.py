@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 import posixpath
 
 from pyrunc.errors import UsageError
+from pyrunc.jsonio import clone
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def exec_process_from_flags(base: Mapping[str, Any], args: Sequence[str], *,
     """The exec'd process: the container's process with the command-line overrides."""
     if not args:
         raise UsageError("process args cannot be empty")
-    process: dict[str, Any] = copy.deepcopy(dict(base))
+    process: dict[str, Any] = clone(dict(base))
     process["args"] = list(args)
     process["terminal"] = tty
     process.pop("consoleSize", None)

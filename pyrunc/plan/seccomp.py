@@ -247,7 +247,7 @@ def listener_state(seccomp: Mapping[str, Any], *, container_id: str, status: str
     that travels with it, the profile's listenerMetadata and the container
     state (status "creating" during create, the container's own during exec).
     """
-    import json
+    from pyrunc.jsonio import dumps_compact
 
     state: dict[str, Any] = {"ociVersion": oci_version, "id": container_id, "status": status,
                              "pid": init_pid, "bundle": bundle}
@@ -257,4 +257,4 @@ def listener_state(seccomp: Mapping[str, Any], *, container_id: str, status: str
     if seccomp.get("listenerMetadata"):
         doc["metadata"] = seccomp["listenerMetadata"]
     doc["state"] = state
-    return json.dumps(doc, separators=(",", ":")).encode()
+    return dumps_compact(doc).encode()

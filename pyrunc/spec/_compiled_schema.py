@@ -13,7 +13,7 @@ pyrunc.spec.validate asks jsonschema.
 """
 
 
-import re
+from pyrunc.spec.simplepattern import search as _search
 
 __all__ = [
     "is_valid_config",
@@ -22,15 +22,15 @@ __all__ = [
 ]
 
 
-_R0 = re.compile('^RLIMIT_[A-Z]+$')
+_P0 = (('R', False, 1, False), ('L', False, 1, False), ('I', False, 1, False), ('M', False, 1, False), ('I', False, 1, False), ('T', False, 1, False), ('_', False, 1, False), ('ABCDEFGHIJKLMNOPQRSTUVWXYZ', False, 1, True))
 _E1 = frozenset({"SCHED_BATCH", "SCHED_DEADLINE", "SCHED_FIFO", "SCHED_IDLE", "SCHED_ISO", "SCHED_OTHER", "SCHED_RR"})
 _E2 = frozenset({"SCHED_FLAG_DL_OVERRUN", "SCHED_FLAG_KEEP_PARAMS", "SCHED_FLAG_KEEP_POLICY", "SCHED_FLAG_RECLAIM", "SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_UTIL_CLAMP_MAX", "SCHED_FLAG_UTIL_CLAMP_MIN"})
 _E3 = frozenset({"IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE", "IOPRIO_CLASS_RT"})
-_R4 = re.compile('^[0-9, -]*$')
+_P4 = ((' ,-0123456789', False, 0, True),)
 _E5 = frozenset({"cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"})
 _E6 = frozenset({"b", "c", "p", "u"})
-_R7 = re.compile('^[1-9][0-9]*[KMG]B$')
-_R8 = re.compile('^MB:[^\\n]*$')
+_P7 = (('123456789', False, 1, False), ('0123456789', False, 0, True), ('GKM', False, 1, False), ('B', False, 1, False))
+_P8 = (('M', False, 1, False), ('B', False, 1, False), (':', False, 1, False), ('\n', True, 0, True))
 _E9 = frozenset({"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"})
 _E10 = frozenset({"SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", "SCMP_ARCH_LOONGARCH64", "SCMP_ARCH_M68K", "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PARISC", "SCMP_ARCH_PARISC64", "SCMP_ARCH_PPC", "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_RISCV64", "SCMP_ARCH_S390", "SCMP_ARCH_S390X", "SCMP_ARCH_SH", "SCMP_ARCH_SHEB", "SCMP_ARCH_X32", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64"})
 _E11 = frozenset({"SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"})
@@ -40,7 +40,7 @@ _E14 = frozenset({"LINUX", "LINUX32"})
 _E15 = frozenset({"MPOL_BIND", "MPOL_DEFAULT", "MPOL_INTERLEAVE", "MPOL_LOCAL", "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_WEIGHTED_INTERLEAVE"})
 _E16 = frozenset({"MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"})
 _E17 = frozenset({"created", "creating", "running", "stopped"})
-_R18 = re.compile('^CAP_[A-Z_]+$')
+_P18 = (('C', False, 1, False), ('A', False, 1, False), ('P', False, 1, False), ('_', False, 1, False), ('ABCDEFGHIJKLMNOPQRSTUVWXYZ_', False, 1, True))
 
 
 def _v0(x: object) -> bool:
@@ -217,7 +217,7 @@ def _v13(x: object) -> bool:
     # https://schemas.pyrunc.invalid/config-schema.json#/properties/process/properties/rlimits/items/properties/type
     if not isinstance(x, str):
         return False
-    if _R0.search(x) is None:
+    if not _search(_P0, x):
         return False
     return True
 
@@ -342,7 +342,7 @@ def _v24(x: object) -> bool:
     # https://schemas.pyrunc.invalid/config-schema.json#/properties/process/properties/execCPUAffinity/properties/initial
     if not isinstance(x, str):
         return False
-    if _R4.search(x) is None:
+    if not _search(_P4, x):
         return False
     return True
 
@@ -779,7 +779,7 @@ def _v55(x: object) -> bool:
     # https://schemas.pyrunc.invalid/config-linux.json#/properties/resources/properties/hugepageLimits/items/properties/pageSize
     if not isinstance(x, str):
         return False
-    if _R7.search(x) is None:
+    if not _search(_P7, x):
         return False
     return True
 
@@ -912,7 +912,7 @@ def _v66(x: object) -> bool:
     # https://schemas.pyrunc.invalid/config-linux.json#/properties/intelRdt/properties/memBwSchema
     if not isinstance(x, str):
         return False
-    if _R8.search(x) is None:
+    if not _search(_P8, x):
         return False
     return True
 
@@ -1268,7 +1268,7 @@ def _v92(x: object) -> bool:
     # https://schemas.pyrunc.invalid/features-linux.json#/properties/capabilities/items
     if not isinstance(x, str):
         return False
-    if _R18.search(x) is None:
+    if not _search(_P18, x):
         return False
     return True
 

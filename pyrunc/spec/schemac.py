@@ -13,7 +13,9 @@ reaches for a new keyword cannot silently validate less than jsonschema does.
 
 The generated module:
 
-* imports nothing but ``re`` (patterns are compiled once, at module level);
+* imports nothing but :mod:`pyrunc.spec.simplepattern`, which checks the
+  simple anchored patterns our schemas use, and ``re`` only for a pattern
+  beyond it (compiled once, at module level);
 * has one small function per distinct subschema, so no function nests more than
   one loop and the call depth is bounded by the schema depth (``$ref`` cycles are
   refused, so a hostile document cannot drive it into deep recursion);
@@ -37,6 +39,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urljoin
+
+from pyrunc.spec.simplepattern import compile_pattern
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SCHEMA_DIR = PACKAGE_DIR.parent.parent / "schemas"
@@ -95,6 +99,7 @@ class _Output:
     by_body: dict[str, str] = field(default_factory=dict)
     constants: list[str] = field(default_factory=list)
     by_constant: dict[str, str] = field(default_factory=dict)
+    imports: set[str] = field(default_factory=set)
 
     def constant(self, prefix: str, expression: str) -> str:
         name = self.by_constant.get(expression)
@@ -295,9 +300,17 @@ class Compiler:
                 re.compile(pattern)
             except re.error as e:
                 raise SchemaCompileError(f"{where}: bad pattern {pattern!r}: {e}") from None
-            name = self.out.constant("R", f"re.compile({pattern!r})")
-            # jsonschema uses re.search: the pattern is not anchored implicitly.
-            lines.append(f"if {name}.search(x) is None:")
+            tokens = compile_pattern(pattern)
+            if tokens is not None:
+                # Checked without importing re (see simplepattern).
+                name = self.out.constant("P", repr(tokens))
+                self.out.imports.add("from pyrunc.spec.simplepattern import search as _search")
+                lines.append(f"if not _search({name}, x):")
+            else:
+                name = self.out.constant("R", f"re.compile({pattern!r})")
+                self.out.imports.add("import re")
+                # jsonschema uses re.search: the pattern is not anchored implicitly.
+                lines.append(f"if {name}.search(x) is None:")
             lines.append("    return False")
 
     def _array(self, schema: Mapping[str, object], base: str, where: str,
@@ -363,7 +376,7 @@ class Compiler:
         for public, filename in entry_points.items():
             entries.append((public, self._ref(urljoin(base, filename))))
         parts = [HEADER.rstrip("\n")]
-        parts.append("\n".join(["import re", "", "__all__ = [",
+        parts.append("\n".join([*sorted(self.out.imports), "", "__all__ = [",
                                 *(f"    {json.dumps(p)}," for p, _ in sorted(entries)), "]"]))
         if self.out.constants:
             parts.append("\n".join(self.out.constants))

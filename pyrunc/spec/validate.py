@@ -10,12 +10,10 @@ more than the rest of a ``create``.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable
-from functools import cache
 
 from pyrunc.errors import ConfigError
+from pyrunc.jsonio import loads_file_bytes
 from pyrunc.spec._compiled_schema import (
     is_valid_config,
     is_valid_features,
@@ -24,6 +22,7 @@ from pyrunc.spec._compiled_schema import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from jsonschema.exceptions import ValidationError
@@ -37,8 +36,18 @@ STATE_SCHEMA = "state-schema.json"
 FEATURES_SCHEMA = "features-schema.json"
 
 
-@cache
+_validators: dict[str, Validator] = {}
+
+
 def _validator(name: str) -> Validator:
+    if name not in _validators:
+        _validators[name] = _make_validator(name)
+    return _validators[name]
+
+
+def _make_validator(name: str) -> Validator:
+    import json
+
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
 
@@ -129,8 +138,8 @@ def load_config(bundle_dir: str) -> dict[str, Any]:
     except OSError as e:
         raise ConfigError(f"open config.json: {e.strerror or e}") from None
     try:
-        doc = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as e:
+        doc = loads_file_bytes(raw)
+    except ValueError as e:
         raise ConfigError(f"config.json: invalid JSON: {e}") from None
     if not isinstance(doc, dict):
         raise ConfigError(

@@ -70,6 +70,8 @@ try:
         from pyrunc.plan.builder import build_create_plan
         from pyrunc.spec.semantic import check_config, check_console
         from pyrunc.spec.validate import load_config, validate_config
+        import pyrunc.cli.create_cmd, pyrunc.cli.exec_cmd, pyrunc.cli.run_cmd
+        import pyrunc.plan.process
         doc = load_config(args[0])
         validate_config(doc)
         check_config(doc, args[0])
@@ -259,6 +261,23 @@ def test_create_prelude_skips_dataclasses_and_pathlib(bundle: Path, tmp_path: Pa
     assert status == "ok"
     assert "pyrunc.linux.initproc" in modules
     assert sorted(m for m in modules - bare_s[0] if m.split(".")[0] in CREATE_FORBIDDEN) == []
+
+
+# Beyond CREATE_FORBIDDEN, what every create, run and exec would otherwise pay for:
+# json's scanner loads re, re loads enum (about 8 ms together), copy loads weakref.
+CREATE_PATH_FORBIDDEN = (*CREATE_FORBIDDEN, "json", "re", "enum", "copy", "weakref",
+                         "collections", "functools")
+
+
+def test_create_and_exec_paths_skip_json_re_enum(bundle: Path, tmp_path: Path,
+                                                 bare_s: tuple[set[str], set[str]]) -> None:
+    """The modules every create/run/exec loads, running a real config's checks, under -S;
+    only optional features (hooks, a console, netDevices) may load more."""
+    modules, status = _modules(tmp_path, "create-prelude", str(bundle), no_site=True)
+    assert status == "ok"
+    assert "pyrunc.plan.process" in modules and "pyrunc.spec._compiled_schema" in modules
+    loaded = modules - bare_s[0]
+    assert sorted(m for m in loaded if m.split(".")[0] in CREATE_PATH_FORBIDDEN) == []
 
 
 def test_create_run_exec_modules_skip_typing(tmp_path: Path,

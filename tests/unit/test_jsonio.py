@@ -49,3 +49,50 @@ def test_special_floats_and_keys():
     assert jsonio.dumps({"n": float("nan")}) == json.dumps({"n": float("nan")})
     with pytest.raises(TypeError):
         jsonio.dumps({"x": object()})
+
+
+@given(documents)
+def test_clone_is_deep_and_equal(doc):
+    copied = jsonio.clone(doc)
+    assert copied == doc
+    stack = [(doc, copied)]
+    while stack:
+        original, other = stack.pop()
+        if isinstance(original, (dict, list)):
+            assert other is not original
+            pairs = zip(original.values(), other.values()) if isinstance(original, dict) \
+                else zip(original, other)
+            stack.extend(pairs)
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"a": [1, 2.5, "x"]}', '{"a": "\u00e9"}'.encode(), b"\xef\xbb\xbf{\"bom\": true}",
+    '{"wide": 1}'.encode("utf-16"), '{"wide": 1}'.encode("utf-32-le"),
+    b"", b"{", b'{"a": 1} x', b"\xff\xfe\xfd", b"[1,]", b"Infinity",
+])
+def test_loads_file_bytes_is_json_loads(raw):
+    try:
+        expected = json.loads(raw)
+    except ValueError as e:
+        with pytest.raises(ValueError) as got:
+            jsonio.loads_file_bytes(raw)
+        assert str(got.value) == str(e)
+    else:
+        assert jsonio.loads_file_bytes(raw) == expected
+
+
+def test_bad_documents_are_value_errors_without_json_loaded():
+    """_json reports scanner errors through json.decoder, which the light
+    commands never import: the error must still be a ValueError."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys\nfrom pyrunc import jsonio\nassert 'json.decoder' not in sys.modules\n"
+            "for bad in ['{\"a\": x}', '[1,]', '{\"a\" 1}', '\"\\\\q\"', '[']:\n"
+            "    try:\n        jsonio.loads(bad)\n    except ValueError:\n        continue\n"
+            "    raise SystemExit('accepted ' + bad)\nprint('ok')\n")
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-S", "-c", code], cwd=repo, capture_output=True,
+                          text=True, check=False, timeout=60)
+    assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr

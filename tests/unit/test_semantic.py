@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyrunc.errors import ConfigError
 from pyrunc.spec.semantic import (
@@ -327,3 +329,13 @@ def test_valid_container_ids(cid: str) -> None:
 @pytest.mark.parametrize("cid", ["", ".", "..", "a/b", "/a", "a b", "a\n", "é", "a:b", "a*"])
 def test_invalid_container_ids(cid: str) -> None:
     assert not valid_container_id(cid)
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=st.characters(max_codepoint=0x17F), max_size=6))
+def test_container_id_rule_is_runcs_regexp(cid: str) -> None:
+    """The same verdict as runc's regexp ^[\\w+-.]+$ (ASCII \\w), minus "." and ".."."""
+    import re
+
+    expected = re.fullmatch(r"[\w+-.]+", cid, re.ASCII) is not None and cid not in (".", "..")
+    assert valid_container_id(cid) == expected

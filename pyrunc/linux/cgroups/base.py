@@ -9,7 +9,6 @@ import _signal as signal
 import errno
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from pyrunc.errors import CgroupError
 from pyrunc.plan import cgroups as plan
@@ -17,6 +16,10 @@ from pyrunc.plan.cgroups import DeviceRule
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from typing import TypeAlias
+
+    DirFor: TypeAlias = Callable[[str], "str | None"]
     from typing import Any, Self
 
 PROCS = "cgroup.procs"
@@ -165,7 +168,6 @@ def wait_until(check: Callable[[], bool], timeout: float) -> bool:
         delay = min(delay * 2, 0.02)
 
 
-DirFor = Callable[[str], "str | None"]
 
 
 def _resolve(w: plan.Write, directory: str) -> tuple[str, str] | None:

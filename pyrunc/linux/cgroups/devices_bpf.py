@@ -13,12 +13,15 @@ from __future__ import annotations
 import errno
 import os
 import resource
-from collections.abc import Sequence
 from typing import Any
 
 from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import base
 from pyrunc.plan import devices_bpf as bpf_plan
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 BPF_CGROUP_DEVICE = 6
 BPF_F_ALLOW_MULTI = 1 << 1

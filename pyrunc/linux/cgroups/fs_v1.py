@@ -12,7 +12,6 @@ import errno
 import itertools
 import os
 import select
-from collections.abc import Mapping, Sequence
 
 from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import base
@@ -20,6 +19,7 @@ from pyrunc.plan import cgroups as plan
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
 # Where to look for the task list, in order of preference.

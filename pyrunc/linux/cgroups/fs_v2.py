@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import os
 import select
-from collections.abc import Mapping, Sequence
 
 from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import base
@@ -14,6 +13,7 @@ from pyrunc.plan.cgroups import DeviceRule
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
 
