@@ -182,6 +182,7 @@ def create(store: Store, container_id: str, opts: CreateOptions,
     from pyrunc.linux.netdevs import check_host_support, collect_addresses, with_netdev_sync
 
     check_host_support(config, config.get("process") or {})
+    rootfs = host_facts.resolve_rootfs(bundle, config["root"]["path"])
     process = config.get("process") or {}
     console = _console_for(bool(process.get("terminal")), opts.console, opts.console_socket)
     linux = config.get("linux") or {}
@@ -196,7 +197,7 @@ def create(store: Store, container_id: str, opts: CreateOptions,
     idmap_fds: dict[int, int] = {}
     listener = None
     manager = None
-    record = None
+    launching = False
     launched = None
     try:
         fifo_path = os.path.join(directory, FIFO_NAME)
@@ -209,9 +210,12 @@ def create(store: Store, container_id: str, opts: CreateOptions,
         manager = manager_for(linux.get("cgroupsPath"), container_id)
         # Recorded before the cgroup exists: a create killed from here on
         # leaves a state that `delete --force` cleans up, cgroup included.
-        store.save(ContainerRecord(id=container_id, bundle=bundle, rootfs="",
-                                   created=_now_rfc3339(), cgroup=manager.to_state(),
-                                   config=config))
+        # Written once more, with the pid, when the init is ready.
+        record = ContainerRecord(
+            id=container_id, bundle=bundle, rootfs=rootfs, created=_now_rfc3339(),
+            annotations=dict(config.get("annotations") or {}), cgroup=manager.to_state(),
+            config=config)
+        store.save(record)
         manager.create()
         manager.apply(linux.get("resources") or {})
         _stop_at("cgroup")
@@ -220,7 +224,8 @@ def create(store: Store, container_id: str, opts: CreateOptions,
         first_closed = 3 + len(preserved)
         if fifo_fd < first_closed:
             raise PyruncError(f"fd {fifo_fd} collides with the preserved fds")
-        facts = host_facts.gather(config, bundle, fifo_fd=fifo_fd, first_closed_fd=first_closed,
+        facts = host_facts.gather(config, bundle, rootfs, fifo_fd=fifo_fd,
+                                  first_closed_fd=first_closed,
                                   no_pivot=opts.no_pivot,
                                   container_cgroup_dirs=manager.dirs())
         facts.net_addresses = collect_addresses(linux)
@@ -240,11 +245,7 @@ def create(store: Store, container_id: str, opts: CreateOptions,
             facts.seccomp_fds = listener.fds
             inherited += listener.fds
         steps = build_create_plan(_with_listen_env(config, listen), facts)
-        record = ContainerRecord(
-            id=container_id, bundle=bundle, rootfs=facts.rootfs, created=_now_rfc3339(),
-            annotations=dict(config.get("annotations") or {}), cgroup=manager.to_state(),
-            config=config)
-        store.save(record)
+        launching = True
 
         def on_idmap(pid: int) -> None:
             write_id_maps(pid, linux.get("uidMappings") or (), linux.get("gidMappings") or ())
@@ -290,7 +291,7 @@ def create(store: Store, container_id: str, opts: CreateOptions,
             _quietly(lambda: manager.kill_all(signal.SIGKILL))
             _quietly(manager.destroy)
         store.remove(container_id)
-        if record is not None:
+        if launching:
             _poststop(config, container_id, bundle, warn)
         raise
     finally:

@@ -126,11 +126,10 @@ def resolve_rootfs(bundle: str, root: str) -> str:
     return rootfs
 
 
-def gather(config: Mapping[str, Any], bundle: str, *, fifo_fd: int, first_closed_fd: int,
-           no_pivot: bool, container_cgroup_dirs: Sequence[str]) -> HostFacts:
-    """Collect HostFacts for one create."""
-    root = config["root"]["path"]
-    rootfs = resolve_rootfs(bundle, root)
+def gather(config: Mapping[str, Any], bundle: str, rootfs: str, *, fifo_fd: int,
+           first_closed_fd: int, no_pivot: bool,
+           container_cgroup_dirs: Sequence[str]) -> HostFacts:
+    """Collect HostFacts for one create (rootfs as :func:`resolve_rootfs` gave it)."""
     kinds = {}
     for m in config.get("mounts") or ():
         mtype = m.get("type")
