@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -27,9 +28,20 @@ pytestmark = needs_root
 SPECIAL = ("/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys/fs/cgroup")
 
 
-def host_mount_table() -> list[str]:
+def host_mount_table(own: Path) -> list[str]:
+    """The host's mount points where this test's container could leak one.
+
+    That is /, the host's /proc, /sys and /dev trees (where a special dir
+    resolved outside the rootfs lands) and this test's own temp dir (the
+    rootfs, the bundle and the canary).  Mounts elsewhere belong to other
+    work on the machine (another test session's tmpfs in its own temp dir
+    comes and goes at any time) and would make the comparison flaky.
+    """
+    watched = ("/proc", "/sys", "/dev", str(own))
     with open("/proc/self/mountinfo") as f:
-        return sorted(line.split()[4] for line in f)
+        points = [line.split()[4] for line in f]
+    return sorted(mp for mp in points
+                  if mp == "/" or any(mp == w or mp.startswith(w + "/") for w in watched))
 
 
 @pytest.mark.parametrize("relative", [False, True], ids=["absolute", "relative"])
@@ -48,11 +60,11 @@ def test_special_dir_is_a_symlink(runtime, bundle, private_rootfs, tmp_path, spe
     cfg = config_for(private_rootfs, ["true"])
     cfg["mounts"].append({"destination": "/sys/fs/cgroup", "type": "cgroup",
                           "source": "cgroup", "options": ["ro", "nosuid", "nodev", "noexec"]})
-    before = host_mount_table()
+    before = host_mount_table(tmp_path)
     proc = runtime("run", "-b", str(bundle(config=cfg)), runtime.new_id("symdir"))
     assert b"Traceback" not in proc.stderr
     if proc.returncode != 0:
         assert len(proc.stderr.splitlines()) == 1, proc.stderr
     assert list(canary.iterdir()) == [], f"{special}: host canary changed"
     assert mounts_under(str(canary)) == []
-    assert host_mount_table() == before
+    assert host_mount_table(tmp_path) == before
