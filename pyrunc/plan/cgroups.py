@@ -9,8 +9,6 @@ cgroups): value 0 means "unset" for most fields, -1 means "max".
 
 from __future__ import annotations
 
-import math
-
 from pyrunc.errors import ConfigError
 from pyrunc.plan.record import FrozenRecord, Record
 
@@ -136,6 +134,8 @@ def cpu_shares_to_weight(shares: int) -> int:
         return 1
     if shares >= CPU_SHARES_MAX:
         return CPU_WEIGHT_MAX
+    import math  # an extension module to load: only v2 cpu weights need it
+
     lg = math.log2(shares)
     exponent = (lg * lg + 125 * lg) / 612.0 - 7.0 / 34.0
     return math.ceil(10**exponent)

@@ -264,9 +264,10 @@ def test_create_prelude_skips_dataclasses_and_pathlib(bundle: Path, tmp_path: Pa
 
 
 # Beyond CREATE_FORBIDDEN, what every create, run and exec would otherwise pay for:
-# json's scanner loads re, re loads enum (about 8 ms together), copy loads weakref.
+# json's scanner loads re, re loads enum (about 8 ms together), copy loads weakref;
+# math and select are shared objects to map, needed only by v2 weights and `events`.
 CREATE_PATH_FORBIDDEN = (*CREATE_FORBIDDEN, "json", "re", "enum", "copy", "weakref",
-                         "collections", "functools")
+                         "collections", "functools", "math", "select")
 
 
 def test_create_and_exec_paths_skip_json_re_enum(bundle: Path, tmp_path: Path,

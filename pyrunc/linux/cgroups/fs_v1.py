@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import itertools
 import os
-import select
 
 from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import base
@@ -237,6 +236,8 @@ class V1OOMNotifier(base.OOMNotifier):
     def wait(self, timeout: float | None = None) -> bool:
         """True on OOM; EOFError once the cgroup is gone (the kernel also
         signals the eventfd on removal)."""
+        import select  # an extension module: only `events` waits
+
         r, _, _ = select.select([self._efd], [], [], timeout)
         if not r:
             return False

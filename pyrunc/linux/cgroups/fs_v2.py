@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import select
 
 from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import base
@@ -198,6 +197,8 @@ class V2OOMNotifier(base.OOMNotifier):
 
     def wait(self, timeout: float | None = None) -> bool:
         """True once oom_kill increased; EOFError when the cgroup is removed."""
+        import select  # an extension module: only `events` waits
+
         poller = select.poll()
         poller.register(self._fd, select.POLLPRI | select.POLLERR)
         ms = None if timeout is None else int(timeout * 1000)
