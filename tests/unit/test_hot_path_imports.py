@@ -318,3 +318,17 @@ def test_light_commands_read_state_without_json_or_re(command: list[str], tmp_pa
     loaded = modules - baseline
     assert sorted(m for m in loaded if m.split(".")[0] in ("json", "re", "enum", "signal")) == []
     assert _slow(modules, bare_s) == []
+
+
+def test_cgroup_manager_without_the_planner(tmp_path: Path) -> None:
+    """delete, kill, pause and ps rebuild the manager from state.json and remove,
+    signal or freeze: the resources-to-files planner is loaded only to apply."""
+    code = ("import sys\nfrom pyrunc.linux.cgroups import manager_from_state\n"
+            "m = manager_from_state({'mode': 'v1', 'paths': {'pids': '/nonexistent/x'}})\n"
+            "m.pids(); m.destroy()\n"
+            "print('pyrunc.plan.cgroups' in sys.modules)\n"
+            "m.plan({'pids': {'limit': 5}})\n"
+            "print('pyrunc.plan.cgroups' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-S", "-c", code], cwd=REPO, capture_output=True,
+                          text=True, check=False, timeout=60)
+    assert proc.stdout.split() == ["False", "True"], proc.stderr

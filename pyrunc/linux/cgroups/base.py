@@ -11,8 +11,6 @@ import os
 import time
 
 from pyrunc.errors import CgroupError
-from pyrunc.plan import cgroups as plan
-from pyrunc.plan.cgroups import DeviceRule
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -21,6 +19,9 @@ if TYPE_CHECKING:
 
     DirFor: TypeAlias = Callable[[str], "str | None"]
     from typing import Any, Self
+
+    from pyrunc.plan import cgroups as plan
+    from pyrunc.plan.cgroups import DeviceRule
 
 PROCS = "cgroup.procs"
 
@@ -274,7 +275,9 @@ class Manager:
         """The device rules a plan carries, or None when devices are left alone."""
         if not devices:
             return None
-        return plan.cgroup_device_rules(resources.get("devices"), linux_devices or ())
+        from pyrunc.plan.cgroups import cgroup_device_rules
+
+        return cgroup_device_rules(resources.get("devices"), linux_devices or ())
 
     def apply(self, resources: Mapping[str, Any],
               linux_devices: Sequence[Mapping[str, Any]] | None = None,

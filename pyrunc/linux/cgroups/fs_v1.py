@@ -14,12 +14,13 @@ import os
 
 from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import base
-from pyrunc.plan import cgroups as plan
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
+
+    from pyrunc.plan import cgroups as plan
 
 # Where to look for the task list, in order of preference.
 _PIDS_ORDER = ("freezer", "pids", "devices", "memory", "cpu", "name=systemd")
@@ -96,6 +97,8 @@ class V1Manager(base.Manager):
              linux_devices: Sequence[Mapping[str, Any]] | None = None,
              devices: bool = True) -> plan.CgroupPlan:
         """v1 plan; controllers only present in the hybrid cgroup2 mount get v2 writes."""
+        from pyrunc.plan import cgroups as plan
+
         p = plan.plan_v1(resources, self.device_rules(resources, linux_devices, devices))
         missing = {w.controller for w in p.writes if w.controller not in self.paths}
         v2_only = missing & self._unified_controllers()

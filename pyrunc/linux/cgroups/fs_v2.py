@@ -7,13 +7,14 @@ import os
 
 from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import base
-from pyrunc.plan import cgroups as plan
-from pyrunc.plan.cgroups import DeviceRule
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
+
+    from pyrunc.plan import cgroups as plan
+    from pyrunc.plan.cgroups import DeviceRule
 
 
 def enable_controllers(mount: str, path: str) -> None:
@@ -97,6 +98,8 @@ class V2Manager(base.Manager):
              linux_devices: Sequence[Mapping[str, Any]] | None = None,
              devices: bool = True) -> plan.CgroupPlan:
         """The v2 plan (device rules carried, not written)."""
+        from pyrunc.plan import cgroups as plan
+
         return plan.plan_v2(resources, self.device_rules(resources, linux_devices, devices))
 
     def apply(self, resources: Mapping[str, Any],
