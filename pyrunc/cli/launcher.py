@@ -25,15 +25,20 @@ _SITE_DIRS: "tuple[str, ...]" = ()
 def _add_install_dirs() -> bool:
     """Put the install's site dirs on sys.path; True if pyrunc is importable from them."""
     import os
-    from importlib.machinery import PathFinder
 
     here = os.path.dirname(os.path.realpath(__file__))
     dirs = [os.path.normpath(os.path.join(here, d)) for d in _SITE_DIRS]
+    # Directory listings, not importlib.machinery: importing that costs more
+    # than the rest of the launcher (about 0.7 ms on the test machines).
+    names: set[str] = set()
     for d in dirs:
         if d not in sys.path:
             sys.path.append(d)
-    return (PathFinder.find_spec("pyrunc", dirs) is not None
-            and PathFinder.find_spec("_cffi_backend") is not None)
+        try:
+            names.update(os.listdir(d))
+        except OSError:
+            pass
+    return "pyrunc" in names and any(n.startswith("_cffi_backend.") for n in names)
 
 
 if __name__ == "__main__":
