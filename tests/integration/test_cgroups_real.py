@@ -204,3 +204,14 @@ def test_destroy_missing_is_fine(name: str) -> None:
     finally:
         m.destroy()
     assert not m.exists()
+
+
+def test_destroy_removes_nested_sub_cgroups(manager: cg.Manager, name: str) -> None:
+    """A container may make sub-cgroups (exec --cgroup, systemd inside): the
+    first rmdir fails with EBUSY and destroy then removes them deepest first."""
+    manager.create()
+    for d in manager.dirs():
+        os.makedirs(os.path.join(d, "sub", "deeper"))
+    manager.destroy()
+    assert not manager.exists()
+    assert _leftovers(name) == []

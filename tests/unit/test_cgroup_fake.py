@@ -526,6 +526,7 @@ def test_destroy_reports_rmdir_failure(tmp_path: Path, monkeypatch: pytest.Monke
         raise base.cgroup_error("rmdir", path, OSError(errno.EBUSY, "busy"))
 
     monkeypatch.setattr(base, "rmdir", busy)
+    monkeypatch.setattr(base, "try_rmdir", lambda _path: False)
     with pytest.raises(CgroupError, match="rmdir .*: Device or resource busy"):
         m.destroy()
     monkeypatch.undo()

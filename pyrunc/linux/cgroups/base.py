@@ -115,8 +115,22 @@ def rmdir(path: str) -> None:
             raise cgroup_error("rmdir", path, e) from None
 
 
+def try_rmdir(path: str) -> bool:
+    """One rmdir attempt: True once ``path`` is gone.  The common case, a leaf
+    cgroup with no tasks left, then needs no listing of its many files."""
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False  # EBUSY: sub-cgroups, or tasks still exiting
+    return True
+
+
 def remove_cgroup(path: str) -> None:
     """Remove cgroup ``path`` and any sub-cgroups below it (deepest first)."""
+    if try_rmdir(path):
+        return
     if not os.path.isdir(path):
         return
     for dirpath, dirnames, _files in os.walk(path, topdown=False):
