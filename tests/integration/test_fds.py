@@ -6,7 +6,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 from tests.conftest import needs_root, runtime_env
 
@@ -144,15 +143,20 @@ def test_tty_exec_leaves_no_console_socket_behind(runtime, bundle, tmp_path):
 
     cid = runtime.new_id()
     runtime("run", "-d", "-b", str(bundle(["sleep", "1000"])), cid, check=True)
+    # The shell prints an end marker once ls has written the whole listing, so
+    # everything before the marker is the complete listing, however late it
+    # arrives.  The marker is computed by the shell: the command line itself
+    # does not contain it.
+    end = b"end-of-fd-listing-42"
     receiver = ConsoleReceiver(tmp_path / "c.sock")
     try:
         runtime("exec", "-t", "-d", "--console-socket", str(receiver.path), cid,
-                "sh", "-c", "ls -l /proc/self/fd; sleep 1", check=True)
-        receiver.wait_master()
-        out = receiver.wait_output(b"2 -> ").replace(b"\r", b"")
+                "sh", "-c", "ls -l /proc/self/fd; echo end-of-fd-listing-$((6*7)); sleep 1",
+                check=True)
+        receiver.wait_master(20)
+        out = receiver.wait_output(end, timeout=20).replace(b"\r", b"")
     finally:
         receiver.close()
-    time.sleep(0.2)
-    fds = fds_in(receiver.output.replace(b"\r", b"") or out)
-    assert sorted(fds) == [0, 1, 2] and all(t.startswith("/dev/pts/") for t in fds.values()), fds
-
+    listing = out.split(end, 1)[0]
+    fds = fds_in(listing)
+    assert sorted(fds) == [0, 1, 2] and all(t.startswith("/dev/pts/") for t in fds.values()), out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -253,17 +254,25 @@ def test_failing_poststop_hook_is_a_warning(runtime, bundle, logdir, tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["createRuntime", "createContainer"])
-def test_hook_timeout_kills_it_and_fails(runtime, bundle, logdir, kind):
-    hooks = {kind: [recorder(kind, logdir, "sleep 30", timeout=1)]}
-    b = bundle(config=hooked_config(bundle, logdir, ["true"], hooks))
+def test_hook_timeout_kills_it_and_fails(runtime, bundle, logdir, kind, tmp_path):
     cid = runtime.new_id()
+    # The hook overruns in a `sleep` reached through a path in this test's
+    # own temp dir: that path is on the command line of the sleep and of the
+    # hook's shell (in its -c script), and on no other process's, whatever
+    # else runs on the host.  (Not the container id: nothing_left's check
+    # for it must not wait on the hook's reaping.)
+    sleeper = tmp_path / "hookbin" / "sleep"
+    sleeper.parent.mkdir()
+    sleeper.symlink_to(shutil.which("sleep") or "/bin/sleep")
+    hooks = {kind: [recorder(kind, logdir, f"'{sleeper}' 30", timeout=1)]}
+    b = bundle(config=hooked_config(bundle, logdir, ["true"], hooks))
     t0 = time.monotonic()
     proc = runtime("create", "--bundle", str(b), cid)
     assert time.monotonic() - t0 < 15
     assert proc.returncode == 1
     assert "timed out" in proc.stderr.decode()
     nothing_left(runtime, cid)
-    assert wait_until(lambda: processes_with("sleep 30") == [], 5)
+    assert wait_until(lambda: processes_with(str(sleeper)) == [], 10), processes_with(str(sleeper))
 
 
 def test_start_container_hook_timeout(runtime, bundle, logdir):
