@@ -124,6 +124,16 @@ def test_recursive_refs_are_refused(tmp_path: Path) -> None:
         _compile_dir(tmp_path, defs, {"$ref": "defs.json#/$defs/node"})
 
 
+def _load_config_check(tmp_path: Path, source: str) -> Callable[[object], bool]:
+    """is_valid_config of a generated module."""
+    (tmp_path / "generated.py").write_text(source)
+    spec = importlib.util.spec_from_file_location("generated", tmp_path / "generated.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.is_valid_config  # type: ignore[no-any-return]
+
+
 def test_small_schema_compiles_and_runs(tmp_path: Path) -> None:
     defs = {"port": {"type": "integer", "minimum": 1, "maximum": 65535}}
     source = _compile_dir(tmp_path, defs, {
@@ -132,12 +142,7 @@ def test_small_schema_compiles_and_runs(tmp_path: Path) -> None:
                        "name": {"type": "string", "pattern": "^[a-z]+$", "minLength": 2}},
         "additionalProperties": {"type": "boolean"},
     })
-    (tmp_path / "generated.py").write_text(source)
-    spec = importlib.util.spec_from_file_location("generated", tmp_path / "generated.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    check = module.is_valid_config
+    check = _load_config_check(tmp_path, source)
     assert check({"port": 80, "name": "ab", "extra": True})
     assert check({"port": 80.0})
     assert not check({"port": 0})
@@ -154,12 +159,7 @@ def test_other_patterns_fall_back_to_re(tmp_path: Path) -> None:
         "properties": {"a": {"type": "string", "pattern": "^x{2}\\d$"},
                        "b": {"type": "string", "pattern": "^[a-c]+$"}}})
     assert _imports(source) == {"re", "pyrunc.spec.simplepattern"}
-    (tmp_path / "generated.py").write_text(source)
-    spec = importlib.util.spec_from_file_location("generated", tmp_path / "generated.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    check = module.is_valid_config
+    check = _load_config_check(tmp_path, source)
     assert check({"a": "xx1", "b": "abc"}) and check({"a": "xx1\n"})
     assert not check({"a": "x1"}) and not check({"b": "abd"}) and not check({"b": ""})
 
