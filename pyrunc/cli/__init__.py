@@ -130,9 +130,11 @@ def run_command(argv: Sequence[str]) -> int:
         name, cmd_argv = rest[0], rest[1:]
         if name not in COMMANDS:
             raise UsageError(f"No help topic for '{name}'")
-        import importlib
-
-        module = importlib.import_module(f"pyrunc.cli.{name.replace('-', '_')}_cmd")
+        # __import__ rather than importlib.import_module: the importlib package
+        # (and the warnings module it loads) would be one more import per call.
+        module_name = f"pyrunc.cli.{name.replace('-', '_')}_cmd"
+        __import__(module_name)
+        module = sys.modules[module_name]
         if getattr(module, "UNSUPPORTED", False):
             # Even --help fails: podman probes `checkpoint --help` to decide
             # whether to offer checkpointing.

@@ -33,7 +33,7 @@ FORBIDDEN = ("jsonschema", "referencing", "pyroute2", "argparse", "logging", "as
 # checked in interpreters started with -S, like the installed launcher: with `site`,
 # a .pth file of the test machine already loads several of them.
 SLOW_STDLIB = ("dataclasses", "typing", "inspect", "ast", "enum", "re", "pathlib", "socket",
-               "subprocess")
+               "subprocess", "importlib", "warnings")
 
 WRAPPER = r"""
 import sys
