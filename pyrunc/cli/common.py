@@ -9,6 +9,7 @@ from pyrunc.errors import PyruncError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 CREATE_OPTIONS: list[Opt] = [
@@ -70,3 +71,16 @@ def print_json(doc: Any) -> None:
     from pyrunc import jsonio
 
     sys.stdout.write(jsonio.dumps(doc, indent=2) + "\n")
+
+
+def warner(ctx: Any) -> Callable[[str], None]:
+    """The ``warn`` callback of a command: a warning line in the --log format.
+
+    The log writer is imported when a warning is written, which is rare.
+    """
+    def warn(message: str) -> None:
+        from pyrunc.cli.logmsg import log
+
+        log(ctx, "warning", message)
+
+    return warn

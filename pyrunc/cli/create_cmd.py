@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyrunc.cli.common import CREATE_OPTIONS, create_options, one_id
+from pyrunc.cli.common import CREATE_OPTIONS, create_options, one_id, warner
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -15,8 +15,7 @@ OPTIONS = CREATE_OPTIONS
 def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:
     """Create the container named by args[0]."""
     from pyrunc import runtime
-    from pyrunc.cli.logmsg import log
 
     runtime.create(ctx.store(), one_id(args, "create"), create_options(ctx, values, detach=True),
-                   warn=lambda m: log(ctx, "warning", m))
+                   warn=warner(ctx))
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pyrunc.cli.args import opt
-from pyrunc.cli.common import one_id
+from pyrunc.cli.common import one_id, warner
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -16,8 +16,7 @@ OPTIONS = [opt("force", "--force", "-f", help="Forcibly deletes the container if
 def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:
     """Delete the container named by args[0]."""
     from pyrunc import runtime
-    from pyrunc.cli.logmsg import log
 
     runtime.delete(ctx.store(), one_id(args, "delete"), values["force"],
-                   warn=lambda m: log(ctx, "warning", m))
+                   warn=warner(ctx))
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pyrunc.cli.args import opt
-from pyrunc.cli.common import CREATE_OPTIONS, create_options, one_id
+from pyrunc.cli.common import CREATE_OPTIONS, create_options, one_id, warner
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -21,8 +21,7 @@ OPTIONS = [
 def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:
     """Run the container named by args[0]; returns its exit status."""
     from pyrunc import runtime
-    from pyrunc.cli.logmsg import log
 
     container_id = one_id(args, "run")
     return runtime.run(ctx.store(), container_id, create_options(ctx, values, detach=values["detach"]),
-                       keep=values["keep"], warn=lambda m: log(ctx, "warning", m))
+                       keep=values["keep"], warn=warner(ctx))
