@@ -112,6 +112,28 @@ def _log_error(ctx: Context | None, message: str) -> None:
         os.close(fd)
 
 
+# How many arguments each command takes, as runc's checkArgs counts them:
+# (minimum, maximum), None for no bound.
+ARITY: dict[str, tuple[int, int | None]] = {
+    "checkpoint": (1, 1), "create": (1, 1), "delete": (1, 1), "events": (1, 1),
+    "exec": (1, None), "features": (0, 0), "kill": (1, 2), "list": (0, 0), "pause": (1, 1),
+    "ps": (1, None), "restore": (1, 1), "resume": (1, 1), "run": (1, 1), "spec": (0, 0),
+    "start": (1, 1), "state": (1, 1), "update": (1, 1),
+}
+
+
+def arity_error(name: str, count: int) -> str | None:
+    """runc's wording when ``count`` arguments do not fit command ``name``."""
+    low, high = ARITY.get(name, (0, None))
+    if low == high and count != low:
+        return f'pyrunc: "{name}" requires exactly {low} argument(s)'
+    if count < low:
+        return f'pyrunc: "{name}" requires a minimum of {low} argument(s)'
+    if high is not None and count > high:
+        return f'pyrunc: "{name}" requires a maximum of {high} argument(s)'
+    return None
+
+
 def run_command(argv: Sequence[str]) -> int:
     """Parse argv (without the program name) and run the command; returns the exit status."""
     ctx: Context | None = None
@@ -141,9 +163,15 @@ def run_command(argv: Sequence[str]) -> int:
             raise PyruncError(f"{name} is not supported by pyrunc (CRIU is not available)")
         options: list[Opt] = [*module.OPTIONS, opt("help", "--help", "-h", help="show help")]
         cmd_values, cmd_args = parse(options, cmd_argv)
+        help_text = f"{COMMANDS[name]}\n\n" + usage(name, module.SYNOPSIS, options)
         if cmd_values.pop("help"):
-            sys.stdout.write(f"{COMMANDS[name]}\n\n" + usage(name, module.SYNOPSIS, options))
+            sys.stdout.write(help_text)
             return 0
+        wrong = arity_error(name, len(cmd_args))
+        if wrong is not None:
+            # As runc: the command's help on stdout, the error on stderr/--log.
+            sys.stdout.write("Incorrect Usage.\n\n" + help_text)
+            raise UsageError(wrong)
         return int(module.run(ctx, cmd_values, cmd_args))
     except PyruncError as e:
         _log_error(ctx, str(e))

@@ -27,11 +27,9 @@ CREATE_OPTIONS: list[Opt] = [
 
 
 def one_id(args: list[str], command: str) -> str:
-    """The single container-id argument of a command."""
+    """The single container-id argument of a command (counted by the CLI's ARITY)."""
     if len(args) != 1:
-        if not args:
-            raise UsageError(f'"{command}" requires exactly 1 argument(s)')
-        raise UsageError(f'"{command}" requires exactly 1 argument(s)')
+        raise UsageError(f'pyrunc: "{command}" requires exactly 1 argument(s)')
     return args[0]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pyrunc.cli.args import int_value, opt
-from pyrunc.errors import ConfigError, ExecFailed, PyruncError, UsageError
+from pyrunc.errors import ConfigError, ExecFailed, PyruncError
 from pyrunc.jsonio import loads_file_bytes
 
 TYPE_CHECKING = False
@@ -57,8 +57,6 @@ def _load_process(path: str) -> dict[str, Any]:
 def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:
     """Exec into the container named by args[0]; any failure past the
     argument count exits 255 with "exec failed: ", as runc's does."""
-    if not args:
-        raise UsageError('"exec" requires a minimum of 1 argument')
     try:
         return _exec(ctx, values, args[0], args[1:])
     except (PyruncError, OSError) as e:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pyrunc.cli.args import opt
-from pyrunc.errors import UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -21,8 +20,6 @@ def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:
     from pyrunc import runtime
     from pyrunc.plan.signals import parse_signal
 
-    if not 1 <= len(args) <= 2:
-        raise UsageError('"kill" requires a minimum of 1 and a maximum of 2 arguments')
     name = args[1] if len(args) == 2 else (values["signal"] or "SIGTERM")
     runtime.kill(ctx.store(), args[0], parse_signal(name), values["all"])
     return 0

@@ -20,8 +20,6 @@ def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:
     """Print the processes of args[0]; the remaining args go to the host's ps."""
     from pyrunc import runtime_resources
 
-    if not args:
-        raise UsageError('"ps" requires a minimum of 1 argument(s)')
     container_id, ps_args = args[0], args[1:]
     pids = runtime_resources.ps_pids(ctx.store(), container_id)
     fmt = values["format"]

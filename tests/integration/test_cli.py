@@ -76,3 +76,24 @@ def test_unsupported_global_modes_fail_clearly(runtime, bundle):
     proc = runtime("--rootless", "true", "run", "-b", str(b), "x2")
     assert proc.returncode == 1 and b"rootless containers are not supported" in proc.stderr
     assert not (runtime.root / "x1").exists() and not (runtime.root / "x2").exists()
+
+
+@pytest.mark.parametrize("argv, wording", [
+    (["state"], '"state" requires exactly 1 argument(s)'),
+    (["delete", "a", "b"], '"delete" requires exactly 1 argument(s)'),
+    (["start"], '"start" requires exactly 1 argument(s)'),
+    (["exec"], '"exec" requires a minimum of 1 argument(s)'),
+    (["kill"], '"kill" requires a minimum of 1 argument(s)'),
+    (["kill", "a", "KILL", "extra"], '"kill" requires a maximum of 2 argument(s)'),
+    (["ps"], '"ps" requires a minimum of 1 argument(s)'),
+    (["list", "extra"], '"list" requires exactly 0 argument(s)'),
+    (["features", "extra"], '"features" requires exactly 0 argument(s)'),
+])
+def test_wrong_argument_count_is_runcs_incorrect_usage(runtime, tmp_path, argv, wording):
+    """runc's checkArgs: "Incorrect Usage." and the command's help on stdout,
+    one error line naming the command and the count, exit status 1."""
+    proc = runtime("--root", str(tmp_path), *argv)
+    assert proc.returncode == 1
+    assert proc.stdout.startswith(b"Incorrect Usage.\n\n"), proc.stdout[:200]
+    err = proc.stderr.decode().replace('\\"', '"')
+    assert len(err.splitlines()) == 1 and f': {wording}' in err, err
