@@ -17,6 +17,18 @@
 
 #include "protocol.h"
 
+/* Constants that older kernel and libc headers lack, used by more than one
+ * file (OPEN_TREE_CLOEXEC expands where <fcntl.h> is included). */
+#ifndef PROC_SUPER_MAGIC
+#define PROC_SUPER_MAGIC 0x9fa0
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+
 /* Little-endian, possibly unaligned integers of the plan (protocol.h). */
 static inline uint16_t le_get16(const unsigned char *p)
 {

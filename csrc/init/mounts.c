@@ -24,9 +24,6 @@
 
 #define FD_PATH_LEN 32
 
-#ifndef PROC_SUPER_MAGIC
-#define PROC_SUPER_MAGIC 0x9fa0
-#endif
 
 static const char *opt_str(const struct pstr *p)
 {

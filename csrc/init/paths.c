@@ -21,9 +21,6 @@
 
 #include "init.h"
 
-#ifndef PROC_SUPER_MAGIC
-#define PROC_SUPER_MAGIC 0x9fa0
-#endif
 
 #define WALK_MAX_DEPTH 256
 #define WALK_MAX_LINKS 40
@@ -377,12 +374,6 @@ int root_mkdir_p(const char *path, unsigned mode)
 #endif
 #ifndef MOUNT_ATTR_NOEXEC
 #define MOUNT_ATTR_NOEXEC 0x00000008
-#endif
-#ifndef OPEN_TREE_CLONE
-#define OPEN_TREE_CLONE 1
-#endif
-#ifndef OPEN_TREE_CLOEXEC
-#define OPEN_TREE_CLOEXEC O_CLOEXEC
 #endif
 #ifndef STATX_MNT_ID
 #define STATX_MNT_ID 0x00001000U
