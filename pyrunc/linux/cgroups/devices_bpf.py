@@ -46,13 +46,17 @@ def _lib() -> tuple[Any, Any]:
     return ffi, lib
 
 
+def _open_cgroup_dir(path: str) -> int:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as e:
+        raise base.cgroup_error("open", path, e) from None
+
+
 def is_cgroup2(path: str) -> bool:
     """Whether ``path`` is a directory on a cgroup2 filesystem."""
     ffi, lib = _lib()
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError as e:
-        raise base.cgroup_error("open", path, e) from None
+    fd = _open_cgroup_dir(path)
     try:
         ftype = ffi.new("long *")
         rc = lib.pyrunc_fstatfs_type(fd, ftype)
@@ -146,10 +150,7 @@ def _open_programs(ids: Sequence[int], path: str) -> list[int]:
 def install(path: str, insns: Sequence[bpf_plan.Insn]) -> None:
     """Load ``insns`` and make it the only device filter of cgroup ``path``."""
     _ffi, lib = _lib()
-    try:
-        dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError as e:
-        raise base.cgroup_error("open", path, e) from None
+    dfd = _open_cgroup_dir(path)
     try:
         old = _open_programs(attached_program_ids(dfd, path), path)
         try:
