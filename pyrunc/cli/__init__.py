@@ -163,12 +163,13 @@ def run_command(argv: Sequence[str]) -> int:
             raise PyruncError(f"{name} is not supported by pyrunc (CRIU is not available)")
         options: list[Opt] = [*module.OPTIONS, opt("help", "--help", "-h", help="show help")]
         cmd_values, cmd_args = parse(options, cmd_argv)
-        help_text = f"{COMMANDS[name]}\n\n" + usage(name, module.SYNOPSIS, options)
-        if cmd_values.pop("help"):
-            sys.stdout.write(help_text)
-            return 0
-        wrong = arity_error(name, len(cmd_args))
-        if wrong is not None:
+        asked = cmd_values.pop("help")
+        wrong = None if asked else arity_error(name, len(cmd_args))
+        if asked or wrong is not None:
+            help_text = f"{COMMANDS[name]}\n\n" + usage(name, module.SYNOPSIS, options)
+            if wrong is None:
+                sys.stdout.write(help_text)
+                return 0
             # As runc: the command's help on stdout, the error on stderr/--log.
             sys.stdout.write("Incorrect Usage.\n\n" + help_text)
             raise UsageError(wrong)

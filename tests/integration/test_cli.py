@@ -97,3 +97,10 @@ def test_wrong_argument_count_is_runcs_incorrect_usage(runtime, tmp_path, argv, 
     assert proc.stdout.startswith(b"Incorrect Usage.\n\n"), proc.stdout[:200]
     err = proc.stderr.decode().replace('\\"', '"')
     assert len(err.splitlines()) == 1 and f': {wording}' in err, err
+
+
+@pytest.mark.parametrize("command", ["state", "exec", "kill", "list"])
+def test_help_wins_over_the_argument_count(runtime, command):
+    proc = runtime(command, "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout and not proc.stdout.startswith(b"Incorrect Usage."), proc.stdout[:200]
