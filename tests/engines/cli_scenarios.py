@@ -156,8 +156,7 @@ def interactive_exec_tty(eng: Any, fl: Flavor) -> None:
         sess.converse("exec", b"/dev/pts/", 4, lambda: rt.calls_since(mark))
     finally:
         eng(*fl.rm, name)
-    execs = [line for line in rt.calls_since(mark).splitlines() if " exec " in f" {line} "]
-    assert execs and "--console-socket" in execs[0], rt.calls_since(mark)
+    rt.assert_exec_got_console_socket(mark)
 
 
 def missing_executable(eng: Any) -> None:

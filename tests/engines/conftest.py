@@ -105,6 +105,12 @@ class RuntimeBin:
     def calls_since(self, mark: int) -> str:
         return self.calls.read_text()[mark:]
 
+    def assert_exec_got_console_socket(self, mark: int) -> None:
+        """The engine's first `exec` since mark passed a --console-socket."""
+        calls = self.calls_since(mark)
+        execs = [line for line in calls.splitlines() if " exec " in f" {line} "]
+        assert execs and "--console-socket" in execs[0], calls
+
     def mark(self) -> int:
         return len(self.calls.read_text())
 

@@ -293,8 +293,7 @@ def test_interactive_exec_tty(containerd: Containerd) -> None:
         wait_until(lambda: (s := containerd.task_status(name)) is None or s[1] == "STOPPED", 20)
         containerd.ctr("task", "delete", "--force", name)
         containerd.ctr("container", "rm", name)
-    execs = [line for line in rt.calls_since(mark).splitlines() if " exec " in f" {line} "]
-    assert execs and "--console-socket" in execs[0], rt.calls_since(mark)
+    rt.assert_exec_got_console_socket(mark)
 
 
 def test_missing_executable(containerd: Containerd) -> None:
