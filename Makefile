@@ -3,9 +3,13 @@
 #   make test  - install the test dependencies too and run the whole suite
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip
+# The tests and linters run in a virtual environment of their own, holding the
+# versions pinned in tests/requirements.txt, so every machine runs the same.
+VENV ?= .venv
+VPY = $(CURDIR)/$(VENV)/bin/python
 APT_PACKAGES = gcc make libc6-dev libseccomp-dev busybox-static pkg-config
 
-.PHONY: deps install rootfs demo test-deps build test lint
+.PHONY: deps install rootfs demo test-deps venv build test lint
 
 deps:
 	@if [ "$$(id -u)" != 0 ]; then echo "run as root" >&2; exit 1; fi
@@ -25,18 +29,25 @@ PYRUNC_BIN = $$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("script
 demo: install rootfs
 	$(PYRUNC_BIN) --root /run/pyrunc-demo run --bundle bundles/busybox demo-$$$$
 
-test-deps: deps
+test-deps: deps venv
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc containerd podman docker.io iproute2 >/dev/null
-	$(PIP) install -q setuptools wheel cffi jsonschema pyroute2 pytest hypothesis ruff mypy
 
-build:
-	$(PYTHON) setup.py -q build_ext --inplace
+# Made again whenever the pins change.
+venv: $(VENV)/.pins
+$(VENV)/.pins: tests/requirements.txt
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q -r tests/requirements.txt
+	cp tests/requirements.txt $@
+
+build: venv
+	$(VPY) setup.py -q build_ext --inplace
 
 test: test-deps build rootfs
-	$(PIP) install -q --no-build-isolation .
-	$(PYTHON) -m pytest -q -p no:cacheprovider tests
+	$(VPY) -m pip install -q --no-build-isolation .
+	$(VPY) -m pytest -q -p no:cacheprovider tests
 	$(MAKE) lint
 
-lint:
-	$(PYTHON) -m ruff check pyrunc tests bench setup.py csrc/build_shim.py
-	$(PYTHON) -m mypy --strict pyrunc/spec pyrunc/plan pyrunc/state pyrunc/jsonio.py
+lint: venv
+	$(VPY) -m ruff check pyrunc tests bench setup.py csrc/build_shim.py
+	$(VPY) -m mypy --strict pyrunc/spec pyrunc/plan pyrunc/state pyrunc/jsonio.py
