@@ -267,13 +267,27 @@ def rootfs_steps(config: Mapping[str, Any], facts: HostFacts) -> list[P.Step]:
         # runc creates a missing cwd (inside the new root, before it may turn
         # read-only); a chdir failing after `start` could not be reported.
         steps.append(P.step(P.OP_MKDIR, 0o755, strs=(cwd,), what=f'mkdir cwd "{cwd}"'))
-    if propagation & _AFTER_ROOT_CHANGE:
+    if propagation & F.MS_SHARED:
         # Only after the root change: pivot_root(2) refuses a shared new root
-        # (EINVAL), an unbindable "/" cannot be bound as the rootfs, and "/"
-        # is then the container's root, not the host's.
-        steps.append(P.step(P.OP_MOUNT, propagation, P.MOUNT_F_TARGET_HOST | P.MOUNT_F_NO_SOURCE,
-                            0, strs=("", "/", "", ""), what="set rootfs propagation"))
+        # (EINVAL), and "/" is then the container's root, not the host's.
+        steps.append(_rootfs_propagation_step(propagation))
     return steps
+
+
+def _rootfs_propagation_step(propagation: int) -> P.Step:
+    return P.step(P.OP_MOUNT, propagation, P.MOUNT_F_TARGET_HOST | P.MOUNT_F_NO_SOURCE,
+                  0, strs=("", "/", "", ""), what="set rootfs propagation")
+
+
+def late_propagation_steps(config: Mapping[str, Any]) -> list[P.Step]:
+    """An unbindable rootfsPropagation, applied once nothing needs to bind any more.
+
+    An unbindable "/" cannot be bound as the rootfs, and "runbindable" makes
+    every mount unbindable, so the bind mounts of readonlyPaths and
+    maskedPaths must come first (runc applies it before them and fails).
+    """
+    propagation = _PROPAGATION.get((config.get("linux") or {}).get("rootfsPropagation") or "", 0)
+    return [_rootfs_propagation_step(propagation)] if propagation & F.MS_UNBINDABLE else []
 
 
 def environment_steps(config: Mapping[str, Any]) -> list[P.Step]:
@@ -400,6 +414,7 @@ def build_create_plan(config: Mapping[str, Any], facts: HostFacts) -> list[P.Ste
         # may turn read-only, as runc orders it.
         steps.append(console_step(process, facts.console_fd, dev_console=True))
     steps += environment_steps(config)
+    steps += late_propagation_steps(config)
     args = list(process.get("args") or ())
     steps.append(P.step(P.OP_CHECK_EXEC, strs=(args[0], env_path(process.get("env") or ())),
                         what=f'exec: "{args[0]}"'))

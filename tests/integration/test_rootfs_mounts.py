@@ -263,6 +263,41 @@ def test_rootfs_propagation(runtime, bundle, propagation, tag):
         assert any(f.startswith(tag) for f in fields), fields
 
 
+def _tags_by_mountpoint(mountinfo: str) -> dict[str, list[str]]:
+    tags = {}
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        tags[fields[4]] = optional_fields(fields)
+    return tags
+
+
+@pytest.mark.parametrize("propagation", ["rshared", "rslave", "rprivate", "runbindable",
+                                         "shared", "unbindable"])
+def test_recursive_rootfs_propagation(runtime, bundle, propagation):
+    # The recursive words (runc's and crun's extension of the spec's enum, written
+    # by containerd's CRI plugin for Kubernetes mount propagation) apply to every
+    # mount of the container, the plain ones to "/" alone.
+    if os.environ.get("PYRUNC_TEST_RUNTIME") and propagation not in ("rslave", "rprivate"):
+        # runc 1.1.5 applies rootfsPropagation to the host's "/" before it binds
+        # the rootfs and makes the rootfs's parent private: shared words never
+        # reach the container's mounts, unbindable ones fail its rootfs bind.
+        pytest.xfail("runc 1.1.5 does not apply shared/unbindable rootfsPropagation")
+    cfg = bundle.config(["cat", "/proc/self/mountinfo"])
+    cfg["linux"]["rootfsPropagation"] = propagation
+    tags = _tags_by_mountpoint(run_ok(runtime, bundle, cfg))
+    below = {m: t for m, t in tags.items() if m in ("/proc", "/dev", "/sys", "/dev/pts")}
+    assert len(below) == 4, tags
+    if propagation in ("rshared", "runbindable"):
+        tag = propagation[1:].replace("shared", "shared:")
+        assert all(any(f.startswith(tag) for f in t) for t in tags.values()), tags
+    elif propagation in ("shared", "unbindable"):
+        tag = propagation.replace("shared", "shared:")
+        assert any(f.startswith(tag) for f in tags["/"]), tags
+        assert not any(f.startswith(tag) for t in below.values() for f in t), tags
+    else:
+        assert not any(f.startswith("shared:") for t in tags.values() for f in t), tags
+
+
 # --- the root change --------------------------------------------------------
 
 @pytest.mark.parametrize("no_pivot", [False, True])

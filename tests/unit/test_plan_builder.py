@@ -131,3 +131,28 @@ def test_plan_encodes_within_limits():
     data = P.encode_plan(plan())
     assert data[:4] == (P.PLAN_MAGIC).to_bytes(4, "little")
     assert int.from_bytes(data[8:12], "little") == len(data)
+
+
+@pytest.mark.parametrize("word,flags", [
+    ("rshared", F.MS_SHARED | F.MS_REC), ("rslave", F.MS_SLAVE | F.MS_REC),
+    ("rprivate", F.MS_PRIVATE | F.MS_REC), ("runbindable", F.MS_UNBINDABLE | F.MS_REC),
+    ("shared", F.MS_SHARED), ("unbindable", F.MS_UNBINDABLE)])
+def test_rootfs_propagation_words(word, flags):
+    cfg = json.loads(json.dumps(BASE))
+    cfg["linux"]["rootfsPropagation"] = word
+    steps = plan(cfg)
+    o = ops(steps)
+    root = [i for i, s in enumerate(steps) if s.op == P.OP_MOUNT and s.strs[1] == b"/"
+            and s.ints[1] & P.MOUNT_F_NO_SOURCE and not s.ints[0] & F.MS_REMOUNT]
+    first, last = steps[root[0]], steps[root[-1]]
+    if flags & (F.MS_SHARED | F.MS_UNBINDABLE):
+        # Set on the container's "/" after the root change; the host-side "/"
+        # of the new namespace only turns into a recursive slave.
+        assert first.ints[0] == F.MS_SLAVE | F.MS_REC and last.ints[0] == flags
+        assert root[-1] > o.index(P.OP_PIVOT_ROOT)
+    else:
+        assert root == [root[0]] and first.ints[0] == flags
+    if flags & F.MS_UNBINDABLE:
+        # ...and after the bind mounts of readonlyPaths and maskedPaths.
+        assert root[-1] > max(i for i, op in enumerate(o)
+                              if op in (P.OP_READONLY_PATH, P.OP_MASK_PATH))

@@ -7,6 +7,11 @@ spec text says more than its schema does:
 
 * ``process.args`` must have at least one entry (config.md: REQUIRED on non-Windows).
 * annotation keys must not be empty (config.md: keys MUST NOT be an empty string).
+
+and one documented extension, where runc and crun accept more than the schema:
+
+* ``linux.rootfsPropagation`` also takes the recursive words ``rprivate``, ``rshared``,
+  ``rslave`` and ``runbindable`` (containerd's CRI plugin writes them).
 """
 
 from __future__ import annotations
@@ -233,6 +238,27 @@ def _expected_deviation(doc: dict[str, Any]) -> bool:
     """True where our schema is stricter on purpose (see the module docstring)."""
     process = doc.get("process")
     return isinstance(process, dict) and process.get("args") == []
+
+
+RECURSIVE_PROPAGATION = ["rprivate", "rshared", "rslave", "runbindable"]
+
+
+@pytest.mark.parametrize("word", RECURSIVE_PROPAGATION)
+def test_recursive_rootfs_propagation_is_an_extension(word: str) -> None:
+    doc = default_spec()
+    doc["linux"]["rootfsPropagation"] = word
+    assert not official_accepts("config", doc)
+    assert ours_is_valid("config", doc)
+    validate.validate_config(doc)
+
+
+@pytest.mark.parametrize("word", ["rbogus", "Rshared", "rec", "r", "", "rshared ", "srprivate"])
+def test_other_rootfs_propagation_words_stay_refused(word: str) -> None:
+    doc = default_spec()
+    doc["linux"]["rootfsPropagation"] = word
+    assert not ours_is_valid("config", doc)
+    with pytest.raises(ConfigError, match="rootfsPropagation"):
+        validate.validate_config(doc)
 
 
 def test_generated_configs_agree_with_official() -> None:
