@@ -161,17 +161,15 @@ def bundle(tmp_path: Path, rootfs: Path) -> BundleFactory:
 
 
 def cgroup_dirs_named(name: str) -> list[str]:
-    """Every directory called `name` in any mounted cgroup hierarchy (leak check)."""
-    found = []
-    for hierarchy in Path("/sys/fs/cgroup").iterdir():
-        if not hierarchy.is_dir():
-            continue
-        for dirpath, dirnames, _ in os.walk(hierarchy):
-            if name in dirnames:
-                found.append(os.path.join(dirpath, name))
-            if dirpath.count("/") > 8:
-                dirnames.clear()
-    return found
+    """Every cgroup called `name` in any mounted cgroup hierarchy (leak check).
+
+    Only mounted hierarchies count (from the mount table): plain directories
+    on the /sys/fs/cgroup tmpfs, which podman's cgroupfs driver makes for
+    controllers the host has not mounted, are no cgroups.
+    """
+    from tests.helpers.cgroupfs import dirs_named
+
+    return dirs_named(name)
 
 
 def processes_with(text: str) -> list[int]:

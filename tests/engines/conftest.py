@@ -362,30 +362,52 @@ class Sandbox:
         return leftovers
 
 
+def _rmdir_tree(top: Path) -> bool:
+    """rmdir a cgroup and its children, deepest first; True once it is gone."""
+    for sub in sorted(top.rglob("*"), key=lambda p: -len(p.parts)):
+        if sub.is_dir():
+            try:
+                sub.rmdir()
+            except OSError:
+                pass
+    try:
+        top.rmdir()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    return True
+
+
 def remove_run_cgroups() -> list[str]:
-    """rmdir every cgroup dir named after RUN_TAG (bottom-up); returns the ones that stayed."""
+    """rmdir every cgroup named after RUN_TAG (bottom-up); returns the ones that stayed.
+
+    Only mounted hierarchies hold cgroups.  Podman's cgroupfs driver also
+    makes plain directories for controllers the host has not mounted
+    (/sys/fs/cgroup/hugetlb, net_cls, ... on the tmpfs of a hybrid host) and
+    writes files into them: the run's own ones are removed quietly, as the
+    files they are, and are no leak.
+    """
+    from tests.helpers.cgroupfs import hierarchies
+
     stayed = []
-    root = Path("/sys/fs/cgroup")
-    for hierarchy in sorted(root.iterdir()):
-        if not hierarchy.is_dir():
-            continue
+    tops = hierarchies()
+    for hierarchy in tops:
         for dirpath, dirnames, _ in os.walk(hierarchy):
             for d in list(dirnames):
                 if d.startswith(RUN_TAG):
                     top = Path(dirpath) / d
-                    for sub in sorted(top.rglob("*"), key=lambda p: -len(p.parts)):
-                        if sub.is_dir():
-                            try:
-                                sub.rmdir()
-                            except OSError:
-                                pass
-                    try:
-                        top.rmdir()
-                    except OSError:
+                    if not _rmdir_tree(top):
                         stayed.append(str(top))
                     dirnames.remove(d)
             if dirpath.count("/") > 7:
                 dirnames.clear()
+    root = Path("/sys/fs/cgroup")
+    if root not in tops and root.is_dir():
+        for plain in root.iterdir():
+            if plain.is_dir() and plain not in tops and not plain.is_symlink():
+                for junk in plain.glob(f"{RUN_TAG}*"):
+                    shutil.rmtree(junk, ignore_errors=True)
     return stayed
 
 

@@ -74,7 +74,7 @@ def make_tree(tmp: Path, mode: str) -> tuple[Path, str, str]:
         controllers = "hugetlb\n" if mode == "hybrid" else "cpuset cpu io memory pids hugetlb\n"
         (mp / "cgroup.controllers").write_text(controllers)
         lines.append(_line(40, mp, "cgroup2", "rw"))
-        proc.append("0::/" + ("system.slice" if mode == "v2" else ""))
+        proc.append("0::/" + ("system.slice/test.service" if mode == "v2" else "user.slice/s.scope"))
     return root, "\n".join(lines) + "\n", "\n".join(proc) + "\n"
 
 
@@ -178,9 +178,28 @@ def test_absolute_path_is_below_hierarchy_root(tmp_path: Path) -> None:
     assert m.dirs() == [str(tmp_path / "cgroup/a/b")]
 
 
-def test_relative_path_v2(tmp_path: Path) -> None:
+def test_relative_path_v2_is_beside_own_cgroup(tmp_path: Path) -> None:
+    # runc's cgroup2 rule: below the parent of the caller's (populated) cgroup.
     m = manager(tmp_path, "v2", "a/b", "x")
     assert m.dirs() == [str(tmp_path / "cgroup/system.slice/a/b")]
+    m = manager(tmp_path / "default", "v2", None, "abc")
+    assert m.dirs() == [str(tmp_path / "default/cgroup/system.slice/abc")]
+
+
+def test_hybrid_default_path_v1_below_own_unified_beside_own(tmp_path: Path) -> None:
+    m = manager(tmp_path, "hybrid", None, "abc")
+    assert isinstance(m, cg.V1Manager)
+    root = tmp_path / "cgroup"
+    assert m.paths["memory"] == str(root / "memory/user.slice/abc")
+    assert m.unified == str(root / "unified/user.slice/abc")
+
+
+def test_beside_own_at_the_root_stays_at_the_root() -> None:
+    mount = CgroupMount("/sys/fs/cgroup", "/", "cgroup2", ())
+    assert hierarchy_dir(mount, "ctr", "/", beside_own=True) == "/sys/fs/cgroup/ctr"
+    ns = CgroupMount("/sys/fs/cgroup", "/docker/abc", "cgroup2", ())
+    assert hierarchy_dir(ns, "ctr", "/docker/abc", beside_own=True) == "/sys/fs/cgroup/ctr"
+    assert hierarchy_dir(ns, "ctr", "/docker/abc/a/b", beside_own=True) == "/sys/fs/cgroup/a/ctr"
 
 
 @pytest.mark.parametrize(("given", "expected"), [
@@ -253,6 +272,39 @@ def test_v2_create_enables_controllers_in_ancestors(tmp_path: Path) -> None:
     assert (root / "cgroup.subtree_control").read_text() == "+cpuset +cpu +io +memory +pids +hugetlb"
     assert (root / "pod/cgroup.subtree_control").read_text() == "+cpu +memory +pids"
     assert not (root / "pod/ctr/cgroup.subtree_control").exists()
+
+
+@pytest.mark.parametrize(("kind", "procs"), [
+    ("domain", "4242\n"), ("domain threaded", ""), ("threaded", ""), ("domain invalid", ""),
+])
+def test_v2_create_leaves_populated_or_threaded_ancestors_alone(
+        tmp_path: Path, kind: str, procs: str) -> None:
+    # A populated cgroup (the caller's own, say) would accept the threaded
+    # controllers and turn into a threaded root: it must not be written.
+    m = manager(tmp_path, "v2", "/busy/ctr")
+    root = tmp_path / "cgroup"
+    busy = root / "busy"
+    busy.mkdir()
+    (busy / "cgroup.controllers").write_text("cpuset cpu memory pids\n")
+    (busy / "cgroup.subtree_control").write_text("")
+    (busy / "cgroup.type").write_text(kind + "\n")
+    (busy / "cgroup.procs").write_text(procs)
+    m.create()
+    assert (busy / "cgroup.subtree_control").read_text() == ""
+    assert (busy / "cgroup.type").read_text() == kind + "\n"
+    assert (root / "cgroup.subtree_control").read_text() != ""   # the root still delegates
+
+
+def test_v2_create_delegates_from_an_empty_domain(tmp_path: Path) -> None:
+    m = manager(tmp_path, "v2", "/idle/ctr")
+    idle = tmp_path / "cgroup/idle"
+    idle.mkdir()
+    (idle / "cgroup.controllers").write_text("cpu memory\n")
+    (idle / "cgroup.subtree_control").write_text("")
+    (idle / "cgroup.type").write_text("domain\n")
+    (idle / "cgroup.procs").write_text("")
+    m.create()
+    assert (idle / "cgroup.subtree_control").read_text() == "+cpu +memory"
 
 
 def test_to_state_roundtrip(tmp_path: Path) -> None:

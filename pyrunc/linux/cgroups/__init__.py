@@ -44,9 +44,12 @@ def manager_for(
     """The manager for a container's cgroup, as runc's cgroupfs driver places it.
 
     An absent/empty ``cgroups_path`` means ``<container_id>``, relative.
-    Relative paths are below pyrunc's own cgroup in each hierarchy (from
-    /proc/self/cgroup); absolute ones below each hierarchy's root.  The path
-    is cleaned lexically so ``..`` can never climb out.  ``mountinfo`` and
+    Absolute paths are below each hierarchy's root.  Relative ones are below
+    pyrunc's own cgroup (from /proc/self/cgroup) in each v1 hierarchy, and
+    below its parent in the cgroup2 one (pure v2, or hybrid's unified
+    mount), as runc does: the caller's own cgroup is never given children
+    that need controllers.  The path is cleaned lexically so ``..`` can
+    never climb out.  ``mountinfo`` and
     ``proc_self_cgroup`` (file contents) default to the running process's.
     """
     if layout is None:
@@ -58,12 +61,13 @@ def manager_for(
                             else read_text("/proc/self/cgroup"))
     if layout.mode == MODE_V2:
         assert layout.unified is not None
-        return V2Manager(hierarchy_dir(layout.unified, inner, own.get("")), layout.unified.mountpoint)
+        return V2Manager(hierarchy_dir(layout.unified, inner, own.get(""), beside_own=True),
+                         layout.unified.mountpoint)
     paths = {c: hierarchy_dir(m, inner, own.get(c)) for c, m in layout.v1.items()}
     unified = None
     mount = None
     if layout.unified is not None:
-        unified = hierarchy_dir(layout.unified, inner, own.get(""))
+        unified = hierarchy_dir(layout.unified, inner, own.get(""), beside_own=True)
         mount = layout.unified.mountpoint
     return V1Manager(paths, unified, mount)
 

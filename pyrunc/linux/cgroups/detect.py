@@ -159,16 +159,22 @@ def clean_path(path: str) -> str:
     return cleaned.lstrip("/")
 
 
-def hierarchy_dir(mount: CgroupMount, inner: str, own: str | None) -> str:
+def hierarchy_dir(mount: CgroupMount, inner: str, own: str | None, beside_own: bool = False) -> str:
     """The directory for cgroup ``inner`` in ``mount``'s hierarchy.
 
-    Absolute ``inner`` is below the hierarchy root; relative ``inner`` is
+    Absolute ``inner`` is below the hierarchy root.  Relative ``inner`` is
     below ``own`` (pyrunc's own cgroup in that hierarchy, from
-    /proc/self/cgroup), translated through the mount's root.
+    /proc/self/cgroup, translated through the mount's root), or with
+    ``beside_own`` below own's parent: runc's rule for cgroup2, where the
+    caller's cgroup holds processes and so cannot hand controllers to a
+    child (the container lands beside its caller, e.g. /system.slice/<id>
+    for a caller in /system.slice/<unit>.service).
     """
     if inner.startswith("/"):
         return posixpath.join(mount.mountpoint, inner.lstrip("/")).rstrip("/")
     base = own or "/"
     if mount.root != "/" and _under(base, mount.root):
         base = base[len(mount.root.rstrip("/")):] or "/"
+    if beside_own:
+        base = posixpath.dirname(base.rstrip("/")) or "/"
     return posixpath.join(mount.mountpoint, base.lstrip("/"), inner).rstrip("/")

@@ -17,13 +17,34 @@ if TYPE_CHECKING:
     from pyrunc.plan.cgroups import DeviceRule
 
 
+def _may_delegate(d: str) -> bool:
+    """Whether controllers may be enabled in ``d``'s subtree_control.
+
+    Not in a cgroup that holds processes itself (the caller's own cgroup is
+    one): the kernel refuses domain controllers there (EBUSY) but accepts the
+    threaded ones (cpu, cpuset, pids, perf_event), which silently turns that
+    cgroup into a threaded root ("domain threaded") whose new children refuse
+    processes.  Not in a threaded or invalid cgroup either.  The real root has
+    no cgroup.type and may always delegate.
+    """
+    kind = base.read_optional(os.path.join(d, "cgroup.type"))
+    if kind is None:
+        return True
+    if kind.strip() != "domain":
+        return False
+    procs = base.read_optional(os.path.join(d, base.PROCS))
+    return procs is not None and not procs.split()
+
+
 def enable_controllers(mount: str, path: str) -> None:
     """Enable every available controller in each ancestor's subtree_control,
-    from the mount down to ``path``'s parent (as runc does).
+    from the mount down to ``path``'s parent, as runc does, but never in a
+    cgroup where that would change more than its children (see
+    :func:`_may_delegate`): such a cgroup is left exactly as it is.
 
-    Errors are ignored per controller: a busy cgroup (processes inside) or a
-    controller the parent cannot delegate just stays off, and the write that
-    needs it later reports the problem with its own file name.
+    Errors are ignored per controller: a controller the parent cannot
+    delegate just stays off, and the write that needs it later reports the
+    problem with its own file name.
     """
     mount = mount.rstrip("/")
     rel = os.path.relpath(path, mount)
@@ -32,11 +53,11 @@ def enable_controllers(mount: str, path: str) -> None:
     current = mount
     parts = [] if rel == "." else rel.split("/")
     for part in parts:
+        control = os.path.join(current, "cgroup.subtree_control")
         available = (base.read_optional(os.path.join(current, "cgroup.controllers")) or "").split()
-        enabled = set((base.read_optional(os.path.join(current, "cgroup.subtree_control")) or "").split())
+        enabled = set((base.read_optional(control) or "").split())
         wanted = [c for c in available if c not in enabled]
-        if wanted:
-            control = os.path.join(current, "cgroup.subtree_control")
+        if wanted and _may_delegate(current):
             try:
                 base.write_file(control, " ".join("+" + c for c in wanted))
             except CgroupError:
