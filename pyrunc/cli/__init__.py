@@ -157,12 +157,11 @@ def run_command(argv: Sequence[str]) -> int:
         module_name = f"pyrunc.cli.{name.replace('-', '_')}_cmd"
         __import__(module_name)
         module = sys.modules[module_name]
-        if getattr(module, "UNSUPPORTED", False):
-            # Even --help fails: podman probes `checkpoint --help` to decide
-            # whether to offer checkpointing.
-            raise PyruncError(f"{name} is not supported by pyrunc (CRIU is not available)")
         options: list[Opt] = [*module.OPTIONS, opt("help", "--help", "-h", help="show help")]
-        cmd_values, cmd_args = parse(options, cmd_argv)
+        # runc's exec, ps and kill stop at their first argument (the rest is
+        # the process's command line, ps's options or a signal such as -9).
+        cmd_values, cmd_args = parse(options, cmd_argv,
+                                     interspersed=not getattr(module, "STOP_AT_FIRST_ARG", False))
         asked = cmd_values.pop("help")
         wrong = None if asked else arity_error(name, len(cmd_args))
         if asked or wrong is not None:

@@ -1,10 +1,12 @@
 """A small runc-compatible option parser (urfave/cli conventions).
 
 Accepted forms: ``--flag value``, ``--flag=value``, ``-f value``, ``-f=value``;
-boolean flags take no value or ``=true``/``=false``.  Parsing stops at the
-first positional argument or at ``--``; everything after belongs to the
-command (``exec ID cmd -x``, ``ps ID -ef``).  argparse is not used because
-its import and setup cost more than the rest of a `state` call.
+boolean flags take no value or ``=true``/``=false``.  As in runc (urfave/cli
+v3), a command's flags may also follow its arguments (``update ID
+--pids-limit 10``) unless the command stops at its first argument
+(``exec ID cmd -x``, ``ps ID -ef``, ``kill ID KILL``); ``--`` always ends the
+flags.  argparse is not used because its import and setup cost more than the
+rest of a `state` call.
 """
 
 from __future__ import annotations
@@ -58,18 +60,29 @@ _TRUE = {"true", "1", "t", "yes"}
 _FALSE = {"false", "0", "f", "no"}
 
 
-def parse(options: Sequence[Opt], argv: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
-    """Parse argv; returns (values by dest, remaining positional arguments)."""
+def parse(options: Sequence[Opt], argv: Sequence[str],
+          interspersed: bool = False) -> tuple[dict[str, Any], list[str]]:
+    """Parse argv; returns (values by dest, remaining positional arguments).
+
+    Without ``interspersed`` the flags end at the first positional argument,
+    which starts the remainder; with it, flags are taken from anywhere before
+    ``--`` and the positional arguments are collected in order.
+    """
     by_name = {name: o for o in options for name in o.names}
     values: dict[str, Any] = {o.dest: (list(o.default) if o.multi else o.default) for o in options}
+    positional: list[str] = []
     i = 0
     args = list(argv)
     while i < len(args):
         arg = args[i]
         if arg == "--":
-            return values, args[i + 1:]
+            return values, positional + args[i + 1:]
         if not arg.startswith("-") or arg == "-":
-            return values, args[i:]
+            if not interspersed:
+                return values, args[i:]
+            positional.append(arg)
+            i += 1
+            continue
         name, eq, inline = arg.partition("=")
         o = by_name.get(name)
         if o is None:
@@ -96,7 +109,7 @@ def parse(options: Sequence[Opt], argv: Sequence[str]) -> tuple[dict[str, Any], 
         else:
             values[o.dest] = True
         i += 1
-    return values, []
+    return values, positional
 
 
 def int_value(name: str, value: str) -> int:

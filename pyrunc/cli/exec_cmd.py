@@ -10,6 +10,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+STOP_AT_FIRST_ARG = True
 SYNOPSIS = "[command options] <container-id> <command> [command options]  || -p process.json <container-id>"
 OPTIONS = [
     opt("console_socket", "--console-socket", value=True, default="", help="path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal"),

@@ -8,6 +8,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+STOP_AT_FIRST_ARG = True
 SYNOPSIS = "[command options] <container-id> [signal]"
 OPTIONS = [
     opt("all", "--all", "-a", help="send the specified signal to all processes inside the container"),

@@ -9,6 +9,7 @@ from typing import Any
 from pyrunc.cli.args import opt
 from pyrunc.errors import UsageError
 
+STOP_AT_FIRST_ARG = True
 SYNOPSIS = "[command options] <container-id> [ps options]"
 OPTIONS = [
     opt("format", "--format", "-f", value=True, default="table",

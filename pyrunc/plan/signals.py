@@ -24,7 +24,8 @@ def parse_signal(text: str) -> int:
     if raw.isdigit():
         # Length first: int() refuses huge digit strings with a ValueError.
         number = int(raw) if len(raw) <= 20 else 0
-        if 1 <= number <= SIGRTMAX:
+        # 0 as in runc: the kernel only checks that the process exists.
+        if 0 <= number <= SIGRTMAX:
             return number
         raise UsageError(f"invalid signal: {text}")
     name = raw.upper()

@@ -240,6 +240,15 @@ def test_update_cpu_and_pids_flags(rt, bundle):
     assert stored["pids"] == {"limit": 42}
 
 
+def test_update_flags_may_follow_the_container_id(rt, bundle):
+    # urfave/cli, as runc uses it, takes a command's flags after its arguments too.
+    cid, _pid = start_detached(rt, bundle, ["sleep", "1000"], cgroup_mount=True)
+    rt("update", cid, "--cpu-period", "50000", "--pids-limit=42", check=True)
+    inside = rt("exec", cid, "cat", "/sys/fs/cgroup/cpu/cpu.cfs_period_us",
+                "/sys/fs/cgroup/pids/pids.max", check=True)
+    assert inside.stdout.split() == [b"50000", b"42"]
+
+
 def test_update_resources_json_from_stdin_and_file(rt, bundle, tmp_path):
     cid, _pid = start_detached(rt, bundle, ["sleep", "1000"], resources={"memory": {"limit": 32 * MiB}})
     doc = {"memory": {"limit": 48 * MiB}, "cpu": {"shares": 256}, "pids": {"limit": 20}}
@@ -371,6 +380,17 @@ def test_kill_all_signals_every_process(rt, bundle, sig):
         assert not Path(f"/proc/{child}/stat").exists() or \
             Path(f"/proc/{child}/stat").read_text().split(")")[1].split()[0] in ("Z", "X")
     assert wait_for(lambda: rt.state(cid)["status"] == "stopped")
+
+
+def test_kill_all_with_signal_0_only_checks(rt, bundle):
+    # `kill --all ID 0` (signal 0: "does it exist") succeeds and kills nothing.
+    cid, _pid = start_detached(rt, bundle, ["sh", "-c", "sleep 1000 & sleep 1000 & wait"])
+    assert wait_for(lambda: len(read_cg("pids", cid, "cgroup.procs").split()) == 3)
+    rt("kill", "--all", cid, "0", check=True)
+    rt("kill", cid, "0", check=True)
+    inside = rt("exec", cid, "sh", "-c", "echo $(pidof sleep | wc -w)", check=True)
+    assert inside.stdout.strip() == b"2"
+    assert rt.state(cid)["status"] == "running"
 
 
 def test_kill_all_term_keeps_a_paused_container_paused(rt, bundle):

@@ -53,7 +53,7 @@ def test_parse_signal(text):
     except PyruncError as e:
         one_line(e, text)
         return
-    assert isinstance(n, int) and 1 <= n <= SIGRTMAX
+    assert isinstance(n, int) and 0 <= n <= SIGRTMAX
 
 
 @FUZZ
