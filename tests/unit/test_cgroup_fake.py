@@ -11,8 +11,10 @@ from __future__ import annotations
 import errno
 import json
 import os
+import select
 import shutil
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -583,3 +585,58 @@ def test_destroy_reports_rmdir_failure(tmp_path: Path, monkeypatch: pytest.Monke
         m.destroy()
     monkeypatch.undo()
     shutil.rmtree(m.dirs()[0])
+
+
+class _StagedPoller:
+    """Stands in for select.poll on a fake memory.events: each poll writes the
+    next stage of the file and reports a change (kernfs's POLLPRI); once the
+    stages run out it times out."""
+
+    def __init__(self, path: Path, stages: list[str]) -> None:
+        self.path, self.stages, self.polls = path, list(stages), 0
+
+    def register(self, fd: int, mask: int) -> None:
+        self.fd = fd
+
+    def poll(self, ms: int | None) -> list[tuple[int, int]]:
+        self.polls += 1
+        if not self.stages:
+            if ms is not None:
+                time.sleep(ms / 1000)
+            return []
+        self.path.write_text(self.stages.pop(0))
+        return [(self.fd, select.POLLPRI)]
+
+
+@pytest.mark.parametrize("timeout", [5.0, None])
+def test_v2_oom_wait_passes_other_memory_events_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, timeout: float | None) -> None:
+    # What the kernel does on an OOM kill: `max` (and `oom`) move first,
+    # `oom_kill` about 10 ms later; the first wake-up is not the event.
+    from pyrunc.linux.cgroups.fs_v2 import V2OOMNotifier
+
+    events = tmp_path / "memory.events"
+    events.write_text("low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n")
+    poller = _StagedPoller(events, [
+        "low 0\nhigh 0\nmax 1\noom 0\noom_kill 0\n",
+        "low 0\nhigh 0\nmax 3\noom 1\noom_kill 0\n",
+        "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
+    ])
+    monkeypatch.setattr(select, "poll", lambda: poller)
+    with V2OOMNotifier(str(tmp_path)) as n:
+        assert n.wait(timeout) is True
+        assert poller.polls == 3
+        if timeout is not None:
+            assert n.wait(0.05) is False   # nothing more: the deadline ends the wait
+
+
+def test_v2_oom_wait_times_out_without_oom_kill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyrunc.linux.cgroups.fs_v2 import V2OOMNotifier
+
+    events = tmp_path / "memory.events"
+    events.write_text("max 0\noom_kill 0\n")
+    poller = _StagedPoller(events, ["max 1\noom_kill 0\n", "max 2\noom_kill 0\n"])
+    monkeypatch.setattr(select, "poll", lambda: poller)
+    with V2OOMNotifier(str(tmp_path)) as n:
+        assert n.wait(0.2) is False
+        assert poller.polls == 3

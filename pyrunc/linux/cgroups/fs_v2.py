@@ -220,22 +220,32 @@ class V2OOMNotifier(base.OOMNotifier):
         return self._fd
 
     def wait(self, timeout: float | None = None) -> bool:
-        """True once oom_kill increased; EOFError when the cgroup is removed."""
+        """True once oom_kill increased, False when ``timeout`` seconds pass
+        without that; EOFError when the cgroup is removed.
+
+        Other changes of memory.events wake the poll too (the ``max`` counter
+        moves about 10 ms before ``oom_kill`` on every OOM kill): they are
+        read and waited past, up to the deadline.
+        """
         import select  # an extension module: only `events` waits
+        import time
 
         poller = select.poll()
         poller.register(self._fd, select.POLLPRI | select.POLLERR)
-        ms = None if timeout is None else int(timeout * 1000)
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            if not poller.poll(ms):
-                return False
-            if not os.path.exists(self._path):
+            ms = None
+            if deadline is not None:
+                ms = max(0, int((deadline - time.monotonic()) * 1000 + 0.999))
+            woke = poller.poll(ms)
+            if woke and not os.path.exists(self._path):
                 raise EOFError("cgroup removed")
+            # Read even after a timeout: the count may have moved just now.
             count = self._read()
             if count > self._count:
                 self._count = count
                 return True
-            if timeout is not None:
+            if deadline is not None and time.monotonic() >= deadline:
                 return False
 
     def close(self) -> None:
