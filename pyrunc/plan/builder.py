@@ -27,6 +27,7 @@ from pyrunc.plan import seccomp as S
 from pyrunc.plan.mounts import (
     MountContext,
     clean_destination,
+    finalize_readonly_steps,
     idmap_prepare_steps,
     idmap_requests,
     mount_steps,
@@ -413,6 +414,7 @@ def build_create_plan(config: Mapping[str, Any], facts: HostFacts) -> list[P.Ste
         # After the mounts (the container's devpts) and before the root
         # may turn read-only, as runc orders it.
         steps.append(console_step(process, facts.console_fd, dev_console=True))
+    steps += finalize_readonly_steps(config.get("mounts") or ())
     steps += environment_steps(config)
     steps += late_propagation_steps(config)
     args = list(process.get("args") or ())

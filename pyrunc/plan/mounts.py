@@ -17,7 +17,7 @@ from pyrunc.plan.record import FrozenRecord, Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
 # option -> (clear?, flag)
@@ -325,15 +325,13 @@ def mount_steps(m: Mapping[str, Any], ctx: MountContext, index: int = -1) -> lis
         copyup = mtype == "tmpfs" and "tmpcopyup" in opts.special
         if copyup:
             bits |= P.MOUNT_F_TMPCOPYUP
-            # Filled first, made read-only after.
+        if defers_readonly(m):
+            # Made read-only by finalize_readonly_steps, once what goes into
+            # it (devices, devpts, submounts, the copy-up) is there.
             mflags &= ~F.MS_RDONLY
         what = _describe(m, dest, mflags) + (" with tmpcopyup" if copyup else "")
         steps.append(P.step(P.OP_MOUNT, mflags, bits, 0o755,
                             strs=(source, dest, mtype, data), what=what))
-        if mflags != opts.flags:
-            remount = opts.flags | F.MS_REMOUNT
-            steps.append(P.step(P.OP_MOUNT, remount, P.MOUNT_F_NO_SOURCE, 0,
-                                strs=("", dest, "", data), what=_describe(m, dest, remount)))
     for prop in opts.propagation:
         steps.append(P.step(P.OP_MOUNT, prop, P.MOUNT_F_NO_SOURCE, 0,
                             strs=("", dest, "", ""), what=f'set propagation of "{dest}" ({F.mount_flag_names(prop)})'))
@@ -346,4 +344,32 @@ def mount_steps(m: Mapping[str, Any], ctx: MountContext, index: int = -1) -> lis
         # check_destination let it through: pyrunc-init may mount onto procfs here.
         steps = [s.replace(ints=(s.ints[0], s.ints[1] | P.MOUNT_F_PROC_OK, *s.ints[2:]))
                  if s.op == P.OP_MOUNT else s for s in steps]
+    return steps
+
+
+def defers_readonly(m: Mapping[str, Any]) -> bool:
+    """True for mounts made read-only only at the end of the rootfs set-up.
+
+    runc mounts every tmpfs and whatever is on /dev read-write and remounts
+    the read-only ones once the mounts, device nodes and console are in
+    place, so that e.g. /dev/pts can be mounted in a read-only /dev.
+    """
+    if m.get("type") == "cgroup":
+        return False
+    return m.get("type") == "tmpfs" or clean_destination(str(m["destination"])) == "/dev"
+
+
+def finalize_readonly_steps(mounts: Sequence[Mapping[str, Any]]) -> list[P.Step]:
+    """The deferred read-only remounts (see defers_readonly), in the config's order."""
+    steps: list[P.Step] = []
+    for m in mounts:
+        opts = parse_options(list(m.get("options") or ()))
+        if not defers_readonly(m) or not opts.flags & F.MS_RDONLY:
+            continue
+        dest = clean_destination(str(m["destination"]))
+        # A bind remount only changes the per-mount flags, which the
+        # container's root may do in a user namespace as well.
+        flags = (opts.flags & ~F.MS_REC) | F.MS_REMOUNT | F.MS_BIND | F.MS_RDONLY
+        steps.append(P.step(P.OP_MOUNT, flags, P.MOUNT_F_NO_SOURCE, 0, strs=("", dest, "", ""),
+                            what=f'remount "{dest}" read-only ({F.mount_flag_names(flags)})'))
     return steps

@@ -156,3 +156,19 @@ def test_rootfs_propagation_words(word, flags):
         # ...and after the bind mounts of readonlyPaths and maskedPaths.
         assert root[-1] > max(i for i, op in enumerate(o)
                               if op in (P.OP_READONLY_PATH, P.OP_MASK_PATH))
+
+
+def test_read_only_dev_is_remounted_after_devpts_devices_and_console():
+    cfg = json.loads(json.dumps(BASE))
+    cfg["process"]["terminal"] = True
+    for m in cfg["mounts"]:
+        if m["destination"] == "/dev":
+            m["options"].append("ro")
+    steps = plan(cfg, console_fd=7)
+    mounts = [(i, s) for i, s in enumerate(steps) if s.op == P.OP_MOUNT and s.strs[1] == b"/dev"]
+    (first, mount), (last, remount) = mounts
+    assert not mount.ints[0] & F.MS_RDONLY and remount.ints[0] & F.MS_RDONLY
+    o = ops(steps)
+    devpts = next(i for i, s in enumerate(steps) if s.op == P.OP_MOUNT and s.strs[1] == b"/dev/pts")
+    assert first < devpts < o.index(P.OP_MKNOD) < o.index(P.OP_CONSOLE) < last
+    assert last < o.index(P.OP_SETHOSTNAME)

@@ -16,6 +16,7 @@ from pyrunc.plan.mounts import (
     MOUNT_ATTR_RDONLY,
     MOUNT_ATTR_STRICTATIME,
     MountContext,
+    finalize_readonly_steps,
     idmap_prepare_steps,
     idmap_requests,
     mount_steps,
@@ -44,12 +45,14 @@ def test_recursive_options_become_one_setattr_step_after_the_mount() -> None:
 
 
 def test_tmpcopyup_tmpfs_is_filled_then_made_read_only() -> None:
-    steps = mount_steps({"destination": "/etc", "type": "tmpfs", "source": "tmpfs",
-                         "options": ["ro", "nosuid", "tmpcopyup", "size=1m"]}, CTX)
-    assert len(steps) == 2
+    m = {"destination": "/etc", "type": "tmpfs", "source": "tmpfs",
+         "options": ["ro", "nosuid", "tmpcopyup", "size=1m"]}
+    steps = mount_steps(m, CTX)
+    assert len(steps) == 1
     assert steps[0].ints[1] & P.MOUNT_F_TMPCOPYUP
-    assert not steps[0].ints[0] & 0x1  # MS_RDONLY comes with the remount
-    assert steps[1].ints[0] & 0x1 and steps[1].strs[3] == b"size=1m"
+    assert not steps[0].ints[0] & 0x1  # MS_RDONLY comes with the final remount
+    (remount,) = finalize_readonly_steps([m])
+    assert remount.ints[0] & 0x1 and remount.strs[1] == b"/etc"
 
 
 def test_tmpcopyup_is_ignored_for_other_types_and_idmap_is_refused() -> None:

@@ -7,7 +7,13 @@ import pytest
 from pyrunc.errors import ConfigError
 from pyrunc.plan import flags as F
 from pyrunc.plan import protocol as P
-from pyrunc.plan.mounts import MountContext, clean_destination, mount_steps, parse_options
+from pyrunc.plan.mounts import (
+    MountContext,
+    clean_destination,
+    finalize_readonly_steps,
+    mount_steps,
+    parse_options,
+)
 
 
 def test_flag_options_set_and_clear():
@@ -89,3 +95,22 @@ def test_bind_on_proc_needs_a_procfs_source():
     steps = mount_steps({"destination": "/proc", "type": "bind", "source": "/proc",
                          "options": ["rbind"]}, MountContext(bundle="/b", source_kinds={"/proc": "procfs"}))
     assert steps[0].strs[:2] == (b"/proc", b"/proc")
+
+
+def test_read_only_tmpfs_and_dev_are_made_read_only_last():
+    dev = {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["ro", "nosuid"]}
+    tmp = {"destination": "tmp", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]}
+    sysfs = {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["ro"]}
+    rw = {"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": []}
+    ctx = MountContext(bundle="/b")
+    for m in (dev, tmp):
+        (step,) = mount_steps(m, ctx)
+        assert not step.ints[0] & F.MS_RDONLY
+    assert mount_steps(sysfs, ctx)[0].ints[0] & F.MS_RDONLY
+    steps = finalize_readonly_steps([dev, sysfs, rw, tmp])
+    assert [s.strs[1] for s in steps] == [b"/dev", b"/tmp"]
+    for s in steps:
+        assert s.ints[0] & (F.MS_REMOUNT | F.MS_BIND | F.MS_RDONLY) == \
+            F.MS_REMOUNT | F.MS_BIND | F.MS_RDONLY
+        assert s.ints[1] & P.MOUNT_F_NO_SOURCE
+    assert steps[0].ints[0] & F.MS_NOSUID
