@@ -116,6 +116,18 @@ static __attribute__((noreturn)) void hook_child(const struct step *s, int in_fd
 
 	if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
 		_exit(127);
+	/* runc runs createContainer hooks from the container's rootfs (its
+	 * init changes into it right before them); the others keep the
+	 * init's working directory. */
+	if (s->ints[4] == HOOK_CREATE_CONTAINER && fchdir(root_fd_get()) < 0) {
+		static const char chdir_msg[] = "pyrunc-init: cannot change into the rootfs: ";
+
+		why = strerror(errno);
+		if (write(2, chdir_msg, sizeof(chdir_msg) - 1) < 0 || write(2, why, strlen(why)) < 0) {
+			/* nothing else to report to */
+		}
+		_exit(127);
+	}
 	/* Its own process group: a timeout kills what the hook started too. */
 	setpgid(0, 0);
 	close_from(3);

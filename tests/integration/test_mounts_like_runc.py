@@ -68,3 +68,14 @@ def test_read_only_tmpfs_can_hold_later_mounts(runtime, bundle):
     out = run_ok(runtime, bundle, cfg)
     assert "ro" in mount_options(out, "/tmp") and "rw" in mount_options(out, "/tmp/sub")
     assert "sub-rw" in out and "tmp-is-ro" in out
+
+
+# --- createContainer hooks run in the rootfs -------------------------------------
+
+def test_create_container_hook_runs_with_the_rootfs_as_cwd(runtime, bundle, rootfs, tmp_path):
+    out = tmp_path / "hook-cwd"
+    cfg = bundle.config(["true"])
+    cfg["hooks"] = {"createContainer": [{
+        "path": "/bin/sh", "args": ["sh", "-c", f'readlink /proc/self/cwd > "{out}"']}]}
+    run_ok(runtime, bundle, cfg)
+    assert out.read_text().strip() == str(rootfs)
