@@ -1,6 +1,7 @@
 # pyrunc: the two set-up commands of the README.
 #   make demo  - install what pyrunc needs, build it, run the demo container
 #   make test  - install the test dependencies too and run the whole suite
+#   make vm-test - run the suite (VM_TESTS) in a Debian 12 guest: systemd, cgroup v2
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip
 # The tests and linters run in a virtual environment of their own, holding the
@@ -9,7 +10,7 @@ VENV ?= .venv
 VPY = $(CURDIR)/$(VENV)/bin/python
 APT_PACKAGES = gcc make libc6-dev libseccomp-dev busybox-static pkg-config
 
-.PHONY: deps install rootfs demo test-deps venv build test lint
+.PHONY: deps install rootfs demo test-deps venv build test lint vm-deps vm-image vm-test
 
 deps:
 	@if [ "$$(id -u)" != 0 ]; then echo "run as root" >&2; exit 1; fi
@@ -51,3 +52,22 @@ test: test-deps build rootfs
 lint: venv
 	$(VPY) -m ruff check pyrunc tests bench setup.py csrc/build_shim.py
 	$(VPY) -m mypy --strict pyrunc/spec pyrunc/plan pyrunc/state pyrunc/jsonio.py
+
+# The VM lane (tests/vm/): a Debian 12 guest booted by systemd with pure cgroup
+# v2 and AppArmor, built by debootstrap into a cache directory
+# (PYRUNC_VM_CACHE, default /var/tmp/pyrunc-vm) and booted under qemu.
+VM_APT_PACKAGES = debootstrap qemu-system-x86 qemu-utils e2fsprogs git
+VM_TESTS ?= tests
+VM_PYTEST_FLAGS ?= -q -p no:cacheprovider
+VM_TIMEOUT ?= 5400
+
+vm-deps:
+	@if [ "$$(id -u)" != 0 ]; then echo "run as root" >&2; exit 1; fi
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(VM_APT_PACKAGES) >/dev/null
+
+vm-image: vm-deps venv
+	$(VPY) tests/vm/lane.py build
+
+vm-test: vm-image
+	$(VPY) tests/vm/lane.py run --timeout $(VM_TIMEOUT) -- $(VM_PYTEST_FLAGS) $(VM_TESTS)

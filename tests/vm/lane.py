@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""The VM lane: run pyrunc's tests in a Debian 12 guest booted by systemd.
+
+    tests/vm/lane.py build [--force]
+    tests/vm/lane.py run [--timeout S] [--env K=V]... -- <pytest args>
+    tests/vm/lane.py run [--timeout S] --shell-cmd 'CMD'
+
+`build` builds the guest image (tests/vm/image.py) or reuses the cached one.
+`run` copies this checkout (the files git tracks or would track, with their
+working-tree content) into a fresh copy-on-write overlay of the image, boots it
+under qemu, and in the guest's pyrunc-job.service - a real systemd service, as
+root, in /system.slice/pyrunc-job.service - builds pyrunc in place and runs
+`python -m pytest <pytest args>` (or CMD under bash) in /work/pyrunc.  The
+guest's stdout and stderr are streamed here as they are written; the guest
+then powers off and `run` exits with the job's exit status.
+
+Exit status of `run`: the job's, or 124 (timeout), 125 (the guest could not
+set the job up: unpacking or building pyrunc failed), 126 (the guest stopped
+without a result; its console log is printed), 130 (interrupted).
+
+Environment: PYRUNC_VM_CACHE (cache directory, default /var/tmp/pyrunc-vm),
+PYRUNC_VM_ACCEL (tcg, the default, or kvm), PYRUNC_VM_MEM (MiB, default 4096),
+PYRUNC_VM_CPUS (default 2), PYRUNC_TEST_RUNTIME (passed on to the guest).
+
+Nothing outside the cache directory is changed; qemu is killed on every way
+out (timeout, Ctrl-C, SIGTERM, and by the kernel if this process dies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import io
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import image  # noqa: E402
+
+REPO = image.REPO
+GUEST_CHECKOUT = "/work/pyrunc"
+SHARE_TAG = "pyrunc-job"
+PASSED_ENV = ("PYRUNC_TEST_RUNTIME",)
+
+EXIT_TIMEOUT, EXIT_SETUP, EXIT_NO_RESULT, EXIT_INTERRUPTED = 124, 125, 126, 130
+
+
+def log(msg: str) -> None:
+    print(f"vm lane: {msg}", file=sys.stderr, flush=True)
+
+
+# --- what goes into the guest ---------------------------------------------------------
+
+def checkout_files() -> list[str]:
+    """The checkout's files: tracked or untracked-but-not-ignored, as they are now."""
+    out = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others",
+                          "--exclude-standard"], check=True, capture_output=True).stdout
+    names = sorted({n for n in out.decode().split("\0") if n})
+    return [n for n in names if (REPO / n).is_file() or (REPO / n).is_symlink()]
+
+
+def write_checkout_tar(dest: Path) -> None:
+    """pyrunc/<the checkout> and, when it sits beside it, shared/oci-runtime-spec."""
+    with tarfile.open(dest, "w") as tar:
+        for name in checkout_files():
+            tar.add(REPO / name, arcname=f"pyrunc/{name}", recursive=False)
+        # The tests read the OCI schemas from ../shared next to the checkout.
+        spec = REPO.parent / "shared" / "oci-runtime-spec"
+        if spec.is_dir():
+            tar.add(spec, arcname="shared/oci-runtime-spec")
+
+
+def job_script(pytest_args: list[str] | None, shell_cmd: str | None, env: dict[str, str]) -> str:
+    """The bash script the guest's pyrunc-job.service runs from the share."""
+    exports = " ".join(shlex.quote(f"{k}={v}") for k, v in sorted(env.items()))
+    if shell_cmd is not None:
+        command = f"exec bash -c {shlex.quote(shell_cmd)}"
+    else:
+        command = "exec python -m pytest " + " ".join(shlex.quote(a) for a in pytest_args or [])
+    return f"""#!/bin/bash
+set -u
+share=$(dirname "$0")
+export PATH={image.GUEST_VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export PYTHONUNBUFFERED=1 PYRUNC_VM_GUEST=1 {exports}
+mkdir -p {GUEST_CHECKOUT.rsplit('/', 1)[0]}
+tar -xf "$share/checkout.tar" -C {GUEST_CHECKOUT.rsplit('/', 1)[0]} || exit {EXIT_SETUP}
+cd {GUEST_CHECKOUT} || exit {EXIT_SETUP}
+echo "vm lane: guest $(uname -r), job cgroup $(cut -d: -f3 /proc/self/cgroup)" >&2
+if ! python setup.py -q build_ext --inplace >&2; then
+    echo "vm lane: building pyrunc in the guest failed" >&2
+    exit {EXIT_SETUP}
+fi
+{command}
+"""
+
+
+# --- qemu --------------------------------------------------------------------------------
+
+def _die_with_parent() -> None:
+    # Whatever happens to this process, qemu goes with it.
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def qemu_argv(img: Path, run_dir: Path) -> list[str]:
+    accel = os.environ.get("PYRUNC_VM_ACCEL", "tcg")
+    if accel == "kvm":
+        cpu = ["-accel", "kvm", "-cpu", "host"]
+    elif accel == "tcg":
+        cpu = ["-accel", "tcg,thread=multi", "-cpu", "max"]
+    else:
+        raise SystemExit(f"vm lane: PYRUNC_VM_ACCEL={accel!r}: expected tcg or kvm")
+    append = ("root=/dev/vda rw console=ttyS0 panic=-1 pyrunc.job=1 "
+              "systemd.unified_cgroup_hierarchy=1 " + os.environ.get("PYRUNC_VM_APPEND", ""))
+    return [
+        "qemu-system-x86_64", "-nodefaults", "-no-reboot", *cpu,
+        "-smp", os.environ.get("PYRUNC_VM_CPUS", "2"), "-m", os.environ.get("PYRUNC_VM_MEM", "4096"),
+        "-kernel", str(img / "vmlinuz"), "-initrd", str(img / "initrd.img"), "-append", append.strip(),
+        "-drive", f"file={run_dir / 'disk.qcow2'},format=qcow2,if=virtio,cache=unsafe",
+        "-virtfs", f"local,path={run_dir / 'job'},mount_tag={SHARE_TAG},security_model=none,id=job",
+        "-device", "virtio-rng-pci",
+        "-nic", "none", "-vga", "none", "-display", "none", "-monitor", "none",
+        "-serial", f"file:{run_dir / 'console.log'}",
+    ]
+
+
+class _Stream:
+    """Copies what the guest appends to a file on the share to one of our streams."""
+
+    def __init__(self, path: Path, out: io.BufferedWriter) -> None:
+        self.path, self.out, self.pos = path, out, 0
+
+    def pump(self) -> None:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.pos)
+                data = f.read()
+        except FileNotFoundError:
+            return
+        if data:
+            self.pos += len(data)
+            self.out.write(data)
+            self.out.flush()
+
+
+def _raise_exit(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def run(pytest_args: list[str] | None, shell_cmd: str | None, timeout: float,
+        env: dict[str, str], keep: bool) -> int:
+    """Boot the guest, run the job, stream its output; return its exit status."""
+    t0 = time.monotonic()
+    img = image.build()
+    runs = image.cache_dir() / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    run_dir = runs / f"run-{os.getpid()}-{int(time.time())}"
+    job = run_dir / "job"
+    job.mkdir(parents=True)
+    proc: subprocess.Popen[bytes] | None = None
+    signal.signal(signal.SIGTERM, _raise_exit)
+    signal.signal(signal.SIGHUP, _raise_exit)
+    try:
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
+                        "-b", str(img / "disk.img"), str(run_dir / "disk.qcow2")], check=True)
+        write_checkout_tar(job / "checkout.tar")
+        (job / "job.sh").write_text(job_script(pytest_args, shell_cmd, env))
+        with open(run_dir / "qemu.log", "wb") as qlog:
+            proc = subprocess.Popen(qemu_argv(img, run_dir), stdin=subprocess.DEVNULL, stdout=qlog,
+                                    stderr=subprocess.STDOUT,
+                                    preexec_fn=_die_with_parent)  # noqa: PLW1509 - no threads here
+        log(f"booting {img.name} (accel {os.environ.get('PYRUNC_VM_ACCEL', 'tcg')}), run dir {run_dir}")
+        streams = [_Stream(job / "stdout", sys.stdout.buffer), _Stream(job / "stderr", sys.stderr.buffer)]
+        started = finished = None
+        status: int | None = None
+        deadline = t0 + timeout
+        while True:
+            for s in streams:
+                s.pump()
+            if started is None and (job / "stdout").exists():
+                started = time.monotonic()
+                log(f"job started {started - t0:.0f}s after the lane started")
+            if status is None and (job / "status").exists():
+                for s in streams:
+                    s.pump()
+                status = int((job / "status").read_text().strip() or EXIT_NO_RESULT)
+                finished = time.monotonic()
+                # The guest powers off by itself now; give it a little while.
+                deadline = min(deadline, finished + 60)
+            if proc.poll() is not None:
+                break
+            if time.monotonic() > deadline:
+                if status is None:
+                    log(f"timeout after {timeout:.0f}s; killing the guest")
+                    _show_console(run_dir)
+                    return EXIT_TIMEOUT
+                break
+            time.sleep(0.5)
+        if status is None:
+            log(f"the guest stopped without a result (qemu exit status {proc.returncode})")
+            _show_console(run_dir)
+            for line in (run_dir / "qemu.log").read_text(errors="replace").splitlines()[-20:]:
+                print(f"  qemu: {line}", file=sys.stderr)
+            return EXIT_NO_RESULT
+        assert started is not None and finished is not None
+        log(f"job exit status {status}; job ran {finished - started:.0f}s, "
+            f"lane total {time.monotonic() - t0:.0f}s")
+        return status
+    except KeyboardInterrupt:
+        log("interrupted; killing the guest")
+        return EXIT_INTERRUPTED
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        if proc is not None:
+            proc.wait()
+        console = run_dir / "console.log"
+        if console.exists():
+            shutil.copy(console, runs / "last-console.log")
+        if not keep:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _show_console(run_dir: Path, lines: int = 40) -> None:
+    console = run_dir / "console.log"
+    if not console.exists():
+        return
+    print("vm lane: last lines of the guest's console:", file=sys.stderr)
+    for line in console.read_text(errors="replace").splitlines()[-lines:]:
+        print(f"  | {line}", file=sys.stderr)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="lane.py", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="build the guest image, or reuse the cached one")
+    b.add_argument("--force", action="store_true", help="build again even if cached")
+    r = sub.add_parser("run", help="run pytest (or --shell-cmd) in the guest")
+    r.add_argument("--timeout", type=float, default=3600, help="seconds for the whole run (default 3600)")
+    r.add_argument("--shell-cmd", help="run this bash command in the guest instead of pytest")
+    r.add_argument("--env", action="append", default=[], metavar="K=V", help="set in the job's environment")
+    r.add_argument("--keep", action="store_true", help="keep the run directory (disk overlay, console log)")
+    r.add_argument("pytest_args", nargs="*", help="arguments for pytest (after --)")
+    args = parser.parse_args(argv)
+    if args.cmd == "build":
+        print(image.build(force=args.force))
+        return 0
+    if os.geteuid() != 0:
+        raise SystemExit("vm lane: run it as root (the image build and the qemu run dir need it)")
+    env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
+    for item in args.env:
+        k, sep, v = item.partition("=")
+        if not sep:
+            parser.error(f"--env {item!r}: expected K=V")
+        env[k] = v
+    return run(args.pytest_args, args.shell_cmd, args.timeout, env, args.keep)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
