@@ -318,3 +318,16 @@ def own_state(pid: int | None = None) -> dict[str, tuple[str, str, bool]]:
                 return ""
         out[d] = (opt("cgroup.type"), opt("cgroup.subtree_control"), str(pid) in opt("cgroup.procs").split())
     return out
+
+
+def inside_path(controller: str, name: str) -> str:
+    """Where a container whose config mounts ``cgroup`` on /sys/fs/cgroup
+    (with a cgroup namespace) sees ``name`` of ``controller``."""
+    if version_of(controller) == "v1":
+        mount = v1_mount(controller)
+        assert mount is not None
+        return f"{mount.mountpoint}/{name}"
+    unified = unified_mount()
+    if unified is None:
+        raise Unavailable(f"no cgroup hierarchy carries the {controller} controller")
+    return f"{unified.mountpoint}/{name}"

@@ -1,6 +1,6 @@
 """cgroup v2 device filters on the real kernel (root).
 
-Each test makes its own cgroup2 directory /sys/fs/cgroup/unified/pyrunc-test-<random>
+Each test makes its own cgroup2 directory <cgroup2 mount>/pyrunc-test-<random>
 (no other cgroup is written to: the V2Manager is built by hand and its
 create(), which would enable controllers in the parent, is not called),
 attaches a filter, moves a short-lived probe process into it, and checks
@@ -29,7 +29,15 @@ from pyrunc.linux.cgroups.fs_v2 import V2Manager
 from pyrunc.plan import devices_bpf as P
 from pyrunc.plan.cgroups import DeviceRule
 
-UNIFIED = "/sys/fs/cgroup/unified"
+
+def _unified() -> str:
+    from tests.helpers.cgroupfs import unified_mount
+
+    m = unified_mount()
+    return m.mountpoint if m is not None else "/sys/fs/cgroup/unified"
+
+
+UNIFIED = _unified()
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not os.path.isdir(UNIFIED) or not L.is_cgroup2(UNIFIED),

@@ -171,16 +171,15 @@ def test_process_json_invalid(runtime, bundle, tmp_path):
 
 
 def _cgroup_dirs_of(pid: int) -> dict[str, str]:
-    """hierarchy directory name -> host directory of pid's cgroup in it."""
-    found = {}
-    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        name = controllers.replace("name=", "") if controllers else "unified"
-        for base in (Path("/sys/fs/cgroup") / name, Path("/sys/fs/cgroup")):
-            if (base / "cgroup.procs").exists():
-                found[name] = str(base / path.lstrip("/"))
-                break
-    return {n: d for n, d in found.items() if os.path.isdir(d)}
+    """controller ("" for cgroup2) -> host directory of pid's cgroup, one
+    entry per distinct directory."""
+    from tests.helpers.cgroupfs import CgroupFiles
+
+    found: dict[str, str] = {}
+    for ctrl, d in CgroupFiles(pid).dirs.items():
+        if d.is_dir() and str(d) not in found.values():
+            found[ctrl] = str(d)
+    return found
 
 
 def test_cgroup_sub_cgroup(runtime, bundle):
