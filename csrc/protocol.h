@@ -138,7 +138,8 @@ enum plan_op {
 	                     * bounding set needs CAP_SETPCAP, which a non-root uid loses),
 	                     * then CAPS_F_NO_BOUNDING after it. */
 	OP_NO_NEW_PRIVS = 30, /* no args: prctl(PR_SET_NO_NEW_PRIVS) */
-	OP_CHDIR = 31,      /* str0 cwd (after the root change); must stay inside the root */
+	OP_CHDIR = 31,      /* str0 cwd (after the root change); must stay inside the root;
+	                     * int0 CHDIR_F_* (0: change now, any error fails) */
 	OP_CLOSE_FDS = 32,  /* int0 first fd: every fd >= int0 gets FD_CLOEXEC (above INT_MAX:
 	                     * none) */
 	OP_CHECK_EXEC = 33, /* str0 program (args[0]), str1 PATH value: resolve like execvp;
@@ -314,6 +315,11 @@ enum plan_op {
 /* OP_CAPS int5 bits */
 #define CAPS_F_BOUNDING_ONLY 0x01 /* only drop the bounding set */
 #define CAPS_F_NO_BOUNDING   0x02 /* leave the bounding set alone */
+
+/* OP_CHDIR int0 bits.  runc changes into the cwd before dropping privileges
+ * and, if that is refused (EACCES/EPERM), once more as the container's user. */
+#define CHDIR_F_TRY      0x01 /* EACCES/EPERM is not an error: left to CHDIR_F_RETRY */
+#define CHDIR_F_RETRY    0x02 /* only if the CHDIR_F_TRY step did not get there */
 
 /* ---- status messages ------------------------------------------------------ */
 enum sync_type {

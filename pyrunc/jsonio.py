@@ -111,6 +111,36 @@ def dumps_compact(value: Any) -> str:
     return "".join(_encoder("compact", ":", ",")(value, 0))
 
 
+# Go's encoding/json escapes these inside strings (HTML safety, JS line ends).
+_GO_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+               ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+
+
+def dumps_go(value: Any) -> str:
+    """Compact JSON as Go's json.Encoder writes it (runc's list, ps): UTF-8
+    text kept as is, and ``<``, ``>``, ``&``, U+2028, U+2029 escaped.
+
+    The characters replaced can only occur inside strings, so replacing them
+    in the encoded text is exact.
+    """
+    if _json is None:  # pragma: no cover
+        import json
+
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    else:
+        if "go" not in _made:
+            def refuse(obj: Any) -> Any:
+                raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+            _made["go"] = _json.make_encoder({}, refuse, _json.encode_basestring, None,
+                                             ":", ",", False, False, False)
+        text = "".join(_made["go"](value, 0))
+    for char, escaped in _GO_ESCAPES:
+        if char in text:
+            text = text.replace(char, escaped)
+    return text
+
+
 def dumps(value: Any, indent: int | None = None) -> str:
     """json.dumps(value) or json.dumps(value, indent=N), ASCII output."""
     if indent is None:

@@ -105,10 +105,11 @@ def oci_state(store: Store, record: ContainerRecord) -> dict[str, Any]:
         "bundle": record.bundle,
         "rootfs": record.rootfs,
         "created": record.created,
-        "owner": record.owner,
     }
+    # runc's field order: annotations (when there are any) before owner.
     if record.annotations:
         doc["annotations"] = record.annotations
+    doc["owner"] = record.owner
     return doc
 
 
@@ -519,10 +520,23 @@ def list_states(store: Store) -> list[dict[str, Any]]:
     states = []
     for cid in store.ids():
         try:
-            states.append(oci_state(store, store.load(cid)))
-        except PyruncError:
+            doc = oci_state(store, store.load(cid))
+            # As runc's list: the owner is the user owning the state directory.
+            doc["owner"] = _owner_name(os.stat(store.path(cid)).st_uid)
+        except (PyruncError, FileNotFoundError):
             continue
+        states.append(doc)
     return states
+
+
+def _owner_name(uid: int) -> str:
+    """The user name of uid, or "#uid" when it has none (runc's list)."""
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"
 
 
 def kill(store: Store, container_id: str, sig: int, all_processes: bool = False) -> None:
@@ -866,9 +880,13 @@ def _exec_cgroup_dirs(manager: Any, subs: dict[str, str]) -> list[str]:
     default = subs.get("")
     chosen: list[str] = []
     per_controller = getattr(manager, "paths", None)
+    known = set(per_controller or ()) | {""}
+    for controller in subs:
+        if controller not in known:
+            raise PyruncError(f"unable to create new parent process: unknown controller {controller} in SubCgroupPaths")
     if per_controller is None:  # cgroup v2: one directory
-        sub = default if default is not None else next(iter(subs.values()))
-        chosen.append(os.path.join(manager.path(""), sub))
+        sub = default or ""
+        chosen.append(os.path.join(manager.path(""), sub) if sub else manager.path(""))
     else:
         for controller, d in per_controller.items():
             sub = subs.get(controller, default)
@@ -879,7 +897,9 @@ def _exec_cgroup_dirs(manager: Any, subs: dict[str, str]) -> list[str]:
     unique: list[str] = []
     for d in chosen:
         if not os.path.isdir(d):
-            raise PyruncError(f"--cgroup: sub-cgroup {d} does not exist")
+            # runc's words (its tests match "adding pid ... cgroup.procs: no such file").
+            raise PyruncError("unable to start container process: error adding pid to cgroups: "
+                              f"open {d}/cgroup.procs: no such file or directory")
         if d not in unique:
             unique.append(d)
     return unique

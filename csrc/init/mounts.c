@@ -84,20 +84,24 @@ static int open_host(const char *path, int nofollow)
 static int open_target(const struct step *s, const char *path, uint64_t mflags)
 {
 	int nosym = !!(mflags & MOUNT_F_NOSYMLINK_DST);
-	struct stat st;
+	struct stat st = { 0 };
 	int fd, err;
 
 	if ((mflags & (MOUNT_F_MKDIR | MOUNT_F_MKFILE)) && !(mflags & MOUNT_F_TARGET_HOST)) {
 		err = create_target(path, mflags, (unsigned)s->ints[2]);
-		if (err)
+		/* A file where a directory should be: worded by the check below. */
+		if (err && !(nosym && err == -ENOTDIR))
 			return fail(-err, "%s", path);
 	}
 	fd = mflags & MOUNT_F_TARGET_HOST ? open_host(path, nosym) : root_open(path, nosym);
 	if (fd < 0)
 		return fail(-fd, "%s", path);
-	if (nosym && (fstat(fd, &st) < 0 || S_ISLNK(st.st_mode))) {
+	if (nosym && (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode))) {
+		/* runc's words; its tests match "must be mounted on ordinary directory". */
+		err = S_ISLNK(st.st_mode) ? ELOOP : ENOTDIR;
 		close(fd);
-		return fail(ELOOP, "%s is a symlink", path);
+		return fail(err, "filesystem \"%s\" must be mounted on ordinary directory (%s)",
+			    s->strs[2].s, path);
 	}
 	return fd;
 }

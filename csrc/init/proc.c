@@ -82,10 +82,18 @@ int op_setsid(const struct step *s)
  * (CVE-2024-21626). */
 int op_chdir(const struct step *s)
 {
+	static int deferred;
 	char cwd[PATH_MAX];
 
-	if (chdir(s->strs[0].s) < 0)
+	if ((s->ints[0] & CHDIR_F_RETRY) && !deferred)
+		return 0;
+	if (chdir(s->strs[0].s) < 0) {
+		if ((s->ints[0] & CHDIR_F_TRY) && (errno == EACCES || errno == EPERM)) {
+			deferred = 1;
+			return 0;
+		}
 		return fail(errno, "%s", s->strs[0].s);
+	}
 	if (!getcwd(cwd, sizeof(cwd)))
 		return fail(errno, "%s", s->strs[0].s);
 	if (cwd[0] != '/')
@@ -191,9 +199,14 @@ static const char *env_path(char *const *envp)
 	return NULL;
 }
 
+/* runc's words, which engines and users match on: "exec PATH: no such file
+ * or directory" (Go's lower-case errno text), on the process's stderr. */
 static __attribute__((noreturn)) void exec_failed(const char *prog, int err)
 {
-	dprintf(2, "pyrunc-init: exec \"%s\": %s\n", prog, strerror(err));
+	const char *text = strerror(err);
+
+	dprintf(2, "exec %s: %c%s\n", prog,
+		(text[0] >= 'A' && text[0] <= 'Z') ? text[0] - 'A' + 'a' : text[0], text + 1);
 	_exit(err == ENOENT ? 127 : 126);
 }
 
@@ -215,5 +228,5 @@ int op_exec(const struct step *s)
 	if (err)
 		exec_failed(argv[0], -err);
 	execve(path, argv, envp);
-	exec_failed(argv[0], errno);
+	exec_failed(path, errno);
 }

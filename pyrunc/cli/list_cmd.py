@@ -38,9 +38,10 @@ def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:
         return 0
     if values["format"] == "json":
         # runc encodes a nil slice: "null" when there are no containers.
+        # Compact, as Go's json.Encoder writes it.
         from pyrunc import jsonio
 
-        sys.stdout.write(jsonio.dumps(states or None) + "\n")
+        sys.stdout.write(jsonio.dumps_go(states or None) + "\n")
         return 0
     if values["format"] != "table":
         raise UsageError(f"invalid format option: {values['format']}")

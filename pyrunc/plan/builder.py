@@ -351,6 +351,12 @@ def process_steps(process: Mapping[str, Any], first_closed_fd: int,
     user = process.get("user") or {}
     caps = process.get("capabilities") or {}
     bounding = capability_mask(caps.get("bounding"))
+    # As runc: into the cwd while still root (a directory only root can
+    # reach works), and again as the user if root was refused (a directory
+    # only the user can reach, e.g. on a root-squashed volume).
+    cwd = process.get("cwd") or "/"
+    steps.append(P.step(P.OP_CHDIR, P.CHDIR_F_TRY, strs=(cwd,),
+                        what=f'chdir to cwd ("{cwd}") set in config.json'))
     steps.append(P.step(P.OP_CAPS, bounding, 0, 0, 0, 0, P.CAPS_F_BOUNDING_ONLY,
                         what="drop capabilities from the bounding set"))
     gids = user.get("additionalGids") or ()
@@ -368,8 +374,8 @@ def process_steps(process: Mapping[str, Any], first_closed_fd: int,
     steps.append(P.step(P.OP_UMASK, 0o022 if umask is None else int(umask), what="umask"))
     if process.get("noNewPrivileges"):
         steps.append(P.step(P.OP_NO_NEW_PRIVS, what="set no_new_privs"))
-    cwd = process.get("cwd") or "/"
-    steps.append(P.step(P.OP_CHDIR, strs=(cwd,), what=f'chdir to cwd ("{cwd}") set in config.json'))
+    steps.append(P.step(P.OP_CHDIR, P.CHDIR_F_RETRY, strs=(cwd,),
+                        what=f'chdir to cwd ("{cwd}") set in config.json'))
     steps.append(P.step(P.OP_CLOSE_FDS, first_closed_fd, what="close inherited fds"))
     args = list(process.get("args") or ())
     env = list(process.get("env") or ())

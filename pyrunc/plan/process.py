@@ -85,7 +85,8 @@ def parse_sub_cgroups(args: Sequence[str]) -> dict[str, str]:
     """``--cgroup`` values: ``path`` (alone) or ``ctrl[,ctrl...]:path`` -> {controller: path}.
 
     The empty controller stands for every hierarchy.  Paths are relative to
-    the container's cgroup and may not climb out of it.
+    the container's cgroup ("/" or "" is the container's cgroup itself) and
+    may not climb out of it, worded as runc words it.
     """
     subs: dict[str, str] = {}
     for arg in args:
@@ -98,9 +99,9 @@ def parse_sub_cgroups(args: Sequence[str]) -> dict[str, str]:
             controllers, path = [""], parts[0]
         else:
             controllers, path = parts[0].split(","), parts[1]
-        clean = posixpath.normpath("/" + path).lstrip("/")
-        if not clean or clean == "." or ".." in clean.split("/"):
-            raise UsageError(f"invalid --cgroup argument: {arg}")
+        clean = posixpath.normpath(path.lstrip("/") or ".")
+        if clean == ".." or clean.startswith("../"):
+            raise UsageError(f"unable to create new parent process: {path} is not a sub cgroup path")
         for controller in controllers:
-            subs[controller] = clean
+            subs[controller] = "" if clean == "." else clean
     return subs

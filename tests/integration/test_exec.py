@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -207,7 +208,9 @@ def test_cgroup_sub_cgroup(runtime, bundle):
                 controllers = ln.split(":")[1].split(",")
                 assert ln.endswith("/sub") == ("memory" in controllers), ln
         proc = sh(runtime, cid, "true", "--cgroup", "missing")
-        assert proc.returncode == 255 and b"does not exist" in proc.stderr
+        assert proc.returncode == 255 and b"does not exist" not in proc.stderr
+        # runc's own tests match these words.
+        assert re.search(rb" adding pid .*/missing/cgroup.procs: no such file ", proc.stderr), proc.stderr
         assert sh(runtime, cid, "true", "--cgroup", "../escape").returncode == 255
     finally:
         for sub in made:
@@ -217,6 +220,23 @@ def test_cgroup_sub_cgroup(runtime, bundle):
                     break
                 except OSError:
                     time.sleep(0.05)
+
+
+def test_cgroup_sub_cgroup_errors_use_runc_wording(runtime, bundle):
+    cid = started(runtime, bundle)
+    for arg in ("..", "cpu:..", "memory,cpu:../x"):
+        proc = sh(runtime, cid, "true", "--cgroup", arg)
+        assert proc.returncode == 255, proc.stderr
+        assert proc.stderr.count(b"\n") == 1, proc.stderr
+        bad = arg.split(":")[-1].encode()
+        assert b" " + bad + b" is not a sub cgroup path" in proc.stderr, proc.stderr
+    proc = sh(runtime, cid, "true", "--cgroup", "whaaat:/")
+    assert proc.returncode == 255 and b"unknown controller " in proc.stderr, proc.stderr
+    # "/" is the container's own cgroup: the process lands where a plain exec does.
+    proc = sh(runtime, cid, "cat /proc/self/cgroup", "--cgroup", "/")
+    assert proc.returncode == 0, proc.stderr
+    plain = sh(runtime, cid, "cat /proc/self/cgroup")
+    assert proc.stdout == plain.stdout and plain.returncode == 0
 
 
 def test_exec_into_stopped_or_missing_container(runtime, bundle):

@@ -252,3 +252,28 @@ def test_version_shape(runtime):
     assert out[0].split()[1] == "version"
     assert out[1].startswith("commit: ")
     assert out[2] == "spec: 1.3.0"
+
+
+def test_list_json_is_compact_go_json(runtime, bundle, tmp_path):
+    # Byte for byte what runc's `list --format json` prints: Go's json.Encoder
+    # (compact, UTF-8 kept, <>& escaped), annotations before owner, and the
+    # owner named after the user owning the state directory.
+    assert runtime("list", "--format", "json", check=True).stdout == b"null\n"
+    b = tmp_path / "b&é<x>"
+    b.mkdir()
+    cfg = bundle.config(["sleep", "1000"])
+    cfg["annotations"] = {"k&": "v<1>", "z": "é"}
+    (b / "config.json").write_text(json.dumps(cfg))
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", str(b), cid, check=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    st = runtime.state(cid)
+
+    def go(text: str) -> str:
+        return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+    expected = (f'[{{"ociVersion":"{st["ociVersion"]}","id":"{cid}","pid":{st["pid"]},'
+                f'"status":"running","bundle":"{go(str(b))}","rootfs":"{st["rootfs"]}",'
+                f'"created":"{st["created"]}","annotations":{{"k\\u0026":"v\\u003c1\\u003e",'
+                f'"z":"é"}},"owner":"root"}}]\n')
+    assert runtime("list", "--format", "json", check=True).stdout.decode() == expected

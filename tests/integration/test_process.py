@@ -271,3 +271,77 @@ def test_a_step_failing_after_start_is_reported_by_start(runtime, bundle):
     proc = runtime("start", cid)
     assert proc.returncode == 1
     assert proc.stderr.count(b"\n") == 1 and b"RLIMIT_NOFILE" in proc.stderr, proc.stderr
+
+
+def _script_with_missing_interpreter(tmp_path) -> dict:
+    """/mnt/run.sh, executable, whose #! interpreter does not exist: the
+    lookup succeeds and execve itself fails with ENOENT."""
+    d = tmp_path / "scripts"
+    d.mkdir(parents=True)
+    (d / "run.sh").write_text("#!/nonexistent/sh\necho never\n")
+    (d / "run.sh").chmod(0o755)
+    return {"destination": "/mnt", "type": "bind", "source": str(d), "options": ["rbind", "ro"]}
+
+
+def test_failed_execve_is_one_runc_line(runtime, bundle, tmp_path):
+    cfg = bundle.config(["/mnt/run.sh"])
+    cfg["mounts"].append(_script_with_missing_interpreter(tmp_path))
+    proc = runtime("run", "-b", str(bundle(config=cfg)), runtime.new_id())
+    assert proc.returncode != 0
+    assert proc.stderr == b"exec /mnt/run.sh: no such file or directory\n"
+    # Found through PATH: the message names the path that was executed.
+    cfg = bundle.config(["run.sh"])
+    cfg["process"]["env"] = ["PATH=/bin:/mnt"]
+    cfg["mounts"].append(_script_with_missing_interpreter(tmp_path / "again"))
+    proc = runtime("run", "-b", str(bundle(config=cfg)), runtime.new_id())
+    assert proc.stderr == b"exec /mnt/run.sh: no such file or directory\n"
+
+
+def test_failed_execve_reaches_the_terminal_and_exec_caller(runtime, bundle, tmp_path):
+    cfg = bundle.config(["/mnt/run.sh"])
+    cfg["process"]["terminal"] = True
+    cfg["mounts"].append(_script_with_missing_interpreter(tmp_path))
+    from tests.integration.test_terminal import PtySession
+
+    session = PtySession(runtime.argv("run", "-b", str(bundle(config=cfg)), runtime.new_id()))
+    assert session.wait() != 0
+    # Through the container's pty, as the only output.
+    assert session.out.replace(b"\r", b"") == b"exec /mnt/run.sh: no such file or directory\n"
+    cfg = bundle.config(["sleep", "1000"])
+    cfg["mounts"].append(_script_with_missing_interpreter(tmp_path / "again"))
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", str(bundle(config=cfg)), cid, check=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = runtime("exec", cid, "/mnt/run.sh")
+    assert proc.returncode != 0
+    assert proc.stderr == b"exec /mnt/run.sh: no such file or directory\n"
+
+
+def _private_rootfs(bundle, rootfs, cfg):
+    import shutil
+
+    cfg["root"] = {"path": "rootfs", "readonly": False}
+    b = bundle(config=cfg)
+    shutil.copytree(rootfs, b / "rootfs", symlinks=True)
+    with open(b / "rootfs" / "etc" / "passwd", "a") as f:
+        f.write("user:x:1000:1000:user:/home/user:/bin/sh\n")
+    return b
+
+
+def test_cwd_only_root_can_reach_and_home_from_passwd(runtime, bundle, rootfs):
+    # As runc: the cwd is entered before the switch to the container's user,
+    # and HOME comes from the image's /etc/passwd unless the env sets it.
+    cfg = bundle.config(["sh", "-c", "pwd; echo HOME=$HOME; id -u; ls . >/dev/null 2>&1 || echo no-read"])
+    cfg["process"]["user"] = {"uid": 1000, "gid": 1000}
+    cfg["process"]["cwd"] = "/private"
+    b = _private_rootfs(bundle, rootfs, cfg)
+    os.mkdir(b / "rootfs" / "private", 0o700)
+    proc = runtime("run", "-b", str(b), runtime.new_id())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"/private\nHOME=/home/user\n1000\nno-read\n"
+    cfg["process"]["env"].append("HOME=/elsewhere")
+    (b / "config.json").write_text(__import__("json").dumps(cfg))
+    proc = runtime("run", "-b", str(b), runtime.new_id())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"/private\nHOME=/elsewhere\n1000\nno-read\n"
+

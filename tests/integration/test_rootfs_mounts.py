@@ -329,3 +329,26 @@ def test_nothing_mounted_on_the_host(runtime, bundle, rootfs):
     run_ok(runtime, bundle, bundle.config(["true"]))
     assert mounts_under(str(rootfs)) == []
     assert os.listdir(rootfs)
+
+
+@pytest.mark.parametrize("kind", ["symlink", "file"])
+def test_proc_must_be_mounted_on_an_ordinary_directory(runtime, bundle, rootfs, kind):
+    # An image whose /proc is a symlink (or a file): runc refuses with these
+    # words (its "mask paths [prohibit symlink /proc]" test matches them).
+    cfg = bundle.config(["true"])
+    cfg["root"] = {"path": "rootfs", "readonly": False}
+    b = bundle(config=cfg)
+    shutil.copytree(rootfs, b / "rootfs", symlinks=True)
+    (b / "rootfs" / "elsewhere").mkdir()
+    os.rmdir(b / "rootfs" / "proc")
+    if kind == "symlink":
+        os.symlink("/elsewhere", b / "rootfs" / "proc")
+    else:
+        (b / "rootfs" / "proc").write_text("")
+    cid = runtime.new_id()
+    proc = runtime("run", "-b", str(b), cid)
+    assert proc.returncode == 1
+    assert proc.stderr.count(b"\n") == 1, proc.stderr
+    assert b"must be mounted on ordinary directory" in proc.stderr, proc.stderr
+    assert not (runtime.root / cid).exists()
+    assert list((b / "rootfs" / "elsewhere").iterdir()) == []

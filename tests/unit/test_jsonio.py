@@ -96,3 +96,12 @@ def test_bad_documents_are_value_errors_without_json_loaded():
     proc = subprocess.run([sys.executable, "-S", "-c", code], cwd=repo, capture_output=True,
                           text=True, check=False, timeout=60)
     assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr
+
+
+def test_dumps_go_is_go_encoding_json():
+    from pyrunc.jsonio import dumps_go
+
+    doc = [{"a": "x&y<z>", "b": "é\u2028", "c": None, "d": [1, True], "e": "\n\t\x01"}]
+    assert dumps_go(doc) == ('[{"a":"x\\u0026y\\u003cz\\u003e","b":"é\\u2028","c":null,'
+                             '"d":[1,true],"e":"\\n\\t\\u0001"}]')
+    assert dumps_go(None) == "null"

@@ -72,3 +72,16 @@ def test_interspersed_flags_follow_arguments():
     assert parse(OPTS, ["id", "-b", "x"])[1] == ["id", "-b", "x"]
     with pytest.raises(UsageError, match="flag provided but not defined: --nope"):
         parse(OPTS, ["id", "--nope"], interspersed=True)
+
+
+def test_sub_cgroup_arguments():
+    from pyrunc.plan.process import parse_sub_cgroups
+
+    assert parse_sub_cgroups(["a/../b"]) == {"": "b"}
+    assert parse_sub_cgroups(["/"]) == {"": ""}
+    assert parse_sub_cgroups(["cpu,memory:x", "pids:/y"]) == {"cpu": "x", "memory": "x", "pids": "y"}
+    for bad in ("..", "cpu:../x", "a/../../b"):
+        with pytest.raises(UsageError, match=r"^unable to create new parent process: .* is not a sub cgroup path$"):
+            parse_sub_cgroups([bad])
+    with pytest.raises(UsageError, match="missing <controller>: prefix"):
+        parse_sub_cgroups(["x", "y"])
