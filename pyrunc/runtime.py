@@ -43,14 +43,16 @@ class CreateOptions:
     """Flags of `create` and `run` (a plain class: no dataclasses import on the hot path)."""
 
     __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring",
-                 "preserve_fds", "detach", "extra_env", "console", "pidfd_socket")
+                 "preserve_fds", "detach", "extra_env", "console", "pidfd_socket", "rootless")
 
     def __init__(self, bundle: str = ".", pid_file: str | None = None,
                  console_socket: str | None = None, no_pivot: bool = False,
                  no_new_keyring: bool = False, preserve_fds: int = 0, detach: bool = True,
                  extra_env: dict[str, str] | None = None, console: Any = None,
-                 pidfd_socket: str | None = None) -> None:
+                 pidfd_socket: str | None = None, rootless: bool = False) -> None:
         self.bundle = bundle
+        # runc's "rootless cgroups": cgroups that cannot be made are skipped.
+        self.rootless = rootless
         self.pidfd_socket = pidfd_socket
         self.pid_file = pid_file
         self.console_socket = console_socket
@@ -183,10 +185,15 @@ def create(store: Store, container_id: str, opts: CreateOptions,
     from pyrunc.linux.netdevs import check_host_support, collect_addresses, with_netdev_sync
 
     check_host_support(config, config.get("process") or {})
+    linux = config.get("linux") or {}
+    unprivileged = os.geteuid() != 0
+    if unprivileged:
+        from pyrunc.linux.userns import check_mappings
+
+        check_mappings(linux)
     rootfs = host_facts.resolve_rootfs(bundle, config["root"]["path"])
     process = config.get("process") or {}
     console = _console_for(bool(process.get("terminal")), opts.console, opts.console_socket)
-    linux = config.get("linux") or {}
     try:
         directory = store.reserve(container_id)
         _stop_at("reserved")
@@ -206,7 +213,9 @@ def create(store: Store, container_id: str, opts: CreateOptions,
         # As runc does: exact bits whatever the umask, owned by the container's
         # root, which may be an unprivileged host uid in a new user namespace.
         os.chmod(fifo_path, 0o622)
-        os.chown(fifo_path, *_container_root_ids(linux))
+        if not unprivileged:
+            # (An unprivileged caller may not give files away; 0622 lets the init write.)
+            os.chown(fifo_path, *_container_root_ids(linux))
         fifo_fd = os.open(fifo_path, os.O_PATH | os.O_CLOEXEC)
         manager = manager_for(linux.get("cgroupsPath"), container_id)
         # Recorded before the cgroup exists: a create killed from here on
@@ -217,8 +226,13 @@ def create(store: Store, container_id: str, opts: CreateOptions,
             annotations=dict(config.get("annotations") or {}), cgroup=manager.to_state(),
             config=config)
         store.save(record)
-        manager.create()
-        manager.apply(linux.get("resources") or {})
+        if opts.rootless:
+            from pyrunc.linux.rootless_cgroups import prepare
+
+            manager = prepare(manager, linux, record, store)
+        else:
+            manager.create()
+            manager.apply(linux.get("resources") or {})
         _stop_at("cgroup")
         listen = _listen_fds()
         preserved = list(range(3, 3 + listen + opts.preserve_fds))
@@ -228,8 +242,12 @@ def create(store: Store, container_id: str, opts: CreateOptions,
         facts = host_facts.gather(config, bundle, rootfs, fifo_fd=fifo_fd,
                                   first_closed_fd=first_closed,
                                   no_pivot=opts.no_pivot,
-                                  container_cgroup_dirs=manager.dirs())
+                                  container_cgroup_dirs=_cgroup_dirs_shown(manager))
         facts.net_addresses = collect_addresses(linux)
+        if unprivileged:
+            from pyrunc.linux.userns import setgroups_denied
+
+            facts.setgroups_denied = setgroups_denied(linux)
         inherited = [fifo_fd, *preserved]
         if any({"idmap", "ridmap"} & set(m.get("options") or ()) for m in config.get("mounts") or ()):
             _idmap_userns_fds(config, bundle, first_closed, idmap_fds)
@@ -248,8 +266,15 @@ def create(store: Store, container_id: str, opts: CreateOptions,
         steps = build_create_plan(_with_listen_env(config, listen), facts)
         launching = True
 
+        if unprivileged:
+            from pyrunc.linux.userns import write_unprivileged
+
+            map_ids = write_unprivileged
+        else:
+            map_ids = write_id_maps
+
         def on_idmap(pid: int) -> None:
-            write_id_maps(pid, linux.get("uidMappings") or (), linux.get("gidMappings") or ())
+            map_ids(pid, linux.get("uidMappings") or (), linux.get("gidMappings") or ())
 
         on_sync = None
         if config.get("hooks"):
@@ -258,7 +283,8 @@ def create(store: Store, container_id: str, opts: CreateOptions,
             on_sync = create_sync(config, container_id, bundle)
         try:
             def joined(pid: int) -> None:
-                manager.add_pid(pid)
+                if manager is not None:
+                    manager.add_pid(pid)
                 _stop_at("spawned")
 
             launched = run_init(steps, inherit_fds=inherited, before_plan=joined,
@@ -306,6 +332,16 @@ def create(store: Store, container_id: str, opts: CreateOptions,
             console.close()
         if listener is not None:
             listener.close()
+
+
+def _cgroup_dirs_shown(manager: Any) -> list[str]:
+    """The cgroup directories a `cgroup` mount shows: the container's, or (its cgroup
+    skipped by rootless mode) the ones it runs in, pyrunc's own."""
+    if manager is not None:
+        return list(manager.dirs())
+    from pyrunc.linux.rootless_cgroups import own_cgroup_dirs
+
+    return own_cgroup_dirs()
 
 
 def _listener_state(record: ContainerRecord, process_pid: int, status: str) -> bytes:

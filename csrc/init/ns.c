@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "init.h"
@@ -30,15 +31,24 @@ int op_setns(const struct step *s)
 
 int op_unshare_user(const struct step *s)
 {
+	/* An unprivileged parent (rootless) can only open our /proc/<pid>/
+	 * {uid_map,gid_map,setgroups}, and newuidmap only accepts us, while
+	 * those files are owned by our uid, i.e. while we are dumpable: be so
+	 * just for the time the maps are written (as runc does). */
+	int rootless = geteuid() != 0;
 	int err;
 
 	(void)s;
 	if (unshare(CLONE_NEWUSER) < 0)
 		return fail(errno, "unshare(CLONE_NEWUSER)");
+	if (rootless && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+		return fail(errno, "prctl(PR_SET_DUMPABLE, 1)");
 	err = sync_send(MSG_IDMAP_REQ, -1, 0, getpid(), NULL);
 	if (err)
 		return fail(-err, "sending MSG_IDMAP_REQ");
 	err = sync_wait_ack();
+	if (rootless && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 && !err)
+		return fail(errno, "prctl(PR_SET_DUMPABLE, 0)");
 	if (err)
 		return err;
 	/* The maps exist now; become the namespace's root so that what

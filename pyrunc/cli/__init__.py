@@ -43,7 +43,7 @@ GLOBAL_OPTIONS = [
     opt("debug", "--debug", help="enable debug logging"),
     opt("log", "--log", value=True, default="", help="set the log file to write pyrunc logs to (default is '/dev/stderr')"),
     opt("log_format", "--log-format", value=True, default="text", help="set the log format ('text' (default), or 'json')"),
-    opt("root", "--root", value=True, default="/run/pyrunc", help="root directory for storage of container state"),
+    opt("root", "--root", value=True, default="", help="root directory for storage of container state (default: \"/run/pyrunc\" or \"$XDG_RUNTIME_DIR/pyrunc\" for rootless containers)"),
     opt("criu", "--criu", value=True, default="criu", help="(obsolete, ignored)"),
     opt("systemd_cgroup", "--systemd-cgroup", help="enable systemd cgroup support"),
     opt("rootless", "--rootless", value=True, default="auto", help="ignore cgroup permission errors ('true', 'false', or 'auto')"),
@@ -139,7 +139,15 @@ def run_command(argv: Sequence[str]) -> int:
     ctx: Context | None = None
     try:
         values, rest = parse(GLOBAL_OPTIONS, argv)
-        ctx = Context(values["root"], values["log"], values["log_format"], values["debug"],
+        root = values["root"]
+        if not root:
+            if os.geteuid() == 0 and not os.environ.get("XDG_RUNTIME_DIR"):
+                root = "/run/pyrunc"
+            else:
+                from pyrunc.cli.rootless import default_root
+
+                root = default_root()
+        ctx = Context(root, values["log"], values["log_format"], values["debug"],
                       values["systemd_cgroup"], values["rootless"])
         if ctx.log_format not in ("text", "json"):
             raise UsageError(f"invalid log-format: {ctx.log_format}")

@@ -33,16 +33,17 @@ def one_id(args: list[str], command: str) -> str:
     return args[0]
 
 
-def check_supported_modes(ctx: Any) -> None:
-    """Refuse global modes pyrunc does not implement, with one clear line."""
-    import os
-
+def check_supported_modes(ctx: Any) -> bool:
+    """Refuse global modes pyrunc does not implement; returns whether to run rootless."""
     if ctx.systemd_cgroup:
         raise PyruncError("--systemd-cgroup is not supported: pyrunc manages cgroups through cgroupfs")
-    if ctx.rootless not in ("auto", "true", "false"):
-        raise UsageError(f"invalid --rootless value: {ctx.rootless}")
-    if ctx.rootless == "true" or os.geteuid() != 0:
-        raise PyruncError("rootless containers are not supported: run pyrunc as root")
+    if ctx.rootless == "auto":
+        import os
+
+        return os.geteuid() != 0
+    from pyrunc.cli.rootless import rootless_mode
+
+    return rootless_mode(ctx.rootless)
 
 
 def create_options(ctx: Any, values: dict[str, Any], detach: bool) -> Any:
@@ -51,7 +52,7 @@ def create_options(ctx: Any, values: dict[str, Any], detach: bool) -> Any:
 
     from pyrunc.runtime import CreateOptions
 
-    check_supported_modes(ctx)
+    rootless = check_supported_modes(ctx)
     return CreateOptions(
         bundle=values["bundle"] or os.getcwd(),
         pid_file=values["pid_file"] or None,
@@ -61,6 +62,7 @@ def create_options(ctx: Any, values: dict[str, Any], detach: bool) -> Any:
         preserve_fds=int_value("--preserve-fds", values["preserve_fds"]),
         detach=detach,
         pidfd_socket=values["pidfd_socket"] or None,
+        rootless=rootless,
     )
 
 

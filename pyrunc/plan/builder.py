@@ -82,7 +82,7 @@ class HostFacts(Record):
 
     __slots__ = ("rootfs", "bundle", "fifo_fd", "first_closed_fd", "source_kinds",
                  "cgroup_hierarchies", "has_kcore", "no_pivot", "passwd_home", "net_addresses",
-                 "console_fd", "seccomp_fds", "idmap_userns_fds")
+                 "console_fd", "seccomp_fds", "idmap_userns_fds", "setgroups_denied")
 
     def __init__(self, rootfs: str, bundle: str, fifo_fd: int = -1, first_closed_fd: int = 3,
                  source_kinds: Mapping[str, str] | None = None,
@@ -90,7 +90,8 @@ class HostFacts(Record):
                  no_pivot: bool = False, passwd_home: str | None = None,
                  net_addresses: Mapping[str, Sequence[PA.NetAddress]] | None = None,
                  console_fd: int = -1, seccomp_fds: tuple[int, int] = (-1, -1),
-                 idmap_userns_fds: Mapping[int, int] | None = None) -> None:
+                 idmap_userns_fds: Mapping[int, int] | None = None,
+                 setgroups_denied: bool = False) -> None:
         self.rootfs = rootfs                      # absolute host path
         self.bundle = bundle
         self.fifo_fd = fifo_fd                    # O_PATH fd of exec.fifo (-1: run without wait)
@@ -107,6 +108,8 @@ class HostFacts(Record):
         self.seccomp_fds = seccomp_fds            # seccomp listener socket, state file
         # mount index -> userns fd
         self.idmap_userns_fds: Mapping[int, int] = {} if idmap_userns_fds is None else idmap_userns_fds
+        # The user namespace has setgroups "deny" (a rootless gid map written directly).
+        self.setgroups_denied = setgroups_denied
 
 
 def namespace_steps(linux: Mapping[str, Any]) -> list[P.Step]:
@@ -247,11 +250,17 @@ def rootfs_steps(config: Mapping[str, Any], facts: HostFacts) -> list[P.Step]:
     ctx = MountContext(bundle=facts.bundle, source_kinds=facts.source_kinds, user_namespace=userns,
                        idmap_slots={r.index: r.slot for r in idmap_requests(config, facts.bundle)})
     setup_dev = False
-    for index, m in enumerate(config.get("mounts") or ()):
+    for index, entry in enumerate(config.get("mounts") or ()):
+        m = entry
         dest = clean_destination(str(m["destination"]))
         if m.get("type") == "cgroup":
             steps.extend(_cgroup_mount_steps(m, facts, cgroupns))
             continue
+        if m.get("type") == "sysfs" and userns and not _has_ns(linux, "network"):
+            # The kernel refuses a fresh sysfs in a user namespace that does not
+            # own the network namespace; runc then binds the host's /sys.
+            m = {**entry, "type": "bind", "source": "/sys",
+                 "options": ["rbind", *(o for o in entry.get("options") or () if o != "bind")]}
         if dest == "/dev":
             setup_dev = not parse_options(list(m.get("options") or ())).is_bind \
                 and m.get("type") not in ("bind", "rbind")
@@ -339,8 +348,13 @@ def env_path(env: Sequence[str]) -> str:
 
 
 def process_steps(process: Mapping[str, Any], first_closed_fd: int,
-                  home: str | None = None) -> list[P.Step]:
-    """Everything from rlimits to exec, in runc's order (seccomp: see plan/seccomp.py)."""
+                  home: str | None = None, setgroups_denied: bool = False) -> list[P.Step]:
+    """Everything from rlimits to exec, in runc's order (seccomp: see plan/seccomp.py).
+
+    With ``setgroups_denied`` (a user namespace whose gid map an unprivileged
+    user wrote itself) the supplementary groups cannot be set: none are, and
+    asking for some is refused, as runc does.
+    """
     steps: list[P.Step] = []
     for rl in process.get("rlimits") or ():
         resource = F.RLIMIT_NAMES.get(rl["type"])
@@ -360,9 +374,14 @@ def process_steps(process: Mapping[str, Any], first_closed_fd: int,
     steps.append(P.step(P.OP_CAPS, bounding, 0, 0, 0, 0, P.CAPS_F_BOUNDING_ONLY,
                         what="drop capabilities from the bounding set"))
     gids = user.get("additionalGids") or ()
-    packed = b"".join(int(g).to_bytes(4, "little") for g in gids)
-    steps.append(P.step(P.OP_SETGROUPS, strs=(packed,),
-                        what=f"setgroups {list(gids)}"))
+    if setgroups_denied:
+        if gids:
+            raise ConfigError("process.user.additionalGids: cannot set any additional groups "
+                              "in a rootless container")
+    else:
+        packed = b"".join(int(g).to_bytes(4, "little") for g in gids)
+        steps.append(P.step(P.OP_SETGROUPS, strs=(packed,),
+                            what=f"setgroups {list(gids)}"))
     uid, gid = int(user.get("uid", 0)), int(user.get("gid", 0))
     steps.append(P.step(P.OP_SETID, uid, gid, what=f"set uid {uid} gid {gid}"))
     steps.append(P.step(P.OP_CAPS, bounding, capability_mask(caps.get("effective")),
@@ -430,7 +449,8 @@ def build_create_plan(config: Mapping[str, Any], facts: HostFacts) -> list[P.Ste
     if facts.fifo_fd >= 0:
         steps += H.wait_start_steps(config, facts.fifo_fd)
     steps += H.with_start_hooks(config, process_steps(process, facts.first_closed_fd,
-                                                      facts.passwd_home), facts.fifo_fd >= 0)
+                                                      facts.passwd_home, facts.setgroups_denied),
+                                facts.fifo_fd >= 0)
     steps = PA.finish_create_plan(steps, config, facts.net_addresses)
     return S.with_seccomp(steps, linux.get("seccomp"), bool(process.get("noNewPrivileges")),
                           facts.seccomp_fds)
@@ -444,7 +464,8 @@ NS_PROC_NAMES = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "
 def build_exec_plan(config: Mapping[str, Any], init_pid: int, process: Mapping[str, Any],
                     first_closed_fd: int, home: str | None = None,
                     console_fd: int = -1,
-                    seccomp_fds: tuple[int, int] = (-1, -1)) -> list[P.Step]:
+                    seccomp_fds: tuple[int, int] = (-1, -1),
+                    setgroups_denied: bool = False) -> list[P.Step]:
     """The plan of `exec`: join every namespace of the container's init, then run process.
 
     Namespaces are joined through the init's /proc/<pid>/ns links, in the
@@ -466,7 +487,7 @@ def build_exec_plan(config: Mapping[str, Any], init_pid: int, process: Mapping[s
     steps.append(P.step(P.OP_CHECK_EXEC, strs=(args[0], env_path(process.get("env") or ())),
                         what=f'exec: "{args[0]}"'))
     steps.append(P.step(P.OP_READY, what="report ready"))
-    steps += process_steps(process, first_closed_fd, home)
+    steps += process_steps(process, first_closed_fd, home, setgroups_denied)
     steps = PA.finish_exec_plan(steps, config, process)
     # The container's filter applies to every process of it, as with runc.
     return S.with_seccomp(steps, linux.get("seccomp"), bool(process.get("noNewPrivileges")),

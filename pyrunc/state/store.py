@@ -99,7 +99,8 @@ class Store:
     def reserve(self, container_id: str) -> str:
         """Create the container's directory; fails if the id is taken."""
         try:
-            os.makedirs(self.root, mode=0o711, exist_ok=True)
+            # Private, as runc makes it: another user cannot list the ids.
+            os.makedirs(self.root, mode=0o700, exist_ok=True)
         except OSError as e:
             raise PyruncError(f"mkdir {self.root}: {e.strerror}") from e
         directory = self.path(container_id)
@@ -114,7 +115,8 @@ class Store:
     def save(self, record: ContainerRecord) -> None:
         """Write the record atomically."""
         try:
-            write_atomic(self.path(record.id, STATE_FILE), record.to_json())
+            # The record holds the whole config (env, mounts): owner-only, as runc's.
+            write_atomic(self.path(record.id, STATE_FILE), record.to_json(), 0o600)
         except OSError as e:
             raise PyruncError(f"write state of {record.id}: {e.strerror}") from e
 
