@@ -159,7 +159,39 @@ def update(store: Store, container_id: str, delta: Mapping[str, Any],
 def ps_pids(store: Store, container_id: str) -> list[int]:
     """Host PIDs of every process in the container's cgroup."""
     record = store.load(container_id)
+    if _cgroup_manager(record) is None and _own_pid_namespace(record):
+        # A rootless container whose cgroup was skipped: its processes are
+        # those of its pid namespace (runc's ps fails here).
+        return _pid_namespace_members(record)
     return sorted(set(_manager(record).pids()))
+
+
+def _own_pid_namespace(record: ContainerRecord) -> bool:
+    linux = record.config.get("linux") or {}
+    return any(ns.get("type") == "pid" and not ns.get("path")
+               for ns in linux.get("namespaces") or ())
+
+
+def _pid_namespace_members(record: ContainerRecord) -> list[int]:
+    """Host pids of the processes in the pid namespace of the container's init."""
+    if not is_alive(record.pid, record.pid_start):
+        return []
+    try:
+        st = os.stat(f"/proc/{record.pid}/ns/pid")
+    except OSError:
+        return []
+    wanted = (st.st_dev, st.st_ino)
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            other = os.stat(f"/proc/{name}/ns/pid")
+        except OSError:
+            continue  # gone, or not ours to look at
+        if (other.st_dev, other.st_ino) == wanted:
+            pids.append(int(name))
+    return sorted(pids)
 
 
 def pid_column(header: str) -> int:

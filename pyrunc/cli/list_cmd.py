@@ -28,11 +28,29 @@ def table(rows: list[list[str]], min_width: int = 12, padding: int = 3) -> str:
     return "\n".join(out) + "\n"
 
 
+def _owner(directory: str) -> str:
+    """The user owning a container's state directory, as runc's list shows it."""
+    import os
+    import pwd
+
+    try:
+        uid = os.stat(directory).st_uid
+    except OSError:
+        return ""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"
+
+
 def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:
     """List containers."""
     from pyrunc import runtime
 
-    states = runtime.list_states(ctx.store())
+    store = ctx.store()
+    states = runtime.list_states(store)
+    for s in states:
+        s["owner"] = _owner(store.path(s["id"]))
     if values["quiet"]:
         sys.stdout.write("".join(s["id"] + "\n" for s in states))
         return 0
