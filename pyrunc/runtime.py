@@ -857,7 +857,8 @@ def exec_process(store: Store, container_id: str, process: dict[str, Any],
         listener = open_listener((record.config.get("linux") or {}).get("seccomp"), first_closed)
         steps = build_exec_plan(record.config, record.pid, process, first_closed, home,
                                 console_fd=console_fd,
-                                seccomp_fds=listener.fds if listener else (-1, -1))
+                                seccomp_fds=listener.fds if listener else (-1, -1),
+                                setgroups_denied=_setgroups_denied(record))
         if not opts.detach:
             lib.pyrunc_set_child_subreaper(1)
         forwarder = None if opts.detach else _Forwarder()
@@ -903,6 +904,18 @@ def exec_process(store: Store, container_id: str, process: dict[str, Any],
             ours.close()
         if listener is not None:
             listener.close()
+
+
+def _setgroups_denied(record: ContainerRecord) -> bool:
+    """Whether the container's user namespace has setgroups "deny" (rootless, own gid only)."""
+    linux = record.config.get("linux") or {}
+    if not any(ns.get("type") == "user" for ns in linux.get("namespaces") or ()):
+        return False
+    try:
+        with open(f"/proc/{record.pid}/setgroups", "rb") as f:
+            return f.read().strip() == b"deny"
+    except OSError:
+        return False
 
 
 def _exec_cgroup_dirs(manager: Any, subs: dict[str, str]) -> list[str]:

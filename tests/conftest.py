@@ -11,6 +11,7 @@ import copy
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import uuid
@@ -195,3 +196,34 @@ def mounts_under(path: str) -> list[str]:
             if mp == path or mp.startswith(path.rstrip("/") + "/"):
                 out.append(mp)
     return out
+
+
+@pytest.fixture(scope="session")
+def rootless_user(rootfs: Path) -> Iterator[Any]:
+    """An unprivileged user of the tests' own, with subuid/subgid ranges (removed after)."""
+    from tests.helpers.rootless import make_test_user
+
+    user, why, cleanup = make_test_user(rootfs)
+    if user is None:
+        pytest.skip(why)
+    try:
+        yield user
+    finally:
+        cleanup()
+
+
+@pytest.fixture
+def rootless(rootless_user: Any) -> Iterator[Any]:
+    """The runtime under test run by the rootless test user; its containers removed after."""
+    import tempfile
+
+    from tests.helpers.rootless import RootlessRuntime
+
+    work = Path(tempfile.mkdtemp(dir=rootless_user.base))
+    rootless_user.chown_tree(work)
+    rt = RootlessRuntime(rootless_user, work)
+    try:
+        yield rt
+    finally:
+        rt.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
