@@ -76,7 +76,8 @@ def own_only(mappings: Sequence[Mapping[str, Any]], own_id: int) -> bool:
 
 
 def check_mappings(linux: Mapping[str, Any], uid: int | None = None, gid: int | None = None,
-                   subuid: str | None = None, subgid: str | None = None) -> None:
+                   subuid: str | None = None, subgid: str | None = None,
+                   name: str | None = None) -> None:
     """Refuse, naming the field, a rootless config that is not in a new user
     namespace or maps host ids the caller does not own."""
     uid = os.geteuid() if uid is None else uid
@@ -86,7 +87,7 @@ def check_mappings(linux: Mapping[str, Any], uid: int | None = None, gid: int | 
         raise ConfigError("rootless container requires user namespaces")
     if any(ns.get("type") == "user" and ns.get("path") for ns in namespaces):
         return  # an existing namespace: its maps were written by whoever made it
-    name = _user_name(uid)
+    name = _user_name(uid) if name is None else name
     for field, own, path, text in (
             ("uidMappings", uid, SUBUID, subuid), ("gidMappings", gid, SUBGID, subgid)):
         mappings = linux.get(field) or ()
