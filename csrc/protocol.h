@@ -129,7 +129,8 @@ enum plan_op {
 	OP_RLIMIT = 25,     /* int0 resource, int1 soft, int2 hard (UINT64_MAX = infinity) */
 	OP_UMASK = 26,      /* int0 (only its 0777 bits count) */
 	OP_SETGROUPS = 27,  /* str0 packed u32 gids (may be empty: clears groups) */
-	OP_SETID = 28,      /* int0 uid, int1 gid: PR_SET_KEEPCAPS, setresgid, setresuid */
+	OP_SETID = 28,      /* int0 uid, int1 gid, int2 SETID_F_*: PR_SET_KEEPCAPS, setresgid,
+	                     * setresuid */
 	OP_CAPS = 29,       /* int0 bounding, int1 effective, int2 permitted, int3 inheritable,
 	                     * int4 ambient (bit n = capability n); int5 CAPS_F_* bits.
 	                     * Default: drops the bounding set, capset(), raises ambient,
@@ -315,6 +316,14 @@ enum plan_op {
 /* OP_CAPS int5 bits */
 #define CAPS_F_BOUNDING_ONLY 0x01 /* only drop the bounding set */
 #define CAPS_F_NO_BOUNDING   0x02 /* leave the bounding set alone */
+
+/* OP_SETID int2 bits.  As runc's fixStdioPermissions: before the uid
+ * changes, stdio that is an anonymous pipe, a socket or (with the flag
+ * below) the container's pty gets int0 as its owner (group kept), so the
+ * user can reopen it and use its terminal.  /dev/null, files and other
+ * devices (a host tty passed as stdio) are left alone. */
+#define SETID_F_STDIO    0x01 /* chown pipes and sockets on fds 0-2 */
+#define SETID_F_STDIO_TTY 0x02 /* also a character device on fds 0-2: the process's pty */
 
 /* OP_CHDIR int0 bits.  runc changes into the cwd before dropping privileges
  * and, if that is refused (EACCES/EPERM), once more as the container's user. */

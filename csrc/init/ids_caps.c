@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -70,6 +71,41 @@ int op_setgroups(const struct step *s)
 	return err;
 }
 
+#ifndef PIPEFS_MAGIC
+#define PIPEFS_MAGIC 0x50495045
+#endif
+#ifndef SOCKFS_MAGIC
+#define SOCKFS_MAGIC 0x534F434B
+#endif
+
+/* See SETID_F_STDIO.  Errors that mean "not ours to change" (EINVAL: unmapped
+ * id, EPERM: owner outside our user namespace, EROFS) are ignored, as in runc. */
+static int chown_stdio(uid_t uid, uint64_t flags)
+{
+	struct stat null_st, st;
+	struct statfs sfs;
+
+	if (stat("/dev/null", &null_st) < 0)
+		null_st.st_rdev = 0;
+	for (int fd = 0; fd < 3; fd++) {
+		int ours;
+
+		if (fstat(fd, &st) < 0 || fstatfs(fd, &sfs) < 0)
+			continue;
+		if (S_ISCHR(st.st_mode))
+			ours = (flags & SETID_F_STDIO_TTY) && st.st_rdev != null_st.st_rdev;
+		else
+			ours = (S_ISFIFO(st.st_mode) && sfs.f_type == PIPEFS_MAGIC) ||
+			       (S_ISSOCK(st.st_mode) && sfs.f_type == SOCKFS_MAGIC);
+		if (!ours || st.st_uid == uid)
+			continue;
+		if (fchown(fd, uid, (gid_t)-1) < 0 && errno != EINVAL && errno != EPERM &&
+		    errno != EROFS)
+			return fail(errno, "chown fd %d to uid %u", fd, uid);
+	}
+	return 0;
+}
+
 int op_setid(const struct step *s)
 {
 	uid_t uid = (uid_t)s->ints[0];
@@ -82,6 +118,12 @@ int op_setid(const struct step *s)
 			    (unsigned long long)s->ints[1]);
 	/* Keep the permitted set across the uid change; OP_CAPS then decides
 	 * what the process really keeps and clears the flag again. */
+	if (s->ints[2] & (SETID_F_STDIO | SETID_F_STDIO_TTY)) {
+		int err = chown_stdio(uid, s->ints[2]);
+
+		if (err)
+			return err;
+	}
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		return fail(errno, "PR_SET_KEEPCAPS");
 	if (setresgid(gid, gid, gid) < 0)

@@ -383,7 +383,9 @@ def process_steps(process: Mapping[str, Any], first_closed_fd: int,
         steps.append(P.step(P.OP_SETGROUPS, strs=(packed,),
                             what=f"setgroups {list(gids)}"))
     uid, gid = int(user.get("uid", 0)), int(user.get("gid", 0))
-    steps.append(P.step(P.OP_SETID, uid, gid, what=f"set uid {uid} gid {gid}"))
+    # runc gives the process's stdio (its pty, pipes, sockets) to its user.
+    stdio = P.SETID_F_STDIO | (P.SETID_F_STDIO_TTY if process.get("terminal") else 0)
+    steps.append(P.step(P.OP_SETID, uid, gid, stdio, what=f"set uid {uid} gid {gid}"))
     steps.append(P.step(P.OP_CAPS, bounding, capability_mask(caps.get("effective")),
                         capability_mask(caps.get("permitted")),
                         capability_mask(caps.get("inheritable")),

@@ -236,9 +236,12 @@ def normalize_device_rule(rule: Mapping[str, Any], index: int = 0) -> DeviceRule
     access = rule.get("access") or ""
     if not access:
         raise ConfigError(f"{where}.access: device access at {index} field cannot be empty")
-    if any(ch not in "rwm" for ch in access):
-        raise ConfigError(f"{where}.access: invalid device access {access!r} (only r, w, m)")
+    # As runc on cgroup v1: letters other than r, w, m are ignored ("rwa" is
+    # "rw"); an access left with none of them is refused.
     access = "".join(ch for ch in "rwm" if ch in access)
+    if not access:
+        raise ConfigError(f"{where}.access: invalid device access {rule.get('access')!r} "
+                          "(none of r, w, m)")
     numbers = []
     for key in ("major", "minor"):
         value = rule.get(key)

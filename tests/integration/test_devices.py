@@ -92,6 +92,20 @@ def test_config_devices_are_created(runtime, bundle):
     assert lines[3].startswith("/dev/sub/dir/node character special file 1 5 ")
 
 
+@pytest.mark.parametrize(("access", "expected"), [("rwa", "r-ok w-ok"), ("ar", "r-ok w-denied")])
+def test_device_access_letters_other_than_rwm_are_ignored(runtime, bundle, access, expected):
+    # runc accepts e.g. "rwa" and applies "rw"; the opens inside show which bits hold.
+    script = (": < /dev/fuse && echo -n r-ok || echo -n r-denied; "
+              "(: > /dev/fuse) 2>/dev/null && echo ' w-ok' || echo ' w-denied'")
+    cfg = bundle.config(["sh", "-c", script])
+    cfg["linux"]["devices"] = [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229,
+                                "fileMode": 0o666}]
+    cfg["linux"]["resources"] = {"devices": [
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 10, "minor": 229, "access": access}]}
+    assert run_ok(runtime, bundle, cfg) == expected + "\n"
+
+
 def test_config_device_overrides_a_default(runtime, bundle):
     cfg = bundle.config(["stat", "-c", "%t %T %a", "/dev/null"])
     cfg["linux"]["devices"] = [{"path": "/dev/null", "type": "c", "major": 1, "minor": 3,

@@ -345,3 +345,13 @@ def test_cwd_only_root_can_reach_and_home_from_passwd(runtime, bundle, rootfs):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == b"/private\nHOME=/elsewhere\n1000\nno-read\n"
 
+
+
+def test_stdio_pipes_belong_to_the_containers_user(runtime, bundle):
+    # As runc: a non-root process can reopen its stdio pipes (/dev/stdout).
+    cfg = bundle.config(["sh", "-c", "echo via-dev-stdout > /dev/stdout && stat -L -c %u /dev/stdout"])
+    cfg["process"]["user"] = {"uid": 1000, "gid": 1000}
+    proc = runtime("run", "-b", str(bundle(config=cfg)), runtime.new_id(),
+                   stdout=subprocess.PIPE)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"via-dev-stdout\n1000\n"

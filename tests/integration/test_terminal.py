@@ -186,3 +186,15 @@ def test_interactive_exec_under_a_real_pty(runtime, bundle):
     session.send(b"kill -KILL $$\n")
     assert session.wait() == 128 + 9
     assert not Path(f"/proc/{session.pid}").exists()
+
+
+def test_terminal_belongs_to_the_containers_user(runtime, bundle):
+    # runc chowns the pty to process.user.uid (the devpts group and mode stay),
+    # so a non-root shell can reopen and use its own terminal.
+    script = "stat -c 'owner=%u:%g mode=%a' $(tty); echo reopened > $(tty) && echo done"
+    cfg = tty_config(bundle, ["sh", "-c", script])
+    cfg["process"]["user"] = {"uid": 1000, "gid": 1000}
+    session = PtySession(runtime.argv("run", "-b", str(bundle(config=cfg)), runtime.new_id()))
+    assert session.wait() == 0, session.out
+    out = session.out.replace(b"\r", b"")
+    assert out == b"owner=1000:5 mode=620\nreopened\ndone\n"

@@ -132,10 +132,17 @@ def test_device_rules_user_first_and_dedup_by_linux_devices() -> None:
     assert "c 1:5 rwm" in lines
 
 
+def test_device_access_ignores_other_letters_as_runc() -> None:
+    rule = C.normalize_device_rule({"allow": True, "type": "c", "major": 1, "minor": 3,
+                                    "access": "arwa"}, 0)
+    assert rule.access == "rw"
+    assert C.normalize_device_rule({"allow": True, "access": "mrwx"}, 0).access == "rwm"
+
+
 @pytest.mark.parametrize(("rule", "message"), [
     ({"allow": True, "type": "x", "access": "r"}, "invalid cgroup device type"),
     ({"allow": True, "type": "c", "access": ""}, "cannot be empty"),
-    ({"allow": True, "type": "c", "access": "rx"}, "invalid device access"),
+    ({"allow": True, "type": "c", "access": "xa"}, "invalid device access 'xa' \\(none of r, w, m\\)"),
     ({"allow": True, "type": "c", "major": "1", "access": "r"}, "invalid device number"),
 ])
 def test_device_rule_errors(rule: dict[str, Any], message: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 from pyrunc.plan import protocol
 
 HEADER = Path(__file__).resolve().parents[2] / "csrc" / "protocol.h"
-PREFIXES = ("OP_", "MSG_", "MOUNT_F_", "CAPS_F_", "CHDIR_F_", "CONSOLE_F_", "PLAN_", "STEP_", "SYNC_",
+PREFIXES = ("OP_", "MSG_", "MOUNT_F_", "CAPS_F_", "CHDIR_F_", "SETID_F_", "CONSOLE_F_", "PLAN_", "STEP_", "SYNC_",
             "WAIT_F_", "HOOK_", "SECCOMP_")
 _OPS = {ast.LShift: operator.lshift, ast.BitOr: operator.or_, ast.Add: operator.add}
 
