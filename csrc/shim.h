@@ -13,8 +13,11 @@
 /* CDEF BEGIN */
 /* vfork + execveat(exe_fd, "", argv, envp, AT_EMPTY_PATH) with every signal
  * blocked around the vfork (so no Python handler runs in the child).  Returns
- * the child's pid.  Async-signal-safe child; fds are inherited as they are. */
-int pyrunc_spawn(int exe_fd, char *const argv[], char *const envp[]);
+ * the child's pid.  Async-signal-safe child.  The child inherits fds 0-2 and
+ * the nkeep fds in keep[] (sorted ascending, not close-on-exec); every other
+ * fd is made close-on-exec in the child first (it exits 126 if that fails). */
+int pyrunc_spawn(int exe_fd, char *const argv[], char *const envp[],
+                 const int *keep, int nkeep);
 /* prctl(PR_SET_CHILD_SUBREAPER, on). */
 int pyrunc_set_child_subreaper(int on);
 /* setns(fd, nstype). */

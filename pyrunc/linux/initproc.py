@@ -126,7 +126,8 @@ def _spawn(exe_fd: int, sync_fd: int, inherit_fds: Sequence[int],
     try:
         for fd in fds:
             os.set_inheritable(fd, True)
-        pid = lib.pyrunc_spawn(exe_fd, argv, envp)
+        passed = sorted(set(fds))
+        pid = lib.pyrunc_spawn(exe_fd, argv, envp, ffi.new("int[]", passed), len(passed))
     finally:
         for fd, was in zip(fds, before):
             os.set_inheritable(fd, was)
@@ -202,8 +203,9 @@ class _Session:
     def eof_error(self) -> InitError:
         status = self.reap_a() if self.child is None else self.reap_child()
         shown = "unknown" if status is None else str(status)
-        if status == 127 and self.child is None and not self.talked:
-            # pyrunc_spawn's child exits 127 when execveat itself fails.
+        if status in (126, 127) and self.child is None and not self.talked:
+            # pyrunc_spawn's child exits 127 when execveat itself fails, 126
+            # when it could not close the fds pyrunc-init must not get.
             shown += ": pyrunc-init could not be executed"
         return InitError(-1, None, 0, f"container init exited unexpectedly (status {shown})",
                          status=-1 if status is None else status)
