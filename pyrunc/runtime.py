@@ -248,6 +248,11 @@ def create(store: Store, container_id: str, opts: CreateOptions,
             from pyrunc.linux.userns import setgroups_denied
 
             facts.setgroups_denied = setgroups_denied(linux)
+            facts.in_user_namespace = True
+        else:
+            from pyrunc.linux.userns import in_user_namespace
+
+            facts.in_user_namespace = in_user_namespace()
         inherited = [fifo_fd, *preserved]
         if any({"idmap", "ridmap"} & set(m.get("options") or ()) for m in config.get("mounts") or ()):
             _idmap_userns_fds(config, bundle, first_closed, idmap_fds)

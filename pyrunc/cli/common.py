@@ -37,10 +37,6 @@ def check_supported_modes(ctx: Any) -> bool:
     """Refuse global modes pyrunc does not implement; returns whether to run rootless."""
     if ctx.systemd_cgroup:
         raise PyruncError("--systemd-cgroup is not supported: pyrunc manages cgroups through cgroupfs")
-    if ctx.rootless == "auto":
-        import os
-
-        return os.geteuid() != 0
     from pyrunc.cli.rootless import rootless_mode
 
     return rootless_mode(ctx.rootless)

@@ -10,18 +10,9 @@ from __future__ import annotations
 import os
 
 from pyrunc.errors import PyruncError, UsageError
+from pyrunc.linux.userns import in_user_namespace as running_in_userns
 
 SYSTEM_ROOT = "/run/pyrunc"
-
-
-def running_in_userns(uid_map: str = "/proc/self/uid_map") -> bool:
-    """True unless this process sees the initial user namespace's full identity map."""
-    try:
-        with open(uid_map) as f:
-            fields = f.read().split()
-    except OSError:
-        return False
-    return fields != ["0", "0", "4294967295"]
 
 
 def honor_xdg_runtime_dir() -> bool:
@@ -72,12 +63,10 @@ def default_root() -> str:
 
 
 def rootless_mode(value: str) -> bool:
-    """What --rootless asks for: "true"/"false" as given, "auto" = not root.
-
-    runc's auto also says "rootless" for root inside a user namespace with
-    systemd cgroups; pyrunc has no systemd driver, so root is never rootless
-    unless asked.
-    """
+    """What --rootless asks for: "true"/"false" as given; "auto" means rootless
+    cgroups when not root, and for root inside a user namespace (e.g. under
+    rootless podman), where the cgroupfs may not be ours either (runc's rule
+    for its cgroupfs driver)."""
     # Go's strconv.ParseBool spellings, which runc accepts.
     if value in ("1", "t", "T", "TRUE", "true", "True"):
         return True
@@ -85,4 +74,4 @@ def rootless_mode(value: str) -> bool:
         return False
     if value != "auto":
         raise UsageError(f'invalid --rootless value: parsing "{value}": invalid syntax')
-    return os.geteuid() != 0
+    return os.geteuid() != 0 or running_in_userns()

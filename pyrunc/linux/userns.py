@@ -23,6 +23,16 @@ SUBUID = "/etc/subuid"
 SUBGID = "/etc/subgid"
 
 
+def in_user_namespace(uid_map: str = "/proc/self/uid_map") -> bool:
+    """True unless this process sees the initial user namespace's full identity map."""
+    try:
+        with open(uid_map) as f:
+            fields = f.read().split()
+    except OSError:
+        return False
+    return fields != ["0", "0", "4294967295"]
+
+
 def parse_subid(text: str, name: str, own_id: int) -> list[tuple[int, int]]:
     """(start, count) ranges of a subid file for the user called name (or numbered own_id)."""
     ranges = []

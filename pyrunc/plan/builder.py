@@ -82,7 +82,8 @@ class HostFacts(Record):
 
     __slots__ = ("rootfs", "bundle", "fifo_fd", "first_closed_fd", "source_kinds",
                  "cgroup_hierarchies", "has_kcore", "no_pivot", "passwd_home", "net_addresses",
-                 "console_fd", "seccomp_fds", "idmap_userns_fds", "setgroups_denied")
+                 "console_fd", "seccomp_fds", "idmap_userns_fds", "setgroups_denied",
+                 "in_user_namespace")
 
     def __init__(self, rootfs: str, bundle: str, fifo_fd: int = -1, first_closed_fd: int = 3,
                  source_kinds: Mapping[str, str] | None = None,
@@ -91,7 +92,7 @@ class HostFacts(Record):
                  net_addresses: Mapping[str, Sequence[PA.NetAddress]] | None = None,
                  console_fd: int = -1, seccomp_fds: tuple[int, int] = (-1, -1),
                  idmap_userns_fds: Mapping[int, int] | None = None,
-                 setgroups_denied: bool = False) -> None:
+                 setgroups_denied: bool = False, in_user_namespace: bool = False) -> None:
         self.rootfs = rootfs                      # absolute host path
         self.bundle = bundle
         self.fifo_fd = fifo_fd                    # O_PATH fd of exec.fifo (-1: run without wait)
@@ -110,6 +111,9 @@ class HostFacts(Record):
         self.idmap_userns_fds: Mapping[int, int] = {} if idmap_userns_fds is None else idmap_userns_fds
         # The user namespace has setgroups "deny" (a rootless gid map written directly).
         self.setgroups_denied = setgroups_denied
+        # The runtime itself runs in a (non-initial) user namespace, e.g. rootless
+        # podman's: what the kernel refuses there is refused to the container too.
+        self.in_user_namespace = in_user_namespace
 
 
 def namespace_steps(linux: Mapping[str, Any]) -> list[P.Step]:
@@ -235,6 +239,9 @@ def rootfs_steps(config: Mapping[str, Any], facts: HostFacts) -> list[P.Step]:
     """Mount namespace setup up to and including the root change."""
     linux = config.get("linux") or {}
     userns = _has_ns(linux, "user")
+    # No mknod, no fresh sysfs without an own netns: in the container's user
+    # namespace, or in the one the runtime runs in.
+    unprivileged_ns = userns or facts.in_user_namespace
     cgroupns = _has_ns(linux, "cgroup")
     propagation = _PROPAGATION.get(linux.get("rootfsPropagation") or "", F.MS_SLAVE | F.MS_REC)
     steps = [
@@ -256,7 +263,7 @@ def rootfs_steps(config: Mapping[str, Any], facts: HostFacts) -> list[P.Step]:
         if m.get("type") == "cgroup":
             steps.extend(_cgroup_mount_steps(m, facts, cgroupns))
             continue
-        if m.get("type") == "sysfs" and userns and not _has_ns(linux, "network"):
+        if m.get("type") == "sysfs" and unprivileged_ns and not _has_ns(linux, "network"):
             # The kernel refuses a fresh sysfs in a user namespace that does not
             # own the network namespace; runc then binds the host's /sys.
             m = {**entry, "type": "bind", "source": "/sys",
@@ -266,7 +273,7 @@ def rootfs_steps(config: Mapping[str, Any], facts: HostFacts) -> list[P.Step]:
                 and m.get("type") not in ("bind", "rbind")
         steps.extend(mount_steps(m, ctx, index))
     if setup_dev:
-        steps.extend(device_steps(linux, facts, userns))
+        steps.extend(device_steps(linux, facts, unprivileged_ns))
     steps += H.before_root_change_steps(config)
     if facts.no_pivot:
         steps.append(P.step(P.OP_CHROOT, what=f'move rootfs "{facts.rootfs}" to / and chroot'))

@@ -51,6 +51,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("facts.py", "gather"): "/proc/self/mountinfo and /proc/kcore of the host",
     ("idmap.py", "userns_fd.on_idmap"): "/proc/<pid>/ns/user of our own child, host procfs",
     ("userns.py", "_read"): "/etc/subuid and /etc/subgid, root-owned host files",
+    ("userns.py", "in_user_namespace"): "/proc/self/uid_map of pyrunc itself",
     ("initproc.py", "_sealed_copy"): "pyrunc-init inside the installed package",
     ("netdevs.py", "apparmor_enabled"): "host /sys",
     ("netdevs.py", "selinux_enabled"): "host /sys",

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pyrunc.cli.rootless import rootless_mode, running_in_userns
+from pyrunc.cli.rootless import rootless_mode
 from pyrunc.errors import ConfigError, UsageError
-from pyrunc.linux.userns import check_mappings, own_only, parse_subid
+from pyrunc.linux.userns import check_mappings, in_user_namespace, own_only, parse_subid
 from pyrunc.plan import flags as F
 from pyrunc.plan import protocol as P
 from pyrunc.plan.builder import HostFacts, build_create_plan
@@ -134,4 +134,15 @@ def test_rootless_flag_rejects_others():
 ])
 def test_running_in_userns_reads_the_map(tmp_path: Path, text, inside):
     (tmp_path / "uid_map").write_text(text)
-    assert running_in_userns(str(tmp_path / "uid_map")) is inside
+    assert in_user_namespace(str(tmp_path / "uid_map")) is inside
+
+
+def test_a_runtime_in_a_user_namespace_binds_devices_and_sysfs():
+    """Rootless podman's case: no user namespace in the config, but the runtime runs in one."""
+    cfg = json.loads(json.dumps(default_spec()))
+    cfg["process"]["terminal"] = False
+    steps = build_create_plan(cfg, HostFacts(rootfs="/r", bundle="/b", fifo_fd=9,
+                                             in_user_namespace=True))
+    assert not [s for s in steps if s.op == P.OP_MKNOD]
+    plain = build_create_plan(cfg, HostFacts(rootfs="/r", bundle="/b", fifo_fd=9))
+    assert [s for s in plain if s.op == P.OP_MKNOD]
