@@ -46,19 +46,22 @@ class Write(FrozenRecord):
     instead when ``filename`` does not exist (blkio/io BFQ vs CFQ files).
     ``retry_after_next``: when this write fails with EINVAL, write the next
     entry first and then retry this one (memory/memsw, period/quota pairs
-    whose valid order depends on the values already set).
+    whose valid order depends on the values already set).  ``field``: the
+    config field the value comes from, named when it cannot be applied.
     """
 
-    __slots__ = ("controller", "filename", "value", "optional", "fallback", "retry_after_next")
+    __slots__ = ("controller", "filename", "value", "optional", "fallback", "retry_after_next", "field")
 
     def __init__(self, controller: str, filename: str, value: str, optional: bool = False,
-                 fallback: tuple[str, str] | None = None, retry_after_next: bool = False) -> None:
+                 fallback: tuple[str, str] | None = None, retry_after_next: bool = False,
+                 field: str = "linux.resources") -> None:
         self.controller = controller
         self.filename = filename
         self.value = value
         self.optional = optional
         self.fallback = fallback
         self.retry_after_next = retry_after_next
+        self.field = field
 
 
 class DeviceRule(FrozenRecord):
@@ -279,9 +282,11 @@ def cgroup_device_rules(
 
 def device_writes_v1(rules: Sequence[DeviceRule]) -> list[Write]:
     """v1: deny everything, then each rule in order."""
-    writes = [Write("devices", "devices.deny", "a")]
+    field = "linux.resources.devices"
+    writes = [Write("devices", "devices.deny", "a", field=field)]
     for r in rules:
-        writes.append(Write("devices", "devices.allow" if r.allow else "devices.deny", r.v1_line()))
+        writes.append(Write("devices", "devices.allow" if r.allow else "devices.deny", r.v1_line(),
+                            field=field))
     return writes
 
 
@@ -306,9 +311,27 @@ def _section(resources: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value
 
 
+def _cpuset_writes(cpu: Mapping[str, Any], w: list[Write]) -> None:
+    for key in ("cpus", "mems"):
+        if cpu.get(key):
+            w.append(Write("cpuset", f"cpuset.{key}", str(cpu[key]), field=f"linux.resources.cpu.{key}"))
+
+
 def _kernel_memory_warning(mem: Mapping[str, Any], plan: CgroupPlan) -> None:
     if mem.get("kernel") is not None or mem.get("kernelTCP") is not None:
         plan.warnings.append("Kernel memory settings are ignored and will be removed")
+
+
+def _use_hierarchy(mem: Mapping[str, Any]) -> None:
+    # Every kernel since 5.16 (and every v2 host) is hierarchical, without
+    # a switch; asking for the opposite cannot be honoured.
+    if mem.get("useHierarchy") is False:
+        raise ConfigError("linux.resources.memory.useHierarchy: cannot turn off hierarchical memory "
+                          "accounting: the kernel's memory controller is always hierarchical")
+
+
+def _v1_only(field: str, v1_file: str) -> None:
+    raise ConfigError(f"{field}: cannot be applied on cgroup v2: only cgroup v1 has {v1_file}")
 
 
 def _check_before_update(mem: Mapping[str, Any], limit: int, plan: CgroupPlan) -> None:
@@ -329,7 +352,7 @@ def _rdma_writes(resources: Mapping[str, Any]) -> list[Write]:
         if objects is not None:
             parts.append(f"hca_object={objects}")
         if len(parts) > 1:
-            writes.append(Write("rdma", "rdma.max", " ".join(parts)))
+            writes.append(Write("rdma", "rdma.max", " ".join(parts), field=f"linux.resources.rdma.{device}"))
     return writes
 
 
@@ -338,7 +361,7 @@ def _pids_writes(resources: Mapping[str, Any]) -> list[Write]:
     limit = _int(pids, "limit", "linux.resources.pids")
     if limit is None:
         return []
-    return [Write("pids", "pids.max", pids_value(limit))]
+    return [Write("pids", "pids.max", pids_value(limit), field="linux.resources.pids.limit")]
 
 
 def _hugetlb_writes(resources: Mapping[str, Any], version: str) -> list[Write]:
@@ -349,18 +372,20 @@ def _hugetlb_writes(resources: Mapping[str, Any], version: str) -> list[Write]:
             raise ConfigError(f"linux.resources.hugepageLimits[{i}].pageSize: invalid page size {size!r}")
         limit = _int(entry, "limit", f"linux.resources.hugepageLimits[{i}]")
         value = str(limit if limit is not None else 0)
+        field = f"linux.resources.hugepageLimits[{i}]"
         if version == V1:
-            writes.append(Write("hugetlb", f"hugetlb.{size}.limit_in_bytes", value))
-            writes.append(Write("hugetlb", f"hugetlb.{size}.rsvd.limit_in_bytes", value, optional=True))
+            writes.append(Write("hugetlb", f"hugetlb.{size}.limit_in_bytes", value, field=field))
+            writes.append(Write("hugetlb", f"hugetlb.{size}.rsvd.limit_in_bytes", value, optional=True,
+                                field=field))
         else:
             value = "max" if limit is not None and limit < 0 else value
-            writes.append(Write("hugetlb", f"hugetlb.{size}.max", value))
-            writes.append(Write("hugetlb", f"hugetlb.{size}.rsvd.max", value, optional=True))
+            writes.append(Write("hugetlb", f"hugetlb.{size}.max", value, field=field))
+            writes.append(Write("hugetlb", f"hugetlb.{size}.rsvd.max", value, optional=True, field=field))
     return writes
 
 
-def _throttles(blkio: Mapping[str, Any]) -> list[tuple[str, str, int, int, int]]:
-    """(v1 file, v2 key, major, minor, rate) for every throttle entry."""
+def _throttles(blkio: Mapping[str, Any]) -> list[tuple[str, str, int, int, int, str]]:
+    """(v1 file, v2 key, major, minor, rate, field) for every throttle entry."""
     out = []
     for key, v1file, v2key in (
         ("throttleReadBpsDevice", "blkio.throttle.read_bps_device", "rbps"),
@@ -375,7 +400,7 @@ def _throttles(blkio: Mapping[str, Any]) -> list[tuple[str, str, int, int, int]]
             rate = _int(dev, "rate", where)
             if major is None or minor is None:
                 raise ConfigError(f"{where}: major and minor are required")
-            out.append((v1file, v2key, major, minor, rate or 0))
+            out.append((v1file, v2key, major, minor, rate or 0, where))
     return out
 
 
@@ -397,11 +422,7 @@ def plan_v1(
     w = plan.writes
     cpu = _section(resources, "cpu")
     where = "linux.resources.cpu"
-    # cpuset
-    if cpu.get("cpus"):
-        w.append(Write("cpuset", "cpuset.cpus", str(cpu["cpus"])))
-    if cpu.get("mems"):
-        w.append(Write("cpuset", "cpuset.mems", str(cpu["mems"])))
+    _cpuset_writes(cpu, w)
     # devices
     if devices is not None:
         w.extend(device_writes_v1(devices))
@@ -413,53 +434,56 @@ def plan_v1(
     if limit == -1 and swap == 0:
         swap = -1
     _check_before_update(mem, limit, plan)
-    lim = ("memory.limit_in_bytes", str(limit))
+    lim = ("memory.limit_in_bytes", str(limit), f"{mwhere}.limit")
     # Unlimited memsw is a no-op where swap accounting is off, so optional.
-    memsw = ("memory.memsw.limit_in_bytes", str(swap))
+    memsw = ("memory.memsw.limit_in_bytes", str(swap), f"{mwhere}.swap")
     if limit != 0 and swap != 0:
         # Growing needs memsw first, shrinking memory first; the EINVAL
         # retry covers the order we cannot know without reading the file.
         first, second = (memsw, lim) if swap == -1 else (lim, memsw)
-        w.append(Write("memory", *first, retry_after_next=True))
-        w.append(Write("memory", *second))
+        w.append(Write("memory", first[0], first[1], retry_after_next=True, field=first[2]))
+        w.append(Write("memory", second[0], second[1], field=second[2]))
     elif limit != 0:
-        w.append(Write("memory", *lim))
+        w.append(Write("memory", lim[0], lim[1], field=lim[2]))
     elif swap != 0:
-        w.append(Write("memory", *memsw, optional=swap == -1))
+        w.append(Write("memory", memsw[0], memsw[1], optional=swap == -1, field=memsw[2]))
     _kernel_memory_warning(mem, plan)
+    _use_hierarchy(mem)
     reservation = _int(mem, "reservation", mwhere) or 0
     if reservation != 0:
-        w.append(Write("memory", "memory.soft_limit_in_bytes", str(reservation)))
+        w.append(Write("memory", "memory.soft_limit_in_bytes", str(reservation), field=f"{mwhere}.reservation"))
     if mem.get("disableOOMKiller"):
-        w.append(Write("memory", "memory.oom_control", "1"))
+        w.append(Write("memory", "memory.oom_control", "1", field=f"{mwhere}.disableOOMKiller"))
     swappiness = _int(mem, "swappiness", mwhere)
     if swappiness is not None and swappiness != -1:
         if not 0 <= swappiness <= 100:
             raise ConfigError(f"{mwhere}.swappiness: invalid memory swappiness value: {swappiness} "
                               "(valid range is 0-100)")
-        w.append(Write("memory", "memory.swappiness", str(swappiness)))
+        w.append(Write("memory", "memory.swappiness", str(swappiness), field=f"{mwhere}.swappiness"))
     # cpu
     rt_period = _int(cpu, "realtimePeriod", where) or 0
     rt_runtime = _int(cpu, "realtimeRuntime", where) or 0
     if rt_period:
-        w.append(Write("cpu", "cpu.rt_period_us", str(rt_period), retry_after_next=bool(rt_runtime)))
+        w.append(Write("cpu", "cpu.rt_period_us", str(rt_period), retry_after_next=bool(rt_runtime),
+                       field=f"{where}.realtimePeriod"))
     if rt_runtime:
-        w.append(Write("cpu", "cpu.rt_runtime_us", str(rt_runtime)))
+        w.append(Write("cpu", "cpu.rt_runtime_us", str(rt_runtime), field=f"{where}.realtimeRuntime"))
     shares = _int(cpu, "shares", where) or 0
     if shares:
-        w.append(Write("cpu", "cpu.shares", str(shares)))
+        w.append(Write("cpu", "cpu.shares", str(shares), field=f"{where}.shares"))
     period = _int(cpu, "period", where) or 0
     quota = _int(cpu, "quota", where) or 0
     if period:
-        w.append(Write("cpu", "cpu.cfs_period_us", str(period), retry_after_next=bool(quota)))
+        w.append(Write("cpu", "cpu.cfs_period_us", str(period), retry_after_next=bool(quota),
+                       field=f"{where}.period"))
     if quota:
-        w.append(Write("cpu", "cpu.cfs_quota_us", str(quota)))
+        w.append(Write("cpu", "cpu.cfs_quota_us", str(quota), field=f"{where}.quota"))
     burst = _int(cpu, "burst", where)
     if burst is not None:
-        w.append(Write("cpu", "cpu.cfs_burst_us", str(burst)))
+        w.append(Write("cpu", "cpu.cfs_burst_us", str(burst), field=f"{where}.burst"))
     idle = _int(cpu, "idle", where)
     if idle is not None:
-        w.append(Write("cpu", "cpu.idle", str(idle)))
+        w.append(Write("cpu", "cpu.idle", str(idle), field=f"{where}.idle"))
     # pids
     w.extend(_pids_writes(resources))
     # blkio
@@ -467,10 +491,11 @@ def plan_v1(
     bwhere = "linux.resources.blockIO"
     weight = _int(blkio, "weight", bwhere) or 0
     if weight:
-        w.append(Write("blkio", "blkio.weight", str(weight), fallback=("blkio.bfq.weight", str(weight))))
+        w.append(Write("blkio", "blkio.weight", str(weight), fallback=("blkio.bfq.weight", str(weight)),
+                       field=f"{bwhere}.weight"))
     leaf = _int(blkio, "leafWeight", bwhere) or 0
     if leaf:
-        w.append(Write("blkio", "blkio.leaf_weight", str(leaf)))
+        w.append(Write("blkio", "blkio.leaf_weight", str(leaf), field=f"{bwhere}.leafWeight"))
     for i, dev in enumerate(blkio.get("weightDevice") or ()):
         dwhere = f"{bwhere}.weightDevice[{i}]"
         major, minor = _int(dev, "major", dwhere), _int(dev, "minor", dwhere)
@@ -480,20 +505,23 @@ def plan_v1(
         dl = _int(dev, "leafWeight", dwhere) or 0
         if dw:
             line = f"{major}:{minor} {dw}"
-            w.append(Write("blkio", "blkio.weight_device", line, fallback=("blkio.bfq.weight_device", line)))
+            w.append(Write("blkio", "blkio.weight_device", line, fallback=("blkio.bfq.weight_device", line),
+                           field=f"{dwhere}.weight"))
         if dl:
-            w.append(Write("blkio", "blkio.leaf_weight_device", f"{major}:{minor} {dl}"))
-    for v1file, _v2key, major, minor, rate in _throttles(blkio):
-        w.append(Write("blkio", v1file, f"{major}:{minor} {rate}"))
+            w.append(Write("blkio", "blkio.leaf_weight_device", f"{major}:{minor} {dl}",
+                           field=f"{dwhere}.leafWeight"))
+    for v1file, _v2key, major, minor, rate, twhere in _throttles(blkio):
+        w.append(Write("blkio", v1file, f"{major}:{minor} {rate}", field=twhere))
     # hugetlb
     w.extend(_hugetlb_writes(resources, V1))
     # net_cls / net_prio
     net = _section(resources, "network")
     classid = _int(net, "classID", "linux.resources.network")
     if classid is not None:
-        w.append(Write("net_cls", "net_cls.classid", str(classid)))
-    for prio in net.get("priorities") or ():
-        w.append(Write("net_prio", "net_prio.ifpriomap", f"{prio.get('name', '')} {prio.get('priority', 0)}"))
+        w.append(Write("net_cls", "net_cls.classid", str(classid), field="linux.resources.network.classID"))
+    for i, prio in enumerate(net.get("priorities") or ()):
+        w.append(Write("net_prio", "net_prio.ifpriomap", f"{prio.get('name', '')} {prio.get('priority', 0)}",
+                       field=f"linux.resources.network.priorities[{i}]"))
     # rdma
     w.extend(_rdma_writes(resources))
     plan.devices = list(devices) if devices is not None else None
@@ -514,17 +542,15 @@ def plan_v2(
     """cgroup v2 writes for ``resources``; ``unified`` entries come last.
 
     Device rules are only carried in ``plan.devices`` (v2 needs an eBPF
-    program, installed elsewhere).  v1-only settings produce warnings.
+    program, installed elsewhere).  A setting only cgroup v1 has (swappiness,
+    the OOM killer switch, realtime, leaf weights, net_cls/net_prio) is
+    refused: nothing on v2 could apply it.
     """
     plan = CgroupPlan(V2, devices=list(devices) if devices is not None else None)
     w = plan.writes
     cpu = _section(resources, "cpu")
     where = "linux.resources.cpu"
-    # cpuset
-    if cpu.get("cpus"):
-        w.append(Write("cpuset", "cpuset.cpus", str(cpu["cpus"])))
-    if cpu.get("mems"):
-        w.append(Write("cpuset", "cpuset.mems", str(cpu["mems"])))
+    _cpuset_writes(cpu, w)
     # memory
     mem = _section(resources, "memory")
     mwhere = "linux.resources.memory"
@@ -536,32 +562,37 @@ def plan_v2(
         swap_str = "0"  # swap == limit: no swap at all
     _check_before_update(mem, limit, plan)
     if swap_str:
-        w.append(Write("memory", "memory.swap.max", swap_str))
+        w.append(Write("memory", "memory.swap.max", swap_str, field=f"{mwhere}.swap"))
     if limit:
-        w.append(Write("memory", "memory.max", _num_v2(limit)))
+        w.append(Write("memory", "memory.max", _num_v2(limit), field=f"{mwhere}.limit"))
     _kernel_memory_warning(mem, plan)
+    _use_hierarchy(mem)
     reservation = _int(mem, "reservation", mwhere) or 0
     if reservation:
-        w.append(Write("memory", "memory.low", _num_v2(reservation)))
-    if mem.get("swappiness") is not None:
-        plan.warnings.append("memory.swappiness is not supported on cgroup v2, ignored")
+        w.append(Write("memory", "memory.low", _num_v2(reservation), field=f"{mwhere}.reservation"))
+    if mem.get("swappiness") not in (None, -1):
+        _v1_only(f"{mwhere}.swappiness", "memory.swappiness")
     if mem.get("disableOOMKiller"):
-        plan.warnings.append("memory.disableOOMKiller is not supported on cgroup v2, ignored")
+        _v1_only(f"{mwhere}.disableOOMKiller", "memory.oom_control")
     # cpu
-    if (_int(cpu, "realtimePeriod", where) or 0) or (_int(cpu, "realtimeRuntime", where) or 0):
-        plan.warnings.append("cpu.realtimePeriod/realtimeRuntime are not supported on cgroup v2, ignored")
+    if _int(cpu, "realtimePeriod", where):
+        _v1_only(f"{where}.realtimePeriod", "cpu.rt_period_us")
+    if _int(cpu, "realtimeRuntime", where):
+        _v1_only(f"{where}.realtimeRuntime", "cpu.rt_runtime_us")
     idle = _int(cpu, "idle", where)
     if idle is not None:
-        w.append(Write("cpu", "cpu.idle", str(idle)))
+        w.append(Write("cpu", "cpu.idle", str(idle), field=f"{where}.idle"))
     shares = _int(cpu, "shares", where) or 0
     if shares:
-        w.append(Write("cpu", "cpu.weight", str(cpu_shares_to_weight(shares))))
+        w.append(Write("cpu", "cpu.weight", str(cpu_shares_to_weight(shares)), field=f"{where}.shares"))
     burst = _int(cpu, "burst", where)
-    cmax = cpu_max(_int(cpu, "quota", where) or 0, _int(cpu, "period", where) or 0)
+    quota = _int(cpu, "quota", where) or 0
+    cmax = cpu_max(quota, _int(cpu, "period", where) or 0)
     if cmax:
-        w.append(Write("cpu", "cpu.max", cmax, retry_after_next=burst is not None))
+        w.append(Write("cpu", "cpu.max", cmax, retry_after_next=burst is not None,
+                       field=f"{where}.quota" if quota else f"{where}.period"))
     if burst is not None:
-        w.append(Write("cpu", "cpu.max.burst", str(burst)))
+        w.append(Write("cpu", "cpu.max.burst", str(burst), field=f"{where}.burst"))
     # pids
     w.extend(_pids_writes(resources))
     # io
@@ -571,9 +602,9 @@ def plan_v2(
     if weight:
         # BFQ takes the blkio value itself; io.weight needs the conversion.
         w.append(Write("io", "io.bfq.weight", str(weight),
-                       fallback=("io.weight", str(blkio_weight_to_io_weight(weight)))))
-    if blkio.get("leafWeight"):
-        plan.warnings.append("blockIO.leafWeight is not supported on cgroup v2, ignored")
+                       fallback=("io.weight", str(blkio_weight_to_io_weight(weight))), field=f"{bwhere}.weight"))
+    if _int(blkio, "leafWeight", bwhere):
+        _v1_only(f"{bwhere}.leafWeight", "blkio.leaf_weight")
     for i, dev in enumerate(blkio.get("weightDevice") or ()):
         dwhere = f"{bwhere}.weightDevice[{i}]"
         major, minor = _int(dev, "major", dwhere), _int(dev, "minor", dwhere)
@@ -581,15 +612,19 @@ def plan_v2(
             raise ConfigError(f"{dwhere}: major and minor are required")
         dw = _int(dev, "weight", dwhere) or 0
         if dw:
-            w.append(Write("io", "io.bfq.weight", f"{major}:{minor} {dw}"))
-    for _v1file, v2key, major, minor, rate in _throttles(blkio):
-        w.append(Write("io", "io.max", f"{major}:{minor} {v2key}={rate}"))
+            w.append(Write("io", "io.bfq.weight", f"{major}:{minor} {dw}", field=f"{dwhere}.weight"))
+        if _int(dev, "leafWeight", dwhere):
+            _v1_only(f"{dwhere}.leafWeight", "blkio.leaf_weight_device")
+    for _v1file, v2key, major, minor, rate, twhere in _throttles(blkio):
+        w.append(Write("io", "io.max", f"{major}:{minor} {v2key}={rate}", field=twhere))
     # hugetlb
     w.extend(_hugetlb_writes(resources, V2))
-    # network: v1 only
+    # network: net_cls and net_prio exist only in v1
     net = _section(resources, "network")
-    if net.get("classID") is not None or net.get("priorities"):
-        plan.warnings.append("network classID/priorities are not supported on cgroup v2, ignored")
+    if _int(net, "classID", "linux.resources.network"):
+        _v1_only("linux.resources.network.classID", "net_cls.classid")
+    if net.get("priorities"):
+        _v1_only("linux.resources.network.priorities", "net_prio.ifpriomap")
     # rdma
     w.extend(_rdma_writes(resources))
     # unified
@@ -599,7 +634,7 @@ def plan_v2(
     for key in sorted(unified):
         if not key or "/" in key or key.startswith(".") or "." not in key:
             raise ConfigError(f"linux.resources.unified: invalid key {key!r}")
-        w.append(Write(_unified_controller(key), key, str(unified[key])))
+        w.append(Write(_unified_controller(key), key, str(unified[key]), field=f"linux.resources.unified.{key}"))
     return plan
 
 
@@ -624,3 +659,77 @@ def resources_for(resources: Mapping[str, Any], controllers: Iterable[str]) -> d
         for key, value in resources.items()
         if set(RESOURCE_CONTROLLERS.get(key, ())) & wanted
     }
+
+
+# ------------------------------------------------------- what the host can apply
+
+
+class ControllerFacts(FrozenRecord):
+    """The controllers a container's cgroup can use, as found on the host.
+
+    ``mode``: "v1", "hybrid" or "v2".  ``v1``: the controllers of the
+    mounted v1 hierarchies.  ``unified``: the controllers the container's
+    cgroup2 directory offers (its ``cgroup.controllers``), found in
+    ``unified_dir``; empty on a v1 host.
+    """
+
+    __slots__ = ("mode", "v1", "unified", "unified_dir")
+
+    def __init__(self, mode: str, v1: Iterable[str] = (), unified: Iterable[str] = (),
+                 unified_dir: str | None = None) -> None:
+        self.mode = mode
+        self.v1 = frozenset(v1)
+        self.unified = frozenset(unified)
+        self.unified_dir = unified_dir
+
+    def has(self, controller: str) -> bool:
+        """Whether a write to ``controller`` has somewhere to go."""
+        return controller in self.v1 or controller in self.unified
+
+
+def _missing(controller: str, facts: ControllerFacts) -> str:
+    where = f"{facts.unified_dir}/cgroup.controllers" if facts.unified_dir else "the cgroup2 mount"
+    if facts.mode == "v1":
+        return f"no cgroup v1 hierarchy of the {controller} controller is mounted"
+    if facts.mode == "v2":
+        return f"the {controller} controller is not available (not in {where})"
+    return (f"no cgroup v1 hierarchy of the {controller} controller is mounted, "
+            f"and it is not available in cgroup2 (not in {where})")
+
+
+def check_controllers(plan: CgroupPlan, facts: ControllerFacts) -> None:
+    """Refuse ``plan`` when one of its writes needs a controller the host lacks.
+
+    A limit that was asked for is never dropped: the ConfigError names the
+    config field and the missing controller.  ``cgroup.*`` files (core
+    interface files of cgroup2, e.g. from ``unified``) need no controller.
+    """
+    for w in plan.writes:
+        if w.controller == "cgroup" or facts.has(w.controller):
+            continue
+        raise ConfigError(f"{w.field}: cannot set {w.filename}: {_missing(w.controller, facts)}")
+
+
+def plan_for_host(
+    resources: Mapping[str, Any],
+    facts: ControllerFacts,
+    devices: Sequence[DeviceRule] | None = None,
+) -> CgroupPlan:
+    """The writes for ``resources`` on a host with ``facts``, or ConfigError.
+
+    v2: :func:`plan_v2`.  v1 and hybrid: :func:`plan_v1`, except that a
+    controller only the cgroup2 mount has (hugetlb on a hybrid host) gets
+    the v2 writes.  Then every write must have its controller
+    (:func:`check_controllers`).
+    """
+    if facts.mode == V2:
+        plan = plan_v2(resources, devices)
+    else:
+        plan = plan_v1(resources, devices)
+        v2_only = {w.controller for w in plan.writes if w.controller not in facts.v1} & facts.unified
+        if v2_only:
+            p2 = plan_v2(resources_for(resources, v2_only))
+            plan.writes = [w for w in plan.writes if w.controller not in v2_only]
+            plan.writes.extend(w for w in p2.writes if w.controller in v2_only)
+    check_controllers(plan, facts)
+    return plan

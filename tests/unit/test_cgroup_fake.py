@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from pyrunc.errors import CgroupError
+from pyrunc.errors import CgroupError, ConfigError
 from pyrunc.linux import cgroups as cg
 from pyrunc.linux.cgroups import base
 from pyrunc.linux.cgroups.detect import CgroupMount, detect, hierarchy_dir
@@ -91,6 +91,11 @@ def populate(m: cg.Manager) -> None:
             targets.append((m.unified, ""))
     for d, ctrl in targets:
         Path(d, "cgroup.procs").touch()
+        if ctrl == "":
+            # What the parent delegates; the fake mount delegates everything.
+            mount = m.mount if isinstance(m, cg.V2Manager) else m.unified_mount
+            assert mount is not None
+            Path(d, "cgroup.controllers").write_text(Path(mount, "cgroup.controllers").read_text())
         for c in ctrl.split(","):
             for f in FILES.get(c, []):
                 p = Path(d, f)
@@ -348,7 +353,8 @@ def test_apply_v1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     m.create()
     populate(m)
     # cpu.shares reads back what was written on a plain file, as the kernel would.
-    warnings = m.apply(RES)
+    v1_res = {k: v for k, v in RES.items() if k != "hugepageLimits"}
+    warnings = m.apply(v1_res)
     assert _read(m.path("memory"), "memory.limit_in_bytes") == "1048576"
     assert _read(m.path("memory"), "memory.memsw.limit_in_bytes") == "2097152"
     assert _read(m.path("memory"), "memory.soft_limit_in_bytes") == "524288"
@@ -359,8 +365,17 @@ def test_apply_v1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert _read(m.path("blkio"), "blkio.bfq.weight") == "100"
     # last write wins on a plain file: the final default rule
     assert _read(m.path("devices"), "devices.allow") == "c 10:200 rwm"
-    # no hugetlb anywhere in this v1 tree
-    assert any("hugetlb" in w for w in warnings)
+    assert warnings == []
+
+
+def test_apply_v1_refuses_a_limit_without_its_controller(tmp_path: Path) -> None:
+    # No hugetlb hierarchy in this v1 tree: refused before any write, naming the field.
+    m = manager(tmp_path, "v1")
+    m.create()
+    populate(m)
+    with pytest.raises(ConfigError, match=r"^linux\.resources\.hugepageLimits\[0\]: .*hugetlb"):
+        m.apply(RES)
+    assert _read(m.path("memory"), "memory.limit_in_bytes") == ""
 
 
 def test_apply_hybrid_puts_hugetlb_in_unified(tmp_path: Path) -> None:
@@ -405,12 +420,18 @@ def test_apply_error_names_file_value_and_keeps_errno(tmp_path: Path) -> None:
 
 
 def test_apply_missing_file_is_enoent(tmp_path: Path) -> None:
+    # The controller is there but the kernel lacks the file: refused naming the field.
     m = manager(tmp_path, "v2")
     m.create()
+    populate(m)
+    d = m.path()
+    assert d is not None
+    os.unlink(os.path.join(d, "memory.max"))
     with pytest.raises(CgroupError) as e:
         m.apply({"memory": {"limit": 1000}})
     assert e.value.errno == errno.ENOENT  # type: ignore[attr-defined]
-    assert "memory.max" in str(e.value) and '"1000"' in str(e.value)
+    assert str(e.value) == (f"linux.resources.memory.limit: cannot set memory.max: {d}/memory.max "
+                            "does not exist (not supported by this kernel)")
 
 
 def test_apply_retries_pairs_on_einval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

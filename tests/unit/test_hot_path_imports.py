@@ -327,7 +327,7 @@ def test_cgroup_manager_without_the_planner(tmp_path: Path) -> None:
             "m = manager_from_state({'mode': 'v1', 'paths': {'pids': '/nonexistent/x'}})\n"
             "m.pids(); m.destroy()\n"
             "print('pyrunc.plan.cgroups' in sys.modules)\n"
-            "m.plan({'pids': {'limit': 5}})\n"
+            "m.plan({'pids': {'limit': 5}}, devices=False)\n"
             "print('pyrunc.plan.cgroups' in sys.modules)\n")
     proc = subprocess.run([sys.executable, "-S", "-c", code], cwd=REPO, capture_output=True,
                           text=True, check=False, timeout=60)

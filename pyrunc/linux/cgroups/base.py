@@ -209,18 +209,30 @@ def execute_writes(writes: Sequence[plan.Write], dir_for: DirFor, warnings: list
     """Carry out ``writes`` in order.
 
     ``dir_for(controller)`` gives the directory for a controller, or None when
-    the controller is not available (a warning is added and the write
-    skipped, as runc skips unmounted v1 subsystems).
+    the controller is not available, which is refused: a limit that was
+    asked for is never dropped.  A missing file is refused naming the field.
     """
     def one(w: plan.Write) -> None:
         directory = dir_for(w.controller)
         if directory is None:
-            warnings.append(f"cgroup controller {w.controller!r} is not available; {w.filename} not set")
-            return
+            # The plan's controller check normally refuses this first.
+            raise CgroupError(f"{w.field}: cannot set {w.filename}: "
+                              f"the {w.controller} cgroup controller is not available")
         target = _resolve(w, directory)
         if target is None:
             return
-        write_file(*target)
+        try:
+            write_file(*target)
+        except CgroupError as e:
+            if getattr(e, "errno", None) != errno.ENOENT:
+                raise
+            # The controller is there but not this file: an interface the
+            # kernel lacks (a config option, BFQ, swap accounting).
+            err = CgroupError(f"{w.field}: cannot set {w.filename}: {target[0]} does not exist "
+                              "(not supported by this kernel)")
+            err.errno = errno.ENOENT  # type: ignore[attr-defined]
+            err.filename = target[0]  # type: ignore[attr-defined]
+            raise err from None
         if w.filename == "cpu.shares":
             _check_shares(target[0], target[1])
 

@@ -178,3 +178,21 @@ def hierarchy_dir(mount: CgroupMount, inner: str, own: str | None, beside_own: b
     if beside_own:
         base = posixpath.dirname(base.rstrip("/")) or "/"
     return posixpath.join(mount.mountpoint, base.lstrip("/"), inner).rstrip("/")
+
+
+def available_controllers(directory: str, mount: str) -> tuple[str, frozenset[str]]:
+    """The controllers cgroup2 ``directory`` offers, from its ``cgroup.controllers``.
+
+    While ``directory`` does not exist yet, its nearest existing ancestor
+    below ``mount`` answers.  Returns (the directory read, the controllers);
+    an unreadable file counts as no controllers.
+    """
+    mount = posixpath.normpath(mount)
+    d = posixpath.normpath(directory)
+    while not posixpath.isdir(d) and _under(d, mount) and d != mount:
+        d = posixpath.dirname(d)
+    try:
+        text = read_text(posixpath.join(d, "cgroup.controllers"))
+    except OSError:
+        text = ""
+    return d, frozenset(text.split())

@@ -88,25 +88,32 @@ class V1Manager(base.Manager):
                         base.write_file(os.path.join(child, name), value)
 
     def _unified_controllers(self) -> set[str]:
-        if not self.unified_mount:
+        if not self.unified or not self.unified_mount:
             return set()
-        text = base.read_optional(os.path.join(self.unified_mount, "cgroup.controllers"))
-        return set((text or "").split())
+        from pyrunc.linux.cgroups.detect import available_controllers
+
+        return set(available_controllers(self.unified, self.unified_mount)[1])
+
+    def controller_facts(self) -> plan.ControllerFacts:
+        """The controllers the container's cgroups can use (mounted v1 ones, cgroup2 ones)."""
+        from pyrunc.linux.cgroups.detect import available_controllers
+        from pyrunc.plan.cgroups import ControllerFacts
+
+        v1 = [c for c in self.paths if not c.startswith("name=")]
+        if not self.unified or not self.unified_mount:
+            return ControllerFacts(self.mode, v1)
+        where, unified = available_controllers(self.unified, self.unified_mount)
+        return ControllerFacts(self.mode, v1, unified, where)
 
     def plan(self, resources: Mapping[str, Any],
              linux_devices: Sequence[Mapping[str, Any]] | None = None,
              devices: bool = True) -> plan.CgroupPlan:
-        """v1 plan; controllers only present in the hybrid cgroup2 mount get v2 writes."""
+        """v1 plan; controllers only present in the hybrid cgroup2 mount get v2
+        writes; a write no hierarchy can take is refused (ConfigError)."""
         from pyrunc.plan import cgroups as plan
 
-        p = plan.plan_v1(resources, self.device_rules(resources, linux_devices, devices))
-        missing = {w.controller for w in p.writes if w.controller not in self.paths}
-        v2_only = missing & self._unified_controllers()
-        if v2_only:
-            p2 = plan.plan_v2(plan.resources_for(resources, v2_only))
-            p.writes = [w for w in p.writes if w.controller not in v2_only]
-            p.writes.extend(w for w in p2.writes if w.controller in v2_only)
-        return p
+        return plan.plan_for_host(resources, self.controller_facts(),
+                                  self.device_rules(resources, linux_devices, devices))
 
     def _dir_for(self, controller: str) -> str | None:
         d = self.paths.get(controller)

@@ -118,10 +118,14 @@ class V2Manager(base.Manager):
     def plan(self, resources: Mapping[str, Any],
              linux_devices: Sequence[Mapping[str, Any]] | None = None,
              devices: bool = True) -> plan.CgroupPlan:
-        """The v2 plan (device rules carried, not written)."""
+        """The v2 plan (device rules carried, not written); a write whose
+        controller the cgroup does not offer is refused (ConfigError)."""
+        from pyrunc.linux.cgroups.detect import available_controllers
         from pyrunc.plan import cgroups as plan
 
-        return plan.plan_v2(resources, self.device_rules(resources, linux_devices, devices))
+        where, controllers = available_controllers(self.cg_path, self.mount)
+        return plan.plan_for_host(resources, plan.ControllerFacts(self.mode, (), controllers, where),
+                                  self.device_rules(resources, linux_devices, devices))
 
     def apply(self, resources: Mapping[str, Any],
               linux_devices: Sequence[Mapping[str, Any]] | None = None,
