@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -113,18 +114,28 @@ def start_detached(rt, bundle, args: list[str], **kw: Any) -> tuple[str, int]:
     return cid, rt.state(cid)["pid"]
 
 
-def stored_resources(rt, cid: str) -> dict[str, Any]:
+def stored_resources(rt, cid: str) -> dict[str, Any] | None:
+    """The resources pyrunc recorded in state.json (None for another runtime,
+    whose state.json is its own business)."""
+    if os.environ.get("PYRUNC_TEST_RUNTIME"):
+        return None
     record = json.loads((rt.root / cid / "state.json").read_text())
-    return record["config"]["linux"]["resources"]
+    return record["config"]["linux"]["resources"]  # type: ignore[no-any-return]
+
+
+_LOGRUS_MSG = re.compile(r' msg="((?:[^"\\]|\\.)*)"')
 
 
 def error_line(proc: subprocess.CompletedProcess[bytes]) -> str:
-    """The single error line; a logrus ``msg="..."`` wrapper (runc) is unwrapped."""
-    lines = proc.stderr.decode().strip().splitlines()
+    """The single error line; a logrus ``msg="..."`` wrapper (runc) is
+    unwrapped, and runc's ``level=warning`` lines are no errors."""
+    lines = [ln for ln in proc.stderr.decode().strip().splitlines()
+             if not (ln.startswith("time=") and " level=warning " in ln)]
     assert len(lines) == 1, proc.stderr
     line = lines[0]
-    if line.startswith("time=") and ' msg="' in line:
-        line = json.loads(line.split(" msg=", 1)[1].split('" ', 1)[0].rstrip('"') + '"')
+    m = _LOGRUS_MSG.search(line)
+    if line.startswith("time=") and m:
+        line = json.loads('"' + m.group(1) + '"')
     return line
 
 
@@ -242,7 +253,8 @@ def test_update_changes_a_running_containers_memory_limit(rt, bundle):
     limit_file = cgroupfs.inside_path("memory", "memory.limit_in_bytes" if v1 else "memory.max")
     inside = rt("exec", cid, "cat", limit_file, check=True)
     assert inside.stdout.strip() == str(64 * MiB).encode()
-    assert stored_resources(rt, cid)["memory"]["limit"] == 64 * MiB
+    stored = stored_resources(rt, cid)
+    assert stored is None or stored["memory"]["limit"] == 64 * MiB
     try:
         cg(cid).memory_swap_limit()
     except cgroupfs.Unavailable as e:
@@ -265,8 +277,9 @@ def test_update_cpu_and_pids_flags(rt, bundle):
     assert read_cg("pids", cid, "pids.max") == "42"
     assert read_cg("cpuset", cid, "cpuset.cpus") == "0"
     stored = stored_resources(rt, cid)
-    assert stored["cpu"] == {"shares": 512, "period": 100000, "quota": 50000, "cpus": "0"}
-    assert stored["pids"] == {"limit": 42}
+    if stored is not None:
+        assert stored["cpu"] == {"shares": 512, "period": 100000, "quota": 50000, "cpus": "0"}
+        assert stored["pids"] == {"limit": 42}
 
 
 def test_update_flags_may_follow_the_container_id(rt, bundle):
@@ -296,7 +309,7 @@ def test_update_resources_json_from_stdin_and_file(rt, bundle, tmp_path):
     rt("update", "--resources", str(f), cid, check=True)
     assert read_cg("pids", cid, "pids.max") == "30"
     stored = stored_resources(rt, cid)
-    assert stored["memory"]["limit"] == 48 * MiB and stored["cpu"]["shares"] == 256
+    assert stored is None or (stored["memory"]["limit"] == 48 * MiB and stored["cpu"]["shares"] == 256)
 
 
 def test_update_rejects_bad_values_with_one_line(rt, bundle, tmp_path):
@@ -313,7 +326,7 @@ def test_update_rejects_bad_values_with_one_line(rt, bundle, tmp_path):
     assert proc.returncode == 1 and "cpuset.cpus" in error_line(proc)
     # Nothing of the rejected updates was kept.
     assert cg(cid).memory_limit() == 32 * MiB
-    assert stored_resources(rt, cid) == {"memory": {"limit": 32 * MiB}}
+    assert stored_resources(rt, cid) in (None, {"memory": {"limit": 32 * MiB}})
 
 
 def test_update_a_stopped_container_fails(rt, bundle):
@@ -379,12 +392,20 @@ def test_events_stats_prints_one_runc_shaped_document(rt, bundle):
 
 
 def test_events_streams_stats_until_the_container_stops(rt, bundle):
-    cid, _pid = start_detached(rt, bundle, ["sleep", "2"])
-    started = time.monotonic()
-    proc = rt("events", "--interval", "300ms", cid, check=True, timeout=30)
-    assert time.monotonic() - started < 10
-    docs = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert len(docs) >= 2 and all(d["type"] == "stats" and d["id"] == cid for d in docs)
+    cid, _pid = start_detached(rt, bundle, ["sleep", "1000"])
+    events = subprocess.Popen(rt.argv("events", "--interval", "300ms", cid),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=runtime_env())
+    try:
+        docs = [json.loads(events.stdout.readline()) for _ in range(2)]
+        rt("kill", cid, "KILL", check=True)
+        out, err = events.communicate(timeout=30)
+    finally:
+        if events.poll() is None:
+            events.kill()
+            events.wait()
+    docs += [json.loads(line) for line in out.splitlines()]
+    assert events.returncode == 0, err
+    assert all(d["type"] == "stats" and d["id"] == cid for d in docs), docs
 
 
 def test_events_errors(rt, bundle):
