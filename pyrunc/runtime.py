@@ -16,7 +16,7 @@ import os
 import time
 
 from pyrunc import OCI_VERSION
-from pyrunc.errors import ContainerError, PyruncError
+from pyrunc.errors import CgroupError, ContainerError, PyruncError
 from pyrunc.state.freezer import freezer_state
 from pyrunc.state.procs import is_alive, start_time
 from pyrunc.state.store import FIFO_NAME, ContainerRecord, Store, write_atomic
@@ -625,11 +625,21 @@ def _drain_cgroup(manager: Any, timeout: float = 5.0) -> None:
         return
 
 
-def destroy(store: Store, record: ContainerRecord) -> None:
-    """Remove what a stopped container still holds: cgroup and state dir."""
+def destroy(store: Store, record: ContainerRecord,
+            warn: Callable[[str], None] | None = None) -> None:
+    """Remove what a stopped container still holds: cgroup and state dir.
+
+    A cgroup that cannot be removed (a process the kill could not reach
+    still holds it) is reported through ``warn`` and the container is
+    removed all the same, as runc does: the caller can always get rid of a
+    container whose processes are gone.
+    """
     manager = _cgroup_manager(record)
     if manager is not None:
-        manager.destroy()
+        try:
+            manager.destroy()
+        except CgroupError as e:
+            (warn or _warn_stderr)(f"failed to remove the container's cgroup: {e}")
     store.remove(record.id)
 
 
@@ -663,7 +673,7 @@ def delete(store: Store, container_id: str, force: bool = False,
         _kill_and_wait(record.pid, record.pid_start)
     if manager is not None:
         _drain_cgroup(manager)
-    destroy(store, record)
+    destroy(store, record, warn)
     _poststop(record.config, record.id, record.bundle, warn)
 
 

@@ -478,3 +478,63 @@ def test_failed_create_leaves_no_cgroup(rt, bundle):
     assert "cpuset.cpus" in error_line(proc)
     assert cgroup_dirs_named(cid) == []
     assert not (rt.root / cid).exists()
+
+
+def test_events_reports_an_oom_kill(rt, bundle):
+    # The oom event alone (runc 1.1.5 goes on streaming stats after the
+    # container stops, so the end of the stream is not awaited here).
+    cid, b = make(rt, bundle, ["sh", "-c", HOG], {"memory": {"limit": 16 * MiB}})
+    detached(rt, "create", "-b", str(b), cid)
+    events = subprocess.Popen(rt.argv("events", "--interval", "200ms", cid),
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=runtime_env())
+    seen = []
+    try:
+        first = json.loads(events.stdout.readline())
+        assert first["type"] == "stats" and first["id"] == cid
+        rt("start", cid, check=True)
+        for line in events.stdout:
+            seen.append(json.loads(line))
+            if seen[-1]["type"] == "oom" or len(seen) > 200:
+                break
+    finally:
+        events.kill()
+        events.wait()
+    assert {"type": "oom", "id": cid} in seen, seen
+
+
+def test_delete_force_succeeds_when_the_cgroup_cannot_be_removed(rt, bundle):
+    # Host pid namespace, init gone, and a process the kill cannot reach
+    # (held in a frozen sub-cgroup) keeps the container's cgroup busy:
+    # runc warns, removes the container and exits 0.
+    freezer = Path("/sys/fs/cgroup/freezer")
+    if not (freezer / "freezer.state").exists() and not (freezer / "cgroup.procs").exists():
+        pytest.skip("no cgroup v1 freezer hierarchy")
+    cid, b = make(rt, bundle, ["sleep", "1000"])
+    cfg = json.loads((b / "config.json").read_text())
+    cfg["linux"]["namespaces"] = [ns for ns in cfg["linux"]["namespaces"] if ns["type"] != "pid"]
+    (b / "config.json").write_text(json.dumps(cfg))
+    detached(rt, "run", "-d", "-b", str(b), cid)
+    init = rt.state(cid)["pid"]
+    stuck = freezer / "pyrunc-test" / cid / "stuck"
+    stuck.mkdir()
+    holder = subprocess.Popen(["sleep", "1000"])
+    try:
+        (stuck / "cgroup.procs").write_text(str(holder.pid))
+        (stuck / "freezer.state").write_text("FROZEN")
+        os.kill(init, 9)
+        assert wait_for(lambda: rt.state(cid)["status"] == "stopped")
+        proc = rt("delete", "--force", cid)
+        assert proc.returncode == 0, proc.stderr
+        assert b"/freezer/" in proc.stderr  # the warning names what was left
+        assert not (rt.root / cid).exists()
+        assert rt("state", cid).returncode == 1
+    finally:
+        (stuck / "freezer.state").write_text("THAWED")
+        holder.kill()
+        holder.wait()
+        for d in sorted(cgroup_dirs_named(cid), key=len, reverse=True):
+            for sub in sorted(Path(d).glob("**/"), key=lambda p: len(str(p)), reverse=True):
+                try:
+                    sub.rmdir()
+                except OSError:
+                    pass
