@@ -171,10 +171,13 @@ def build(force: bool = False) -> Path:
         mirror, sources = archive()
         log(f"building in {work} from {mirror}")
         wheels = work / "wheels"
-        # Downloaded here, with this machine's pip configuration; installed in
-        # the chroot from that directory only.
-        run(sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:",
-            "-r", str(REQUIREMENTS), "-d", str(wheels))
+        wheels.mkdir()
+        # Downloaded here, with this machine's pip configuration, and installed
+        # in the chroot from that directory only.  Without pip here, the
+        # chroot's pip fetches them from its default index.
+        if subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True).returncode == 0:
+            run(sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:",
+                "-r", str(REQUIREMENTS), "-d", str(wheels))
         shutil.copy(REQUIREMENTS, wheels / "requirements.txt")
         (work / "sources.list").write_text("\n".join(sources) + "\n")
         root = work / "root"
@@ -238,8 +241,9 @@ def chroot_half(root: Path, mirror: str, work: Path) -> None:
     # The pinned Python packages, in a venv at a fixed path.
     shutil.copytree(work / "wheels", root / "tmp/wheels")
     chroot("python3", "-m", "venv", GUEST_VENV)
-    chroot(f"{GUEST_VENV}/bin/python", "-m", "pip", "install", "-q", "--no-index",
-           "--find-links", "/tmp/wheels", "-r", "/tmp/wheels/requirements.txt")
+    local = ["--no-index", "--find-links", "/tmp/wheels"] if len(os.listdir(work / "wheels")) > 1 else []
+    chroot(f"{GUEST_VENV}/bin/python", "-m", "pip", "install", "-q", *local,
+           "-r", "/tmp/wheels/requirements.txt")
     shutil.rmtree(root / "tmp/wheels")
 
     # The guest's own configuration and the job runner.

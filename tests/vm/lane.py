@@ -58,11 +58,23 @@ def log(msg: str) -> None:
 
 # --- what goes into the guest ---------------------------------------------------------
 
+# Left out when the checkout is not a git work tree (build output, caches).
+_NOT_COPIED = {".git", ".venv", "build", "dist", "__pycache__", ".pytest_cache", ".mypy_cache",
+               ".ruff_cache", ".hypothesis", "libexec", "rootfs"}
+
+
 def checkout_files() -> list[str]:
     """The checkout's files: tracked or untracked-but-not-ignored, as they are now."""
-    out = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others",
-                          "--exclude-standard"], check=True, capture_output=True).stdout
-    names = sorted({n for n in out.decode().split("\0") if n})
+    if (REPO / ".git").exists() and shutil.which("git"):
+        out = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others",
+                              "--exclude-standard"], check=True, capture_output=True).stdout
+        names = sorted({n for n in out.decode().split("\0") if n})
+    else:
+        names = []
+        for dirpath, dirnames, filenames in os.walk(REPO):
+            dirnames[:] = [d for d in dirnames if d not in _NOT_COPIED and not d.endswith(".egg-info")]
+            rel = os.path.relpath(dirpath, REPO)
+            names += [os.path.normpath(os.path.join(rel, f)) for f in filenames if not f.endswith((".so", ".pyc"))]
     return [n for n in names if (REPO / n).is_file() or (REPO / n).is_symlink()]
 
 
@@ -151,6 +163,7 @@ class _Stream:
 
 
 def _raise_exit(signum: int, _frame: object) -> None:
+    log(f"stopped by signal {signum}; killing the guest")
     raise SystemExit(128 + signum)
 
 
@@ -161,10 +174,13 @@ def run(pytest_args: list[str] | None, shell_cmd: str | None, timeout: float,
     img = image.build()
     runs = image.cache_dir() / "runs"
     runs.mkdir(parents=True, exist_ok=True)
+    _remove_stale_runs(runs)
     run_dir = runs / f"run-{os.getpid()}-{int(time.time())}"
     job = run_dir / "job"
     job.mkdir(parents=True)
     proc: subprocess.Popen[bytes] | None = None
+    # Also when started in the background, where SIGINT arrives ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_exit)
     signal.signal(signal.SIGHUP, _raise_exit)
     try:
@@ -226,6 +242,14 @@ def run(pytest_args: list[str] | None, shell_cmd: str | None, timeout: float,
             shutil.copy(console, runs / "last-console.log")
         if not keep:
             shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _remove_stale_runs(runs: Path) -> None:
+    """Remove run directories left by lanes that were killed (their pid is gone)."""
+    for d in runs.glob("run-*-*"):
+        pid = d.name.split("-")[1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def _show_console(run_dir: Path, lines: int = 40) -> None:
