@@ -144,8 +144,10 @@ enum plan_op {
 	OP_CLOSE_FDS = 32,  /* int0 first fd: every fd >= int0 gets FD_CLOEXEC (above INT_MAX:
 	                     * none) */
 	OP_CHECK_EXEC = 33, /* str0 program (args[0]), str1 PATH value: resolve like execvp;
-	                     * ENOENT/EACCES are reported as the step's error */
-	OP_EXEC = 34,       /* int0 argc, int1 envc; str0..: argv then env; PATH lookup uses
+	                     * ENOENT/EACCES are reported as the step's error; int0
+	                     * CHECK_EXEC_F_* bits, int1 pointers to reserve (CHECK_EXEC_F_KEEP) */
+	OP_EXEC = 34,       /* int0 argc, int1 envc; str0..: argv then env; the program kept by
+	                     * the last OP_CHECK_EXEC(CHECK_EXEC_F_KEEP), else a PATH lookup with
 	                     * the env's PATH; on failure prints to stderr, exits 127/126 */
 	OP_OOM_SCORE_ADJ = 35, /* int0 value (signed) -> /proc/self/oom_score_adj */
 	OP_SETSID = 36,     /* no args: setsid() */
@@ -247,8 +249,9 @@ enum plan_op {
  * is complete ("startContainer hook #0 (/x): exit status 2: <output>").
  *
  * startContainer hooks run after `start` opened exec.fifo and before the
- * init answers it: OP_WAIT_START(WAIT_F_HOLD), the process's steps, the
- * OP_HOOK steps, OP_WAIT_START(WAIT_F_RELEASE), (seccomp,) OP_EXEC.  While
+ * init answers it: OP_WAIT_START(WAIT_F_HOLD), the process's steps, (with a
+ * profile: OP_CHECK_EXEC(KEEP), OP_SECCOMP, maybe OP_CAPS(CAPSET_ONLY),) the
+ * OP_HOOK steps, OP_WAIT_START(WAIT_F_RELEASE), OP_EXEC.  While
  * the fifo fd is held, a failing step writes "E" + its text there (one
  * write, < PIPE_BUF) so that `start` can report it; "0" means the process
  * is about to be exec'd.
@@ -308,6 +311,7 @@ enum plan_op {
 #define SECCOMP_F_SPEC_ALLOW         0x02
 #define SECCOMP_F_TSYNC              0x04
 #define SECCOMP_F_WAIT_KILLABLE_RECV 0x08 /* only applied with a listener (kernel rule) */
+#define SECCOMP_F_ENOSYS             0x10 /* not a kernel flag: prepend the ENOSYS stub */
 #define SECCOMP_RULE_LEN 8u   /* fixed part of a rule record */
 #define SECCOMP_ARG_LEN 24u
 #define SECCOMP_MAX_ARGS 6
@@ -316,6 +320,14 @@ enum plan_op {
 /* OP_CAPS int5 bits */
 #define CAPS_F_BOUNDING_ONLY 0x01 /* only drop the bounding set */
 #define CAPS_F_NO_BOUNDING   0x02 /* leave the bounding set alone */
+#define CAPS_F_CAPSET_ONLY   0x04 /* with CAPS_F_NO_BOUNDING: one capset(2) of int1-int3 and
+                                   * nothing else (no /proc, no prctl): the step that may
+                                   * follow the seccomp filter */
+
+/* OP_CHECK_EXEC int0 bits */
+#define CHECK_EXEC_F_KEEP 0x01 /* keep the resolved path for OP_EXEC and reserve int1
+                                * argv/envp pointers, so that OP_EXEC needs no lookup and
+                                * no allocation: just execve(2) */
 
 /* OP_SETID int2 bits.  As runc's fixStdioPermissions: before the uid
  * changes, stdio that is an anonymous pipe, a socket or (with the flag

@@ -141,20 +141,26 @@ int op_no_new_privs(const struct step *s)
 	return 0;
 }
 
-/* The running kernel's highest capability; masks may name newer ones. */
+/* The running kernel's highest capability; masks may name newer ones.
+ * Read once: a later OP_CAPS may run under the container's seccomp filter. */
 static int last_cap(void)
 {
+	static int cached = -1;
 	char buf[16] = "";
-	int fd = proc_open("sys/kernel/cap_last_cap", O_RDONLY, PROC_STRICT);
+	int fd;
 	ssize_t n;
 
+	if (cached >= 0)
+		return cached;
+	fd = proc_open("sys/kernel/cap_last_cap", O_RDONLY, PROC_STRICT);
 	if (fd < 0)
 		return fd;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
 		return n < 0 ? -errno : -EIO;
-	return atoi(buf);
+	cached = atoi(buf);
+	return cached;
 }
 
 static int cap_set(uint64_t eff, uint64_t perm, uint64_t inh)
@@ -226,7 +232,16 @@ static int bounding_phase(uint64_t keep, int last)
 int op_caps(const struct step *s)
 {
 	uint64_t flags = s->ints[5], mask;
-	int last = last_cap(), err;
+	int last, err;
+
+	/* After the seccomp filter: only the capset the filter load needed to
+	 * postpone (CAP_SYS_ADMIN out of the sets); the planner made every bit a
+	 * subset of what the previous OP_CAPS set. */
+	if (flags & CAPS_F_CAPSET_ONLY) {
+		err = cap_set(s->ints[1], s->ints[2], s->ints[3]);
+		return err ? fail(-err, "capset") : 0;
+	}
+	last = last_cap();
 
 	if (last < 0)
 		return fail(-last, "/proc/sys/kernel/cap_last_cap");

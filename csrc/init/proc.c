@@ -183,12 +183,32 @@ static int find_program(const char *name, const char *search, char *out, size_t 
 	return seen_eacces ? -EACCES : -ENOENT;
 }
 
+/* What OP_CHECK_EXEC(CHECK_EXEC_F_KEEP) prepared for OP_EXEC: after the
+ * seccomp filter is loaded, the exec needs nothing but execve(2) (a profile
+ * may deny faccessat2, newfstatat, brk...; runc resolves the path before too). */
+static char kept_path[PATH_MAX];
+static char **kept_ptrs;
+static uint64_t kept_count;
+
 int op_check_exec(const struct step *s)
 {
 	char path[PATH_MAX];
 	int err = find_program(s->strs[0].s, s->strs[1].s, path, sizeof(path));
 
-	return err ? fail(-err, "%s", s->strs[0].s) : 0;
+	if (err)
+		return fail(-err, "%s", s->strs[0].s);
+	if (!(s->ints[0] & CHECK_EXEC_F_KEEP))
+		return 0;
+	/* Each string takes at least its 4-byte length in the plan. */
+	if (s->ints[1] > PLAN_MAX_LEN / 4)
+		return fail(E2BIG, "%llu exec arguments", (unsigned long long)s->ints[1]);
+	free(kept_ptrs);
+	kept_ptrs = calloc((size_t)s->ints[1] + 2, sizeof(char *));
+	if (!kept_ptrs)
+		return fail(ENOMEM, "%llu exec arguments", (unsigned long long)s->ints[1]);
+	kept_count = s->ints[1];
+	memcpy(kept_path, path, sizeof(kept_path));
+	return 0;
 }
 
 static const char *env_path(char *const *envp)
@@ -213,7 +233,8 @@ static __attribute__((noreturn)) void exec_failed(const char *prog, int err)
 int op_exec(const struct step *s)
 {
 	size_t argc = (size_t)s->ints[0], envc = (size_t)s->ints[1];
-	char **argv = calloc(argc + envc + 2, sizeof(char *));
+	int kept = kept_ptrs && argc + envc <= kept_count;
+	char **argv = kept ? kept_ptrs : calloc(argc + envc + 2, sizeof(char *));
 	char **envp = argv + argc + 1;
 	char path[PATH_MAX];
 	int err;
@@ -222,11 +243,15 @@ int op_exec(const struct step *s)
 		exec_failed(s->strs[0].s, ENOMEM);
 	for (size_t i = 0; i < argc; i++)
 		argv[i] = (char *)s->strs[i].s;
+	argv[argc] = NULL;
 	for (size_t i = 0; i < envc; i++)
 		envp[i] = (char *)s->strs[argc + i].s;
-	err = find_program(argv[0], env_path(envp), path, sizeof(path));
-	if (err)
-		exec_failed(argv[0], -err);
-	execve(path, argv, envp);
-	exec_failed(path, errno);
+	envp[envc] = NULL;
+	if (!kept) {
+		err = find_program(argv[0], env_path(envp), path, sizeof(path));
+		if (err)
+			exec_failed(argv[0], -err);
+	}
+	execve(kept ? kept_path : path, argv, envp);
+	exec_failed(kept ? kept_path : path, errno);
 }

@@ -10,6 +10,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
@@ -97,7 +98,7 @@ const char *seccomp_plan_error(const struct step *s)
 	if (!valid_action(s->ints[0], s->ints[1]) || s->ints[0] == SECCOMP_ACT_NOTIFY)
 		return "bad seccomp default action";
 	if (s->ints[2] & ~(uint64_t)(SECCOMP_F_LOG | SECCOMP_F_SPEC_ALLOW | SECCOMP_F_TSYNC |
-				     SECCOMP_F_WAIT_KILLABLE_RECV))
+				     SECCOMP_F_WAIT_KILLABLE_RECV | SECCOMP_F_ENOSYS))
 		return "unknown seccomp flags";
 	if (!valid_fd(s->ints[3]) || !valid_fd(s->ints[4]) ||
 	    (s->ints[3] == NO_FD) != (s->ints[4] == NO_FD))
@@ -226,14 +227,185 @@ static int read_all(int fd, unsigned char **out, size_t *len, size_t max, const 
 	return 0;
 }
 
-/* Export the filter as BPF and install it; returns the listener fd (or 0). */
-static int load(scmp_filter_ctx f, unsigned long flags)
+/* ---- the ENOSYS stub ---------------------------------------------------
+ * runc's answer to profiles older than the kernel: a syscall whose number is
+ * above every syscall the profile names, for the architecture it is made
+ * in, fails with ENOSYS instead of meeting the default action, so programs
+ * fall back as on an older kernel (glibc: clone3 -> clone, faccessat2 ->
+ * faccessat).  The planner decides whether (SECCOMP_F_ENOSYS); here the
+ * numbers come from the linked libseccomp, per architecture of the filter
+ * (the native one and those listed).  x32 shares x86_64's audit arch and is
+ * told apart by the x32 bit of the syscall number. */
+
+#define X32_SYSCALL_BIT 0x40000000u
+#define STUB_MAX_ARCHS 32
+#define STUB_MAX_LEN (4 + 6 * STUB_MAX_ARCHS)
+
+struct arch_max {
+	uint32_t audit_arch; /* the value seccomp_data.arch carries */
+	uint32_t max;        /* largest syscall number named, 0 = none */
+	uint32_t max_x32;    /* x86_64 group only: largest x32 number named */
+};
+
+static struct arch_max *arch_slot(struct arch_max *a, unsigned *n, uint32_t audit_arch)
 {
-	struct sock_fprog prog;
-	unsigned char *bpf;
+	for (unsigned i = 0; i < *n; i++)
+		if (a[i].audit_arch == audit_arch)
+			return &a[i];
+	if (*n == STUB_MAX_ARCHS)
+		return NULL;
+	a[*n] = (struct arch_max){ .audit_arch = audit_arch };
+	return &a[(*n)++];
+}
+
+static void arch_largest(const struct step *s, uint32_t arch, struct arch_max *slot)
+{
+	char name[NAME_MAX_LEN + 1];
+	size_t pos = 0;
+	struct rule r;
+
+	while (next_rule(&s->strs[1], &pos, &r) > 0) {
+		int nr;
+
+		memcpy(name, r.name, r.name_len);
+		name[r.name_len] = '\0';
+		/* Unknown names and pseudo-syscalls (negative) do not count. */
+		nr = seccomp_syscall_resolve_name_arch(arch, name);
+		if (nr < 0)
+			continue;
+		if (arch == SCMP_ARCH_X32) {
+			if ((uint32_t)nr > slot->max_x32)
+				slot->max_x32 = (uint32_t)nr;
+		} else if ((uint32_t)nr > slot->max) {
+			slot->max = (uint32_t)nr;
+		}
+	}
+}
+
+/* The largest named syscall of each architecture of the filter. */
+static unsigned stub_archs(const struct step *s, struct arch_max *a)
+{
+	const char *list = s->strs[0].s;
+	uint32_t archs[STUB_MAX_ARCHS + 1];
+	unsigned narchs = 0, n = 0;
+	char name[64];
+
+	archs[narchs++] = seccomp_arch_native();
+	while (*list && narchs <= STUB_MAX_ARCHS) {
+		size_t len = strcspn(list, ",");
+
+		if (len && len < sizeof(name)) {
+			memcpy(name, list, len);
+			name[len] = '\0';
+			archs[narchs] = seccomp_arch_resolve_name(name);
+			if (archs[narchs])
+				narchs++;
+		}
+		list += len + (list[len] == ',');
+	}
+	for (unsigned i = 0; i < narchs; i++) {
+		/* libseccomp's arch tokens are the audit values, except that x32
+		 * system calls arrive as x86_64 ones. */
+		uint32_t audit = archs[i] == SCMP_ARCH_X32 ? SCMP_ARCH_X86_64 : archs[i];
+		struct arch_max *slot = arch_slot(a, &n, audit);
+
+		if (slot)
+			arch_largest(s, archs[i], slot);
+	}
+	return n;
+}
+
+static struct sock_filter insn(uint16_t code, uint32_t k, uint8_t jt, uint8_t jf)
+{
+	return (struct sock_filter){ .code = code, .jt = jt, .jf = jf, .k = k };
+}
+
+/* Build the stub into out (STUB_MAX_LEN entries); returns its length.
+ * Layout: load arch; per architecture "not this one? skip; load nr; above
+ * the largest? ENOSYS : main"; then "ja main", "ret ENOSYS", and the main
+ * program follows. */
+struct stub_jump {
+	unsigned at;   /* index of the jump to patch */
+	int field;     /* 0: jt, 1: jf, 2: k (BPF_JA) */
+	int to_enosys; /* else to the main program */
+};
+
+static unsigned build_stub(const struct arch_max *a, unsigned n, struct sock_filter *out)
+{
+	struct stub_jump fix[2 * STUB_MAX_ARCHS * 2];
+	unsigned len = 0, nfix = 0, enosys, main_at;
+
+#define JUMP_TO(idx, f, e) (fix[nfix++] = (struct stub_jump){ (idx), (f), (e) })
+	out[len++] = insn(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch), 0, 0);
+	for (unsigned i = 0; i < n; i++) {
+		int x86_64 = a[i].audit_arch == SCMP_ARCH_X86_64;
+		unsigned skip_at;
+
+		if (!a[i].max && !a[i].max_x32)
+			continue;
+		skip_at = len;
+		out[len++] = insn(BPF_JMP | BPF_JEQ | BPF_K, a[i].audit_arch, 0, 0);
+		out[len++] = insn(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr), 0, 0);
+		if (x86_64) {
+			/* x32 numbers carry the x32 bit: compare each ABI with its own
+			 * largest, and leave an ABI the profile names nothing of to the
+			 * main program. */
+			out[len++] = insn(BPF_JMP | BPF_JSET | BPF_K, X32_SYSCALL_BIT, 0, 1);
+			if (a[i].max_x32) {
+				out[len++] = insn(BPF_JMP | BPF_JGT | BPF_K, a[i].max_x32, 0, 0);
+				JUMP_TO(len - 1, 0, 1);
+				JUMP_TO(len - 1, 1, 0);
+			} else {
+				out[len++] = insn(BPF_JMP | BPF_JA, 0, 0, 0);
+				JUMP_TO(len - 1, 2, 0);
+			}
+		}
+		if (!x86_64 || a[i].max) {
+			out[len++] = insn(BPF_JMP | BPF_JGT | BPF_K, a[i].max, 0, 0);
+			JUMP_TO(len - 1, 0, 1);
+			JUMP_TO(len - 1, 1, 0);
+		} else {
+			out[len++] = insn(BPF_JMP | BPF_JA, 0, 0, 0);
+			JUMP_TO(len - 1, 2, 0);
+		}
+		/* Not this architecture: on to the next block. */
+		out[skip_at].jf = (uint8_t)(len - (skip_at + 1));
+	}
+#undef JUMP_TO
+	if (len == 1)
+		return 0; /* nothing named for any architecture: no stub */
+	out[len++] = insn(BPF_JMP | BPF_JA, 1, 0, 0); /* no block matched: main */
+	enosys = len;
+	out[len++] = insn(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA), 0, 0);
+	main_at = len;
+	for (unsigned i = 0; i < nfix; i++) {
+		unsigned target = fix[i].to_enosys ? enosys : main_at;
+		unsigned off = target - (fix[i].at + 1);
+
+		if (fix[i].field == 0)
+			out[fix[i].at].jt = (uint8_t)off;
+		else if (fix[i].field == 1)
+			out[fix[i].at].jf = (uint8_t)off;
+		else
+			out[fix[i].at].k = off;
+	}
+	return len;
+}
+
+/* Export the filter as BPF (with the stub in front when asked) and release
+ * libseccomp's context: everything that allocates or opens happens before
+ * the filter is loaded. */
+static int export_program(scmp_filter_ctx f, const struct step *s, struct sock_fprog *prog)
+{
+	struct sock_filter stub[STUB_MAX_LEN];
+	struct arch_max archs[STUB_MAX_ARCHS];
+	unsigned stub_len = 0;
+	unsigned char *bpf, *all;
 	size_t len;
 	int fd, rc;
 
+	if (s->ints[2] & SECCOMP_F_ENOSYS)
+		stub_len = build_stub(archs, stub_archs(s, archs), stub);
 	fd = (int)syscall(SYS_memfd_create, "seccomp-bpf", MFD_CLOEXEC);
 	if (fd < 0)
 		return fail(errno, "memfd for the seccomp program");
@@ -246,14 +418,31 @@ static int load(scmp_filter_ctx f, unsigned long flags)
 	close(fd);
 	if (rc < 0)
 		return rc;
-	if (len % sizeof(struct sock_filter)) {
+	if (len % sizeof(struct sock_filter) ||
+	    len / sizeof(struct sock_filter) + stub_len > BPF_MAXINSNS) {
 		free(bpf);
-		return fail(EINVAL, "seccomp program of %zu bytes", len);
+		return fail(EINVAL, "seccomp program of %zu instructions",
+			    len / sizeof(struct sock_filter) + stub_len);
 	}
-	prog.len = (unsigned short)(len / sizeof(struct sock_filter));
-	prog.filter = (struct sock_filter *)bpf;
-	rc = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+	all = malloc(len + stub_len * sizeof(struct sock_filter));
+	if (!all) {
+		free(bpf);
+		return fail(ENOMEM, "seccomp program");
+	}
+	memcpy(all, stub, stub_len * sizeof(struct sock_filter));
+	memcpy(all + stub_len * sizeof(struct sock_filter), bpf, len);
 	free(bpf);
+	prog->len = (unsigned short)(len / sizeof(struct sock_filter) + stub_len);
+	prog->filter = (struct sock_filter *)all;
+	return 0;
+}
+
+/* Install the program; returns the listener fd (or 0).  The program is not
+ * freed: from here on every syscall meets the filter, and the exec follows. */
+static int load(const struct sock_fprog *prog, unsigned long flags)
+{
+	int rc = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, prog);
+
 	if (rc < 0)
 		return fail(errno, "seccomp(SET_MODE_FILTER, %#lx)", flags);
 	return (flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) ? rc : 0;
@@ -261,7 +450,7 @@ static int load(scmp_filter_ctx f, unsigned long flags)
 
 /* One sendmsg: the state JSON as data, the notify fd as SCM_RIGHTS (runc's
  * format for the listener), then the rest of the data if it was cut short. */
-static int send_listener(int sock, int state_fd, int notify_fd)
+static int send_listener(int sock, const unsigned char *data, size_t len, int notify_fd)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
@@ -270,16 +459,12 @@ static int send_listener(int sock, int state_fd, int notify_fd)
 	struct msghdr msg;
 	struct cmsghdr *c;
 	struct iovec iov;
-	unsigned char *data;
-	size_t len, sent = 0;
+	size_t sent = 0;
 	ssize_t n;
-	int rc = read_all(state_fd, &data, &len, STATE_MAX, "seccomp listener state");
 
-	if (rc < 0)
-		return rc;
 	memset(&msg, 0, sizeof(msg));
 	memset(&control, 0, sizeof(control));
-	iov.iov_base = data;
+	iov.iov_base = (void *)data;
 	iov.iov_len = len;
 	msg.msg_iov = &iov;
 	msg.msg_iovlen = 1;
@@ -295,7 +480,6 @@ static int send_listener(int sock, int state_fd, int notify_fd)
 	while (n < 0 && errno == EINTR);
 	while (n >= 0 && (sent += (size_t)n) < len)
 		n = send(sock, data + sent, len - sent, MSG_NOSIGNAL);
-	free(data);
 	return n < 0 ? fail(errno, "sending the seccomp fd to the listener") : 0;
 }
 
@@ -353,21 +537,34 @@ int op_seccomp(const struct step *s)
 	uint32_t default_action = scmp_action(s->ints[0], s->ints[1]);
 	int listener = s->ints[3] != NO_FD;
 	int sock = listener ? (int)s->ints[3] : -1, state_fd = listener ? (int)s->ints[4] : -1;
-	scmp_filter_ctx f = seccomp_init(default_action);
+	unsigned char *state = NULL;
+	size_t state_len = 0;
+	struct sock_fprog prog;
+	scmp_filter_ctx f;
 	int rc, notify_fd;
 
+	/* The state the listener gets is read now: the parent wrote it before
+	 * `start` (create) or at OP_SYNC(SYNC_SECCOMP) (exec). */
+	if (listener) {
+		rc = read_all(state_fd, &state, &state_len, STATE_MAX, "seccomp listener state");
+		if (rc < 0)
+			return rc;
+	}
+	f = seccomp_init(default_action);
 	if (!f)
 		return fail(EINVAL, "seccomp_init");
 	rc = build(f, s, default_action);
 	if (rc == 0)
-		rc = load(f, kernel_flags(s->ints[2], listener));
+		rc = export_program(f, s, &prog);
 	seccomp_release(f);
+	if (rc == 0)
+		rc = load(&prog, kernel_flags(s->ints[2], listener));
 	if (rc < 0 || !listener)
 		return rc < 0 ? rc : 0;
 	/* From here on the filter applies to us too: only a sendmsg and closes.
 	 * The listener's copy of the notify fd is the only one that must live. */
 	notify_fd = rc;
-	rc = send_listener(sock, state_fd, notify_fd);
+	rc = send_listener(sock, state, state_len, notify_fd);
 	close(notify_fd);
 	close(sock);
 	close(state_fd);

@@ -90,6 +90,16 @@ static int answer_start(int fd, const char *answer, size_t len)
 	return 0;
 }
 
+/* The "go" answer, the step that may follow the seccomp filter: one write.
+ * The fd is O_CLOEXEC, so the exec closes it; `start` reads the byte and
+ * does not wait for the end of file. */
+static int answer_go(int fd)
+{
+	ssize_t n = write(fd, "0", 1);
+
+	return n == 1 ? 0 : fail(n < 0 ? errno : EIO, "exec.fifo");
+}
+
 void sync_report_start_failure(const char *text, int err)
 {
 	char answer[1024];
@@ -120,7 +130,7 @@ int op_wait_start(const struct step *s)
 	if (s->ints[1] & WAIT_F_RELEASE) {
 		fd = held_fifo;
 		held_fifo = -1;
-		return fd < 0 ? fail(EBADF, "exec.fifo is not held") : answer_start(fd, "0", 1);
+		return fd < 0 ? fail(EBADF, "exec.fifo is not held") : answer_go(fd);
 	}
 	if (s->ints[0] > 0x7fffffff)
 		return fail(EBADF, "exec.fifo fd %llu", (unsigned long long)s->ints[0]);

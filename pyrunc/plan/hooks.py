@@ -90,11 +90,10 @@ def with_start_hooks(config: Mapping[str, Any], process_steps: Sequence[P.Step],
     """process_steps with the startContainer hooks (and the fifo answer) put last before exec.
 
     As in runc they run with the process's ids, capabilities and
-    no_new_privs (the program comes from the container's root); the seccomp
-    filter, placed later by plan/seccomp.py, is loaded before them unless
-    noNewPrivileges defers it to just before exec.  Until the fifo is
-    answered any failure, theirs or an earlier step's, is reported by
-    `start`.
+    no_new_privs (the program comes from the container's root), under the
+    seccomp filter that plan/seccomp.py places right before them.  Until
+    the fifo is answered any failure, theirs or an earlier step's, is
+    reported by `start`.
     """
     hooks = [hook_step(h, "startContainer", i)
              for i, h in enumerate(hooks_of(config, "startContainer"))]

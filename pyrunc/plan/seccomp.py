@@ -11,11 +11,26 @@ What runc does is the reference where the spec leaves room:
   init could then never hand the notify fd over), and needs ``listenerPath``;
 - ``errnoRet`` defaults to EPERM for SCMP_ACT_ERRNO and SCMP_ACT_TRACE.
 
-Where the filter goes in the plan (:func:`with_seccomp`) follows runc's
-standard init: without no_new_privs, loading a filter needs CAP_SYS_ADMIN,
-so it is loaded while the process still has it (before the uid change, which
-drops the effective set); with no_new_privs it is the last step before exec,
-so that the fewest syscalls run under it.
+Where the filter goes in the plan (:func:`with_seccomp`): as late as
+possible, so that the profile governs the container's program and not
+pyrunc-init's own set-up (an allow-list written before openat2, faccessat2 or
+close_range existed must not break the start).  Everything the init needs to
+open, check or verify -- ids, capabilities, cwd, the fd sweep, the program's
+path -- is done first; after the load only these run:
+
+- the startContainer hooks and the answer on exec.fifo (one write), as in
+  runc, whose init runs its hooks under the filter too;
+- without no_new_privs, and when the process keeps no CAP_SYS_ADMIN, one
+  capset(2): loading a filter then needs CAP_SYS_ADMIN, so the final
+  capability step keeps it and a capset drops it after the load;
+- with a listener, the sendmsg of the notify fd and three closes;
+- the execve(2) of the program, resolved beforehand (OP_CHECK_EXEC keeps it).
+
+A syscall newer than every syscall the profile names returns ENOSYS instead
+of the default action (runc's rule: not for a permissive default --
+SCMP_ACT_ALLOW, SCMP_ACT_LOG, SCMP_ACT_TRACE -- nor when the default already
+returns ENOSYS); pyrunc-init finds the numbers with libseccomp, for the
+native architecture and every listed one (as runc does since 1.1.15/1.2).
 """
 
 from __future__ import annotations
@@ -201,13 +216,26 @@ def _check(seccomp: Mapping[str, Any]) -> tuple[tuple[int, ...], bool, bytes, by
     return (default, default_value, bits), notify, ",".join(archs).encode(), table, count
 
 
+_PERMISSIVE = (P.SECCOMP_ACT_ALLOW, P.SECCOMP_ACT_LOG, P.SECCOMP_ACT_TRACE)
+CAP_SYS_ADMIN = 21
+
+
+def wants_enosys_stub(default: int, value: int) -> bool:
+    """Whether syscalls newer than the profile get ENOSYS (runc's rule)."""
+    if default in _PERMISSIVE:
+        return False
+    return not (default == P.SECCOMP_ACT_ERRNO and value == errno.ENOSYS)
+
+
 def seccomp_step(seccomp: Mapping[str, Any], listener_fds: tuple[int, int] = (-1, -1)) -> P.Step:
     """The OP_SECCOMP step; listener_fds = (connected listener socket, state file)."""
-    ints, notify, archs, table, nrules = _check(seccomp)
+    (default, value, bits), notify, archs, table, nrules = _check(seccomp)
+    if wants_enosys_stub(default, value):
+        bits |= P.SECCOMP_F_ENOSYS
     sock, state = listener_fds if notify else (-1, -1)
     if notify and (sock < 0 or state < 0):
         raise ValueError("a SCMP_ACT_NOTIFY profile needs the listener socket and state fds")
-    return P.step(P.OP_SECCOMP, *ints, sock, state, strs=(archs, table),
+    return P.step(P.OP_SECCOMP, default, value, bits, sock, state, strs=(archs, table),
                   what=f"load the seccomp filter ({nrules} rules)")
 
 
@@ -215,6 +243,9 @@ def with_seccomp(steps: Sequence[P.Step], seccomp: Mapping[str, Any] | None,
                  no_new_privs: bool, listener_fds: tuple[int, int] = (-1, -1),
                  sync: bool = False) -> list[P.Step]:
     """STEPS (a whole create or exec plan) with the filter put in its place.
+
+    The load goes right after the fd sweep, behind a second OP_CHECK_EXEC
+    that keeps the resolved program for OP_EXEC (see the module docstring).
 
     sync: with a listener, put OP_SYNC(SYNC_SECCOMP) right before OP_READY,
     where the parent knows the process's pid and writes the state the init
@@ -226,16 +257,37 @@ def with_seccomp(steps: Sequence[P.Step], seccomp: Mapping[str, Any] | None,
         return out
     load = seccomp_step(seccomp, listener_fds)
     ops = [s.op for s in out]
-    if no_new_privs:
-        at = len(ops) - 1 - ops[::-1].index(P.OP_EXEC)
-    else:
-        at = len(ops) - 1 - ops[::-1].index(P.OP_SETID)
-    out.insert(at, load)
+    at = len(ops) - 1 - ops[::-1].index(P.OP_CLOSE_FDS) + 1
+    exec_step = out[len(ops) - 1 - ops[::-1].index(P.OP_EXEC)]
+    argc, envc = exec_step.ints[0], exec_step.ints[1]
+    program = exec_step.strs[0].decode()
+    path = _env_path(exec_step.strs[argc:argc + envc])
+    late = [P.step(P.OP_CHECK_EXEC, P.CHECK_EXEC_F_KEEP, argc + envc,
+                   strs=(program, path), what=f'exec: "{program}"'), load]
+    caps_at = len(ops) - 1 - ops[::-1].index(P.OP_CAPS)
+    caps = out[caps_at]
+    admin = 1 << CAP_SYS_ADMIN
+    if not no_new_privs and not caps.ints[1] & admin:
+        # Loading needs CAP_SYS_ADMIN without no_new_privs: keep it through
+        # the load, then one capset leaves the configured sets.
+        out[caps_at] = P.step(P.OP_CAPS, caps.ints[0], caps.ints[1] | admin,
+                              caps.ints[2] | admin, *caps.ints[3:6], what=caps.what)
+        late.append(P.step(P.OP_CAPS, 0, caps.ints[1], caps.ints[2], caps.ints[3], 0,
+                           P.CAPS_F_NO_BOUNDING | P.CAPS_F_CAPSET_ONLY,
+                           what="drop CAP_SYS_ADMIN kept for the seccomp filter"))
+    out[at:at] = late
     if sync and load.ints[3] != _U64:
         ready = [s.op for s in out].index(P.OP_READY)
         out.insert(ready, P.step(P.OP_SYNC, P.SYNC_SECCOMP, 0,
                                  what="hand the seccomp listener its state"))
     return out
+
+
+def _env_path(env: Sequence[bytes]) -> str:
+    for item in env:
+        if item.startswith(b"PATH="):
+            return item[5:].decode()
+    return ""
 
 
 def listener_state(seccomp: Mapping[str, Any], *, container_id: str, status: str, init_pid: int,

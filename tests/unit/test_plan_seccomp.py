@@ -46,6 +46,7 @@ def test_encoding() -> None:
             {"names": ["read"], "action": "SCMP_ACT_TRACE"},
         ]})
     assert step.op == P.OP_SECCOMP
+    # defaultErrnoRet ENOSYS: the ENOSYS stub would change nothing.
     assert step.ints == (P.SECCOMP_ACT_ERRNO, 38, P.SECCOMP_F_LOG | P.SECCOMP_F_TSYNC, U64, U64)
     assert step.strs[0] == b"x86_64,x86"
     assert records(step.strs[1]) == [
@@ -59,7 +60,7 @@ def test_encoding() -> None:
 
 def test_defaults_and_aliases() -> None:
     step = S.seccomp_step({"defaultAction": "SCMP_ACT_KILL"})
-    assert step.ints[:3] == (P.SECCOMP_ACT_KILL_THREAD, 0, 0)
+    assert step.ints[:3] == (P.SECCOMP_ACT_KILL_THREAD, 0, P.SECCOMP_F_ENOSYS)
     assert step.strs == (b"", b"")
     assert S.seccomp_step({"defaultAction": "SCMP_ACT_ERRNO"}).ints[1] == errno.EPERM
 
@@ -156,18 +157,69 @@ FACTS = HostFacts(rootfs="/r", bundle="/b", fifo_fd=5)
 ALLOW = {"defaultAction": "SCMP_ACT_ALLOW"}
 
 
-def test_last_before_exec_with_nnp() -> None:
-    ops = [s.op for s in build_create_plan(_config(True, ALLOW), FACTS)]
-    assert ops[-2:] == [P.OP_SECCOMP, P.OP_EXEC]
-    assert ops.index(P.OP_WAIT_START) < ops.index(P.OP_SECCOMP)
-    for op in (P.OP_SETID, P.OP_CAPS, P.OP_NO_NEW_PRIVS, P.OP_CHDIR, P.OP_CLOSE_FDS):
-        assert max(i for i, o in enumerate(ops) if o == op) < ops.index(P.OP_SECCOMP)
+@pytest.mark.parametrize("default,errno_ret,stub", [
+    ("SCMP_ACT_ERRNO", None, True), ("SCMP_ACT_ERRNO", 1, True), ("SCMP_ACT_ERRNO", 38, False),
+    ("SCMP_ACT_KILL", None, True), ("SCMP_ACT_KILL_PROCESS", None, True),
+    ("SCMP_ACT_TRAP", None, True), ("SCMP_ACT_ALLOW", None, False), ("SCMP_ACT_LOG", None, False),
+    ("SCMP_ACT_TRACE", None, False), ("SCMP_ACT_TRACE", 38, False),
+])
+def test_enosys_stub_policy(default: str, errno_ret: int | None, stub: bool) -> None:
+    # runc's rule: newer syscalls get ENOSYS unless the default is permissive
+    # or already ENOSYS.
+    sc: dict[str, Any] = {"defaultAction": default}
+    if errno_ret is not None:
+        sc["defaultErrnoRet"] = errno_ret
+    assert bool(S.seccomp_step(sc).ints[2] & P.SECCOMP_F_ENOSYS) is stub
 
 
-def test_before_the_uid_change_without_nnp() -> None:
-    ops = [s.op for s in build_create_plan(_config(False, ALLOW), FACTS)]
-    assert ops.index(P.OP_SECCOMP) + 1 == ops.index(P.OP_SETID)
-    assert ops.index(P.OP_WAIT_START) < ops.index(P.OP_SECCOMP)
+# After the filter only these may run (besides the container's program).
+AFTER_FILTER = {P.OP_CAPS, P.OP_HOOK, P.OP_WAIT_START, P.OP_EXEC}
+
+
+def _hooked(cfg: dict[str, Any]) -> dict[str, Any]:
+    cfg["hooks"] = {"startContainer": [{"path": "/bin/true"}]}
+    return cfg
+
+
+@pytest.mark.parametrize("nnp", [True, False])
+@pytest.mark.parametrize("hooks", [False, True])
+def test_loaded_after_everything_the_init_does_for_itself(nnp: bool, hooks: bool) -> None:
+    cfg = _config(nnp, ALLOW)
+    steps = build_create_plan(_hooked(cfg) if hooks else cfg, FACTS)
+    ops = [s.op for s in steps]
+    load = ops.index(P.OP_SECCOMP)
+    assert set(ops[load + 1:]) <= AFTER_FILTER and ops[-1] == P.OP_EXEC
+    # Hooks run under the filter (runc), and exec.fifo is answered after them.
+    assert (P.OP_HOOK in ops[load:]) is hooks
+    assert ops[-2] == P.OP_WAIT_START and steps[-2].ints[1] == P.WAIT_F_RELEASE
+    # The program is resolved (and kept for OP_EXEC) right before the load.
+    check = steps[load - 1]
+    assert check.op == P.OP_CHECK_EXEC and check.ints[0] == P.CHECK_EXEC_F_KEEP
+    assert check.ints[1] == steps[-1].ints[0] + steps[-1].ints[1]
+    for op in (P.OP_SETID, P.OP_SETGROUPS, P.OP_NO_NEW_PRIVS, P.OP_CHDIR, P.OP_CLOSE_FDS,
+               P.OP_UMASK, P.OP_RLIMIT):
+        assert all(i < load for i, o in enumerate(ops) if o == op), op
+    caps_after = [s for s in steps[load:] if s.op == P.OP_CAPS]
+    assert len(caps_after) == (0 if nnp else 1)
+
+
+def test_without_nnp_cap_sys_admin_is_kept_for_the_load() -> None:
+    steps = build_create_plan(_config(False, ALLOW), FACTS)
+    ops = [s.op for s in steps]
+    load = ops.index(P.OP_SECCOMP)
+    final = [s for s in steps[:load] if s.op == P.OP_CAPS][-1]
+    after = steps[load + 1]
+    admin = 1 << S.CAP_SYS_ADMIN
+    assert final.ints[1] & admin and final.ints[2] & admin
+    assert after.op == P.OP_CAPS and \
+        after.ints[5] == P.CAPS_F_NO_BOUNDING | P.CAPS_F_CAPSET_ONLY
+    assert (after.ints[1], after.ints[2]) == (final.ints[1] & ~admin, final.ints[2] & ~admin)
+    # A process that keeps CAP_SYS_ADMIN anyway needs no extra step.
+    cfg = _config(False, ALLOW)
+    cfg["process"]["capabilities"] = {k: ["CAP_SYS_ADMIN"] for k in
+                                      ("bounding", "effective", "permitted")}
+    ops = [s.op for s in build_create_plan(cfg, FACTS)]
+    assert P.OP_CAPS not in ops[ops.index(P.OP_SECCOMP):]
 
 
 def test_no_seccomp_no_step() -> None:
@@ -184,6 +236,7 @@ def test_exec_plan_syncs_for_the_listener_state() -> None:
     sync = ops.index(P.OP_SYNC)
     assert steps[sync].ints[0] == P.SYNC_SECCOMP and ops[sync + 1] == P.OP_READY
     assert steps[-2].op == P.OP_SECCOMP and steps[-2].ints[3:5] == (9, 10)
+    assert steps[-3].op == P.OP_CHECK_EXEC and steps[-3].ints[0] == P.CHECK_EXEC_F_KEEP
     # create needs no sync point: its filter loads after `start`.
     facts = HostFacts(rootfs="/r", bundle="/b", fifo_fd=5, seccomp_fds=(9, 10))
     create_syncs = [s for s in build_create_plan(cfg, facts) if s.op == P.OP_SYNC]
