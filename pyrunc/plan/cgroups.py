@@ -455,7 +455,8 @@ def plan_v1(
     if mem.get("disableOOMKiller"):
         w.append(Write("memory", "memory.oom_control", "1", field=f"{mwhere}.disableOOMKiller"))
     swappiness = _int(mem, "swappiness", mwhere)
-    if swappiness is not None and swappiness != -1:
+    # -1, or -1 as a uint64 (what Go engines write for "unset"): left alone, as runc.
+    if swappiness is not None and swappiness not in (-1, (1 << 64) - 1):
         if not 0 <= swappiness <= 100:
             raise ConfigError(f"{mwhere}.swappiness: invalid memory swappiness value: {swappiness} "
                               "(valid range is 0-100)")

@@ -145,4 +145,23 @@ def load_config(bundle_dir: str) -> dict[str, Any]:
         raise ConfigError(
             f"config.json: invalid JSON: top level must be an object, not {type(doc).__name__}"
         )
+    return drop_nulls(doc)
+
+
+def drop_nulls(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` without the object members whose value is JSON null, at every depth.
+
+    runc (Go's decoder) and crun (libocispec) both read a null member as an
+    absent one, so configs written by tools that emit ``null`` for unset
+    fields run there; a null inside an array stays, for the schema to refuse.
+    """
+    stack: list[Any] = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key in [k for k, v in node.items() if v is None]:
+                del node[key]
+            stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
+        else:
+            stack.extend(v for v in node if isinstance(v, (dict, list)))
     return doc

@@ -168,6 +168,14 @@ def test_unified_bad_keys(key: str) -> None:
 def test_swappiness_range() -> None:
     with pytest.raises(ConfigError, match="valid range is 0-100"):
         C.plan_v1({"memory": {"swappiness": 101}})
+    with pytest.raises(ConfigError, match="valid range is 0-100"):
+        C.plan_v1({"memory": {"swappiness": (1 << 64) - 2}})
+
+
+def test_swappiness_go_minus_one_is_unset() -> None:
+    # Go engines write -1 as a uint64 for "unset"; runc leaves swappiness alone.
+    assert not [w for w in C.plan_v1({"memory": {"swappiness": (1 << 64) - 1}}).writes
+                if "swappiness" in w.filename]
 
 
 def test_resources_for_filters_by_controller() -> None:

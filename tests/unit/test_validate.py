@@ -152,6 +152,30 @@ def test_load_config_reads_document(tmp_path: Path) -> None:
     assert load_config(str(tmp_path)) == doc
 
 
+def test_null_members_read_as_absent(tmp_path: Path) -> None:
+    # As runc (Go) and crun (libocispec) read them.
+    doc = default_spec()
+    doc["hooks"] = None
+    doc["process"]["capabilities"] = None
+    doc["process"]["user"]["additionalGids"] = None
+    doc["linux"]["resources"] = {"devices": [{"allow": False, "access": "rwm", "type": None}],
+                                 "memory": None}
+    doc["mounts"][0]["options"] = None
+    (tmp_path / "config.json").write_text(json.dumps(doc))
+    loaded = load_config(str(tmp_path))
+    validate_config(loaded)
+    assert "hooks" not in loaded and "capabilities" not in loaded["process"]
+    assert loaded["linux"]["resources"] == {"devices": [{"allow": False, "access": "rwm"}]}
+    assert "options" not in loaded["mounts"][0]
+
+
+def test_null_array_items_stay_refused(tmp_path: Path) -> None:
+    doc = default_spec()
+    doc["process"]["args"] = ["sh", None]
+    (tmp_path / "config.json").write_text(json.dumps(doc))
+    assert "process.args[1]" in _error(load_config(str(tmp_path)))
+
+
 def test_jsonschema_not_imported_by_spec_modules() -> None:
     code = (
         "import sys, pyrunc.spec.validate, pyrunc.spec.semantic, pyrunc.spec.template;"
