@@ -220,6 +220,18 @@ enum plan_op {
                                     * allow-listed file below it; without this bit a
                                     * target that resolves onto procfs is refused
                                     * (a symlink in the image, CVE-2019-19921 class) */
+#define MOUNT_F_DIR_MODE      0x800 /* tmpfs: when the target already exists, its mode
+                                    * goes first in the data ("mode=0700,<str3>"), so the
+                                    * mount keeps the directory's mode unless str3 sets
+                                    * one (runc) */
+#define MOUNT_F_KIND_OF_SOURCE 0x1000 /* with MOUNT_F_BIND_SOURCE: open the source
+                                    * before the target and create a missing target as
+                                    * a directory or a file, like the source */
+#define MOUNT_F_KEEP_LOCKED   0x2000 /* MS_REMOUNT|MS_BIND: on EPERM, retry once with
+                                    * the lockable flags the mount already has (ro,
+                                    * nosuid, nodev, noexec, atime) added, unless int3
+                                    * (MS_* bits the config clears) names one of them or
+                                    * a requested atime mode differs (runc 1.2) */
 #define MOUNT_IDMAP_SLOTS 64
 
 /* OP_CONSOLE int3 bits */

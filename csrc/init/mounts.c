@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -120,16 +121,120 @@ static int on_procfs(int fd)
 	return fstatfs(fd, &sfs) < 0 || sfs.f_type == PROC_SUPER_MAGIC;
 }
 
+static unsigned long kept_flags(unsigned long st_flags)
+{
+	static const struct { unsigned long st, ms; } map[] = {
+		{ ST_NOSUID, MS_NOSUID }, { ST_NODEV, MS_NODEV },
+		{ ST_NOEXEC, MS_NOEXEC }, { ST_NOATIME, MS_NOATIME },
+		{ ST_NODIRATIME, MS_NODIRATIME }, { ST_RELATIME, MS_RELATIME },
+		{ ST_SYNCHRONOUS, MS_SYNCHRONOUS }, { ST_MANDLOCK, MS_MANDLOCK },
+	};
+	unsigned long ms = 0;
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (st_flags & map[i].st)
+			ms |= map[i].ms;
+	return ms;
+}
+
+/* Flags the kernel locks on mounts inherited from a more privileged user
+ * namespace (MNT_LOCK_*): a remount must keep them. */
+#define LOCKABLE_ATIME (MS_NOATIME | MS_RELATIME | MS_STRICTATIME)
+#define ATIME_FLAGS (LOCKABLE_ATIME | MS_NODIRATIME)
+#define LOCKABLE_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | ATIME_FLAGS)
+
+/* The mount's flags as MS_* bits, read-only and the atime mode included
+ * (no ST_ bit stands for strictatime: it is what is left). */
+static int mount_flags_of(int fd, unsigned long *out)
+{
+	struct statvfs sv;
+
+	if (fstatvfs(fd, &sv) < 0)
+		return -errno;
+	*out = kept_flags(sv.f_flag) | (sv.f_flag & ST_RDONLY ? MS_RDONLY : 0);
+	if (!(*out & LOCKABLE_ATIME))
+		*out |= MS_STRICTATIME;
+	return 0;
+}
+
+/* A bind remount refused with EPERM: the mount may carry locked flags.
+ * Try once more with them, as runc does, unless the config asked to clear
+ * one of them or for another atime mode (the result would not be what it
+ * asked for). */
+static int remount_keeping_locked(const struct step *s, int dst_fd, const char *dst_path)
+{
+	unsigned long want = (unsigned long)s->ints[0], cleared = (unsigned long)s->ints[3], have = 0;
+	int err = mount_flags_of(dst_fd, &have);
+
+	if (err)
+		return err;
+	if (have & cleared & LOCKABLE_FLAGS)
+		return -EPERM;
+	if ((want & ATIME_FLAGS) && (want & ATIME_FLAGS) != (have & ATIME_FLAGS))
+		return -EPERM;
+	want |= have & LOCKABLE_FLAGS;
+	return mount(NULL, dst_path, NULL, want, NULL) < 0 ? -errno : 0;
+}
+
+/* tmpfs data with the mode of the directory it covers first (runc): an
+ * explicit mode= later in the data still wins.  *out is malloc'd or NULL. */
+static int dir_mode_data(const char *dst, const struct pstr *data, char **out)
+{
+	struct stat st;
+	size_t size = data->len + 16;
+	int fd = root_open(dst, 0);
+
+	*out = NULL;
+	if (fd < 0)
+		return fd == -ENOENT ? 0 : fd;
+	if (fstat(fd, &st) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	close(fd);
+	*out = malloc(size);
+	if (!*out)
+		return -ENOMEM;
+	snprintf(*out, size, "mode=%04o%s%s", (unsigned)(st.st_mode & 07777),
+		 data->len ? "," : "", data->len ? data->s : "");
+	return 0;
+}
+
 int op_mount(const struct step *s)
 {
-	const char *src = s->strs[0].s, *dst = s->strs[1].s;
+	const char *src = s->strs[0].s, *dst = s->strs[1].s, *data = opt_str(&s->strs[3]);
 	uint64_t mflags = s->ints[1];
-	char src_path[FD_PATH_LEN], dst_path[FD_PATH_LEN];
+	char src_path[FD_PATH_LEN], dst_path[FD_PATH_LEN], *mode_data = NULL;
 	int dst_fd, src_fd = -1, copy_fd = -1, err = 0, on_root;
 
+	if ((mflags & MOUNT_F_DIR_MODE) && (err = dir_mode_data(dst, &s->strs[3], &mode_data)) < 0)
+		return fail(-err, "%s", dst);
+	if (mode_data)
+		data = mode_data;
+	if ((mflags & MOUNT_F_KIND_OF_SOURCE) && (mflags & MOUNT_F_BIND_SOURCE)) {
+		/* As runc: the source is looked at first, then the target is
+		 * made like it. */
+		struct stat st;
+
+		src_fd = open_source(src, mflags);
+		if (src_fd < 0)
+			return src_fd;
+		if (fstat(src_fd, &st) < 0) {
+			err = fail(errno, "%s", src);
+			close(src_fd);
+			return err;
+		}
+		mflags &= ~(uint64_t)(MOUNT_F_MKDIR | MOUNT_F_MKFILE);
+		mflags |= S_ISDIR(st.st_mode) ? MOUNT_F_MKDIR : MOUNT_F_MKFILE;
+	}
 	dst_fd = open_target(s, dst, mflags);
-	if (dst_fd < 0)
+	if (dst_fd < 0) {
+		if (src_fd >= 0)
+			close(src_fd);
+		free(mode_data);
 		return dst_fd;
+	}
 	if (!(mflags & (MOUNT_F_TARGET_HOST | MOUNT_F_PROC_OK)) && on_procfs(dst_fd)) {
 		/* The planner only lets /proc and a few files below it through;
 		 * a destination that reaches procfs through a symlink in the
@@ -145,12 +250,15 @@ int op_mount(const struct step *s)
 		src_fd = mount_take_detached(s->ints[3]);
 		if (src_fd < 0) {
 			close(dst_fd);
+			free(mode_data);
 			return fail(-src_fd, "no idmapped tree for %s", dst);
 		}
 	} else if (mflags & MOUNT_F_BIND_SOURCE) {
-		src_fd = open_source(src, mflags);
+		if (src_fd < 0)
+			src_fd = open_source(src, mflags);
 		if (src_fd < 0) {
 			close(dst_fd);
+			free(mode_data);
 			return src_fd;
 		}
 		fd_path(src_path, sizeof(src_path), src_fd);
@@ -163,10 +271,16 @@ int op_mount(const struct step *s)
 	if (mflags & MOUNT_F_DETACHED) {
 		if ((err = mount_move_detached(src_fd, dst_fd)) < 0)
 			err = fail(-err, "%s", dst);
-	} else if (mount(src, dst_path, opt_str(&s->strs[2]), (unsigned long)s->ints[0],
-			 opt_str(&s->strs[3])) < 0) {
-		err = fail(errno, "%s", dst);
+	} else if (mount(src, dst_path, opt_str(&s->strs[2]), (unsigned long)s->ints[0], data) < 0) {
+		err = errno;
+		if (err == EPERM && (mflags & MOUNT_F_KEEP_LOCKED) &&
+		    (s->ints[0] & (MS_REMOUNT | MS_BIND)) == (MS_REMOUNT | MS_BIND) &&
+		    remount_keeping_locked(s, dst_fd, dst_path) == 0)
+			err = 0;
+		if (err)
+			err = fail(err, "%s", dst);
 	}
+	free(mode_data);
 	if (src_fd >= 0)
 		close(src_fd);
 	close(dst_fd);
@@ -351,22 +465,6 @@ int op_mask_path(const struct step *s)
 	}
 	close(fd);
 	return err;
-}
-
-static unsigned long kept_flags(unsigned long st_flags)
-{
-	static const struct { unsigned long st, ms; } map[] = {
-		{ ST_NOSUID, MS_NOSUID }, { ST_NODEV, MS_NODEV },
-		{ ST_NOEXEC, MS_NOEXEC }, { ST_NOATIME, MS_NOATIME },
-		{ ST_NODIRATIME, MS_NODIRATIME }, { ST_RELATIME, MS_RELATIME },
-		{ ST_SYNCHRONOUS, MS_SYNCHRONOUS }, { ST_MANDLOCK, MS_MANDLOCK },
-	};
-	unsigned long ms = 0;
-
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (st_flags & map[i].st)
-			ms |= map[i].ms;
-	return ms;
 }
 
 /* Remount read-only.  In a user namespace the kernel refuses a remount

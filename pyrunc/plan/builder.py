@@ -255,7 +255,8 @@ def rootfs_steps(config: Mapping[str, Any], facts: HostFacts) -> list[P.Step]:
         P.step(P.OP_SET_ROOT, strs=(facts.rootfs,), what=f'open rootfs "{facts.rootfs}"'),
     ]
     ctx = MountContext(bundle=facts.bundle, source_kinds=facts.source_kinds, user_namespace=userns,
-                       idmap_slots={r.index: r.slot for r in idmap_requests(config, facts.bundle)})
+                       idmap_slots={r.index: r.slot for r in idmap_requests(config, facts.bundle)},
+                       rootfs=facts.rootfs)
     setup_dev = False
     for index, entry in enumerate(config.get("mounts") or ()):
         m = entry

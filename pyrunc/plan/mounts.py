@@ -122,15 +122,17 @@ _NO_SYMLINK_TYPES = frozenset({"proc", "sysfs", "cgroup", "cgroup2", "mqueue", "
 class MountOptions(FrozenRecord):
     """Parsed mount options."""
 
-    __slots__ = ("flags", "propagation", "data", "recursive", "special")
+    __slots__ = ("flags", "propagation", "data", "recursive", "special", "cleared")
 
     def __init__(self, flags: int = 0, propagation: tuple[int, ...] = (), data: tuple[str, ...] = (),
-                 recursive: tuple[str, ...] = (), special: tuple[str, ...] = ()) -> None:
+                 recursive: tuple[str, ...] = (), special: tuple[str, ...] = (),
+                 cleared: int = 0) -> None:
         self.flags = flags
         self.propagation = propagation
         self.data = data
         self.recursive = recursive
         self.special = special
+        self.cleared = cleared  # MS_* bits an option ("rw", "suid", ...) asks to clear
 
     @property
     def is_bind(self) -> bool:
@@ -140,7 +142,7 @@ class MountOptions(FrozenRecord):
 
 def parse_options(options: list[str] | tuple[str, ...]) -> MountOptions:
     """Split OCI mount options into flags, propagation, data and the rest."""
-    flags = 0
+    flags = cleared = 0
     propagation: list[int] = []
     data: list[str] = []
     recursive: list[str] = []
@@ -149,6 +151,7 @@ def parse_options(options: list[str] | tuple[str, ...]) -> MountOptions:
         if opt in _FLAG_OPTIONS:
             clear, bit = _FLAG_OPTIONS[opt]
             flags = flags & ~bit if clear else flags | bit
+            cleared = cleared | bit if clear else cleared & ~bit
         elif opt in PROPAGATION_OPTIONS:
             propagation.append(PROPAGATION_OPTIONS[opt])
         elif opt in RECURSIVE_OPTIONS:
@@ -158,7 +161,7 @@ def parse_options(options: list[str] | tuple[str, ...]) -> MountOptions:
         else:
             data.append(opt)
     return MountOptions(flags, tuple(propagation), tuple(data), tuple(recursive),
-                        tuple(special))
+                        tuple(special), cleared)
 
 
 def recursive_attributes(names: tuple[str, ...] | list[str]) -> tuple[int, int]:
@@ -187,11 +190,13 @@ def clean_destination(dest: str) -> str:
 class MountContext(Record):
     """Host facts the mount planner needs."""
 
-    __slots__ = ("bundle", "source_kinds", "user_namespace", "idmap_slots")
+    __slots__ = ("bundle", "source_kinds", "user_namespace", "idmap_slots", "rootfs")
 
     def __init__(self, bundle: str, source_kinds: Mapping[str, str] | None = None,
-                 user_namespace: bool = False, idmap_slots: Mapping[int, int] | None = None) -> None:
+                 user_namespace: bool = False, idmap_slots: Mapping[int, int] | None = None,
+                 rootfs: str = "") -> None:
         self.bundle = bundle
+        self.rootfs = rootfs  # host path of the rootfs ("" when unknown)
         # path -> "dir"|"file"|"missing"
         self.source_kinds: Mapping[str, str] = {} if source_kinds is None else source_kinds
         self.user_namespace = user_namespace
@@ -267,6 +272,19 @@ def check_destination(dest: str, mount_type: str) -> None:
         raise ConfigError(f"mounts: /proc cannot be mounted with type {mount_type!r}")
 
 
+def root_path_of(source: str, rootfs: str) -> str | None:
+    """source as a path inside the rootfs, or None when it lies outside."""
+    if not rootfs:
+        return None
+    source = posixpath.normpath(source)
+    rootfs = posixpath.normpath(rootfs)
+    if source == rootfs:
+        return "/"
+    if source.startswith(rootfs.rstrip("/") + "/"):
+        return source[len(rootfs.rstrip("/")):]
+    return None
+
+
 def bind_source(m: Mapping[str, Any], bundle: str) -> str:
     """Host path of a bind mount's source (relative ones are relative to the bundle)."""
     source = str(m.get("source", ""))
@@ -295,7 +313,8 @@ def mount_steps(m: Mapping[str, Any], ctx: MountContext, index: int = -1) -> lis
             # A fake /proc would hide the real one from the container and from
             # anything that trusts /proc in it (CVE-2019-16884/19921 class).
             raise ConfigError(f"mounts: {source} cannot be bind-mounted on /proc: it is not procfs")
-        if kind == "missing":
+        in_root = root_path_of(source, ctx.rootfs) if not idmapped else None
+        if kind == "missing" and in_root is None:
             # Checked before anything runs (runc stats the source first): the
             # init would otherwise create the target in the rootfs, then fail.
             raise ConfigError(f'error mounting "{source}" to rootfs at "{dest}": '
@@ -306,19 +325,33 @@ def mount_steps(m: Mapping[str, Any], ctx: MountContext, index: int = -1) -> lis
             steps.append(P.step(P.OP_MOUNT, base, P.MOUNT_F_DETACHED | make, 0o755,
                                 ctx.idmap_slots[index], strs=(source, dest, "", ""),
                                 what=_describe(m, dest, base) + " idmapped"))
+        elif in_root is not None:
+            # Inside the rootfs, the source may be what an earlier mount put
+            # there (runc looks at it when it mounts it): it is resolved in
+            # the root at that point, and the target made like it.
+            bits = P.MOUNT_F_BIND_SOURCE | P.MOUNT_F_SOURCE_ROOT | P.MOUNT_F_KIND_OF_SOURCE
+            steps.append(P.step(P.OP_MOUNT, base, bits, 0o755, strs=(in_root, dest, "", ""),
+                                what=_describe(m, dest, base)))
         else:
             steps.append(P.step(P.OP_MOUNT, base, P.MOUNT_F_BIND_SOURCE | make, 0o755,
                                 strs=(source, dest, "", ""), what=_describe(m, dest, base)))
         extra = opts.flags & ~(F.MS_BIND | F.MS_REC | F.MS_REMOUNT)
-        if extra:
-            # Bind mounts ignore other flags; they take effect on a remount.
+        if extra or opts.cleared:
+            # Bind mounts ignore other flags; they take effect on a remount,
+            # which sets exactly the flags asked for (runc 1.2), keeping
+            # those the kernel locked if it must.
             remount = extra | F.MS_BIND | F.MS_REMOUNT
-            steps.append(P.step(P.OP_MOUNT, remount, P.MOUNT_F_NO_SOURCE, 0,
-                                strs=("", dest, "", ""), what=_describe(m, dest, remount)))
+            steps.append(P.step(P.OP_MOUNT, remount, P.MOUNT_F_NO_SOURCE | P.MOUNT_F_KEEP_LOCKED,
+                                0, opts.cleared, strs=("", dest, "", ""),
+                                what=_describe(m, dest, remount)))
     else:
         source = str(m.get("source") or mtype or "none")
         mflags = opts.flags
         bits = P.MOUNT_F_MKDIR
+        if mtype == "tmpfs":
+            # A tmpfs keeps the mode of the directory it covers unless the
+            # data sets one (runc 1.2).
+            bits |= P.MOUNT_F_DIR_MODE
         if mtype in _NO_SYMLINK_TYPES:
             bits |= P.MOUNT_F_NOSYMLINK_DST
         # As runc: tmpcopyup only means something for tmpfs and is ignored elsewhere.
@@ -370,6 +403,7 @@ def finalize_readonly_steps(mounts: Sequence[Mapping[str, Any]]) -> list[P.Step]
         # A bind remount only changes the per-mount flags, which the
         # container's root may do in a user namespace as well.
         flags = (opts.flags & ~F.MS_REC) | F.MS_REMOUNT | F.MS_BIND | F.MS_RDONLY
-        steps.append(P.step(P.OP_MOUNT, flags, P.MOUNT_F_NO_SOURCE, 0, strs=("", dest, "", ""),
+        steps.append(P.step(P.OP_MOUNT, flags, P.MOUNT_F_NO_SOURCE | P.MOUNT_F_KEEP_LOCKED, 0,
+                            opts.cleared, strs=("", dest, "", ""),
                             what=f'remount "{dest}" read-only ({F.mount_flag_names(flags)})'))
     return steps

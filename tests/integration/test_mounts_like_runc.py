@@ -8,10 +8,17 @@ and says so (docs/spec-conformance.md lists the differences).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
-from typing import Any
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
 
 from tests.conftest import needs_root, runtime_argv
+from tests.integration.test_namespaces import public_rootfs as public_rootfs  # fixture
+from tests.integration.test_namespaces import userns_config
 
 pytestmark = needs_root
 
@@ -79,3 +86,128 @@ def test_create_container_hook_runs_with_the_rootfs_as_cwd(runtime, bundle, root
         "path": "/bin/sh", "args": ["sh", "-c", f'readlink /proc/self/cwd > "{out}"']}]}
     run_ok(runtime, bundle, cfg)
     assert out.read_text().strip() == str(rootfs)
+
+
+
+# --- tmpfs modes ------------------------------------------------------------------
+
+@pytest.fixture
+def own_rootfs(rootfs: Path, tmp_path: Path) -> Path:
+    """A copy of the rootfs this test may change."""
+    copy = tmp_path / "own-rootfs"
+    shutil.copytree(rootfs, copy, symlinks=True)
+    return copy
+
+
+def modes(out: str) -> dict[str, str]:
+    return dict(line.split() for line in out.splitlines())
+
+
+def tmpfs(dest: str, *options: str) -> dict[str, Any]:
+    return {"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": list(options)}
+
+
+def test_tmpfs_takes_the_mode_of_the_directory_it_covers(runtime, bundle, own_rootfs):
+    for name, mode in (("private", 0o700), ("sticky", 0o1777)):
+        (own_rootfs / name).mkdir()
+        (own_rootfs / name).chmod(mode)
+    cfg = bundle.config(["stat", "-c", "%n %a", "/private", "/sticky", "/made"])
+    cfg["root"]["path"] = str(own_rootfs)
+    cfg["mounts"] += [tmpfs("/private"), tmpfs("/sticky", "size=1m"), tmpfs("/made")]
+    # A directory made for the mount leaves the tmpfs at its default, 1777.
+    assert modes(run_ok(runtime, bundle, cfg)) == {
+        "/private": "700", "/sticky": "1777", "/made": "1777"}
+
+
+@pytest.mark.xfail(RUNC_1_1, reason="runc 1.1.5 chmods the tmpfs to the directory's mode "
+                   "after the mount, over mode=; runc 1.2 puts the directory's mode first in "
+                   "the data, so mode= wins", strict=True)
+def test_tmpfs_mode_option_wins_over_the_directory(runtime, bundle, own_rootfs):
+    (own_rootfs / "data").mkdir(mode=0o755)
+    cfg = bundle.config(["stat", "-c", "%n %a", "/data", "/tmp"])
+    cfg["root"]["path"] = str(own_rootfs)
+    cfg["mounts"].append(tmpfs("/data", "mode=1750"))
+    set_options(cfg, "/tmp", "mode=0700")  # after the config's own mode=1777
+    assert modes(run_ok(runtime, bundle, cfg)) == {"/data": "1750", "/tmp": "700"}
+
+
+# --- bind sources inside the rootfs ------------------------------------------------
+
+def test_bind_source_inside_the_rootfs_is_looked_up_when_mounted(runtime, bundle, own_rootfs):
+    cfg = bundle.config(["sh", "-c", "echo in-b > /b/file; cat /a/x/file; ls -d /c; cat /d"])
+    cfg["root"]["path"] = str(own_rootfs)
+    cfg["mounts"] += [
+        tmpfs("/a", "size=1m"), tmpfs("/a/x", "size=1m"),
+        # /a/x exists only once the mounts above are made.
+        {"destination": "/b", "type": "bind", "source": str(own_rootfs / "a" / "x"),
+         "options": ["bind"]},
+        {"destination": "/c", "type": "bind", "source": str(own_rootfs / "a" / "x"),
+         "options": ["rbind", "ro"]},
+        # A file source makes a file target.
+        {"destination": "/d", "type": "bind", "source": str(own_rootfs / "etc" / "hostname"),
+         "options": ["bind"]},
+    ]
+    out = run_ok(runtime, bundle, cfg)
+    assert out.splitlines() == ["in-b", "/c", "pyrunc"]
+    assert not (own_rootfs / "a" / "x" / "file").exists()
+    assert (own_rootfs / "d").is_file()
+
+
+def test_bind_source_is_a_dangling_symlink(runtime, bundle, tmp_path):
+    link = tmp_path / "dangling"
+    link.symlink_to(tmp_path / "nowhere")
+    cfg = bundle.config(["true"])
+    cfg["mounts"].append({"destination": "/mnt/dangling-target", "type": "bind",
+                          "source": str(link), "options": ["bind"]})
+    cid = runtime.new_id()
+    proc = runtime("run", "-b", str(bundle(config=cfg)), cid)
+    assert proc.returncode == 1
+    err = proc.stderr.decode()
+    assert str(link) in err and "no such file or directory" in err, err
+    assert not (runtime.root / cid).exists()
+    assert not (Path(cfg["root"]["path"]) / "mnt" / "dangling-target").exists()
+
+
+# --- locked mount flags in a user namespace --------------------------------------
+
+@pytest.fixture
+def locked_source() -> Iterator[Path]:
+    """A host tmpfs mounted nosuid,nodev,noexec, on a path every uid can traverse."""
+    top = Path(tempfile.mkdtemp(prefix="pyrunc-locked-"))
+    top.chmod(0o755)
+    mnt = top / "mnt"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "nosuid,nodev,noexec,size=1m,mode=755",
+                    "pyrunc-locked", str(mnt)], check=True)
+    try:
+        (mnt / "file").write_text("locked\n")
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=True)
+        shutil.rmtree(top)
+
+
+@pytest.mark.xfail(RUNC_1_1, reason="runc 1.1.5 fails the remount with EPERM; runc 1.2 "
+                   "retries it with the locked flags", strict=True)
+def test_read_only_bind_of_a_nosuid_mount_in_a_user_namespace(runtime, bundle, public_rootfs,
+                                                              locked_source):
+    cfg = userns_config(bundle, ["sh", "-c", "cat /proc/mounts; cat /tmp/locked/file"],
+                        rootfs=public_rootfs)
+    cfg["mounts"].append({"destination": "/tmp/locked", "type": "bind",
+                          "source": str(locked_source),
+                          "options": ["bind", "ro"]})
+    out = run_ok(runtime, bundle, cfg)
+    assert {"ro", "nosuid", "nodev", "noexec"} <= mount_options(out, "/tmp/locked")
+    assert out.endswith("locked\n")
+
+
+def test_bind_asking_to_clear_a_locked_flag_fails(runtime, bundle, public_rootfs, locked_source):
+    cfg = userns_config(bundle, ["true"], rootfs=public_rootfs)
+    cfg["mounts"].append({"destination": "/tmp/locked", "type": "bind",
+                          "source": str(locked_source),
+                          "options": ["bind", "ro", "suid"]})
+    cid = runtime.new_id()
+    proc = runtime("run", "-b", str(bundle(config=cfg)), cid)
+    assert proc.returncode == 1
+    assert "operation not permitted" in proc.stderr.decode().lower()
+    assert not (runtime.root / cid).exists()

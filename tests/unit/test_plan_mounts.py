@@ -114,3 +114,39 @@ def test_read_only_tmpfs_and_dev_are_made_read_only_last():
             F.MS_REMOUNT | F.MS_BIND | F.MS_RDONLY
         assert s.ints[1] & P.MOUNT_F_NO_SOURCE
     assert steps[0].ints[0] & F.MS_NOSUID
+
+
+def test_tmpfs_asks_for_the_mode_of_the_covered_directory():
+    (step,) = mount_steps({"destination": "/run", "type": "tmpfs", "options": ["mode=700"]},
+                          MountContext(bundle="/b"))
+    assert step.ints[1] & P.MOUNT_F_DIR_MODE and step.strs[3] == b"mode=700"
+    (step,) = mount_steps({"destination": "/dev/mqueue", "type": "mqueue"}, MountContext(bundle="/b"))
+    assert not step.ints[1] & P.MOUNT_F_DIR_MODE
+
+
+def test_bind_remount_sets_exactly_the_flags_and_may_keep_locked_ones():
+    ctx = MountContext(bundle="/b")
+    _, remount = mount_steps({"destination": "/d", "type": "bind", "source": "/s",
+                              "options": ["bind", "rw", "suid", "nodev"]}, ctx)
+    assert remount.ints[0] == F.MS_NODEV | F.MS_BIND | F.MS_REMOUNT
+    assert remount.ints[1] & P.MOUNT_F_KEEP_LOCKED
+    assert remount.ints[3] == F.MS_RDONLY | F.MS_NOSUID
+    # Set then cleared, or cleared then set: the last word counts.
+    assert parse_options(["ro", "rw", "nosuid"]).cleared == F.MS_RDONLY
+    assert parse_options(["rw", "ro"]).cleared == 0
+    assert len(mount_steps({"destination": "/d", "type": "bind", "source": "/s",
+                            "options": ["rbind"]}, ctx)) == 1
+
+
+def test_bind_source_inside_the_rootfs_is_resolved_in_the_root_when_mounted():
+    ctx = MountContext(bundle="/b", rootfs="/r/rootfs", source_kinds={"/r/rootfs/a/x": "missing"})
+    (step,) = mount_steps({"destination": "/b", "type": "bind", "source": "/r/rootfs/a/x",
+                           "options": ["bind"]}, ctx)
+    assert step.strs[0] == b"/a/x"
+    bits = P.MOUNT_F_BIND_SOURCE | P.MOUNT_F_SOURCE_ROOT | P.MOUNT_F_KIND_OF_SOURCE
+    assert step.ints[1] & bits == bits
+    # Outside the rootfs (a sibling with the same prefix too) it is a host path.
+    ctx = MountContext(bundle="/b", rootfs="/r/rootfs", source_kinds={"/r/rootfs2/x": "dir"})
+    (step,) = mount_steps({"destination": "/b", "type": "bind", "source": "/r/rootfs2/x",
+                           "options": ["bind"]}, ctx)
+    assert step.strs[0] == b"/r/rootfs2/x" and not step.ints[1] & P.MOUNT_F_SOURCE_ROOT
