@@ -836,7 +836,7 @@ def exec_process(store: Store, container_id: str, process: dict[str, Any],
     from pyrunc._shim import lib
     from pyrunc.linux import facts as host_facts
     from pyrunc.linux.cgroups.base import add_pid_to
-    from pyrunc.linux.initproc import InitError, run_init
+    from pyrunc.linux.initproc import InitError, await_exec, run_init
     from pyrunc.linux.seccomp_listener import open_listener
     from pyrunc.plan.builder import build_exec_plan
     from pyrunc.plan.process import parse_sub_cgroups
@@ -894,6 +894,11 @@ def exec_process(store: Store, container_id: str, process: dict[str, Any],
             launched = run_init(steps, inherit_fds=[*preserved] + ([console_fd] if console else [])
                                 + list(listener.fds if listener else ()),
                                 before_plan=join_cgroups, on_sync=on_sync)
+            try:
+                await_exec(launched, steps)
+            except BaseException:
+                launched.sock.close()
+                raise
         except InitError as e:
             raise PyruncError(_init_error_message(e)) from None
         finally:

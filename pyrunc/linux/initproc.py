@@ -273,6 +273,30 @@ def _converse(s: _Session, on_idmap, on_sync) -> Launched:
             raise InitError(-1, None, 0, f"pyrunc-init: unexpected message type {kind}")
 
 
+def await_exec(launched: Launched, steps: Sequence[Step] = ()) -> None:
+    """After MSG_READY of a plan without a start wait (exec): block until the init
+    execs the user's program (its end of the socket closes) or fails a last step.
+
+    A failure is raised as InitError naming the step: without this wait the
+    init's report would go to a closed socket and the caller learn nothing.
+    """
+    while True:
+        try:
+            data = launched.sock.recv(SYNC_MSG.size * 2)
+        except ConnectionError:
+            return
+        if not data:
+            return
+        kind, index, err, _value, text = decode_sync(data)
+        if kind == MSG_ERROR:
+            try:
+                os.waitpid(launched.pid, 0)
+            except ChildProcessError:
+                pass
+            step = steps[index] if 0 <= index < len(steps) else None
+            raise InitError(index, step, err, text)
+
+
 def run_encoded(plan: bytes, steps: Sequence[Step] = (), *,
                 inherit_fds: Sequence[int] = (),
                 before_plan: Callable[[int], None] | None = None,
@@ -333,4 +357,4 @@ def run_init(steps: Sequence[Step], *,
                        before_plan=before_plan, on_idmap=on_idmap, on_sync=on_sync, env=env)
 
 
-__all__ = ["INIT_PATH", "InitError", "Launched", "run_encoded", "run_init"]
+__all__ = ["INIT_PATH", "InitError", "Launched", "await_exec", "run_encoded", "run_init"]

@@ -305,3 +305,13 @@ def test_preserve_fds_is_a_number(runtime, bundle, flag):
     cid = started(runtime, bundle)
     proc = runtime("exec", flag, "x", cid, "true")
     assert proc.returncode != 0
+
+
+def test_a_failing_last_step_is_reported(runtime, bundle):
+    """A step after the init reported ready (here the chdir) fails exec with one line."""
+    cid = runtime.new_id()
+    runtime("run", "-d", "-b", str(bundle(["sleep", "60"])), cid, check=True)
+    proc = runtime("exec", "--cwd", "/nonexistent", cid, "true")
+    assert proc.returncode == 255
+    lines = proc.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "/nonexistent" in lines[0] and "exec failed" in lines[0], lines
