@@ -254,7 +254,9 @@ def create(store: Store, container_id: str, opts: CreateOptions,
 
             facts.in_user_namespace = in_user_namespace()
         inherited = [fifo_fd, *preserved]
-        if any({"idmap", "ridmap"} & set(m.get("options") or ()) for m in config.get("mounts") or ()):
+        from pyrunc.plan.mounts import is_idmapped
+
+        if any(is_idmapped(m) for m in config.get("mounts") or ()):
             _idmap_userns_fds(config, bundle, first_closed, idmap_fds)
             facts.idmap_userns_fds = idmap_fds
             inherited += idmap_fds.values()

@@ -224,17 +224,15 @@ def idmap_requests(config: Mapping[str, Any], bundle: str) -> list[IdmapRequest]
     """The idmapped mounts of a config, in order.
 
     A mount is idmapped when its options hold idmap or ridmap (ridmap, or
-    an rbind, clones the whole tree).  Its own uidMappings/gidMappings are
-    used, else the container's user namespace mappings (runc's rule).
+    an rbind, clones the whole tree), or when it has uidMappings or
+    gidMappings of its own (runc 1.2: they mean "idmap").  Its own mappings
+    are used, else the container's user namespace mappings (runc's rule).
     """
     linux = config.get("linux") or {}
     out: list[IdmapRequest] = []
     for index, m in enumerate(config.get("mounts") or ()):
         options = list(m.get("options") or ())
-        if not {"idmap", "ridmap"} & set(options):
-            if m.get("uidMappings") or m.get("gidMappings"):
-                raise ConfigError(f"mounts: {m.get('destination')}: uidMappings/gidMappings "
-                                  "need the idmap or ridmap option")
+        if not is_idmapped(m):
             continue
         dest = clean_destination(str(m["destination"]))
         opts = parse_options(options + (["rbind"] if m.get("type") == "rbind" else []))
@@ -250,6 +248,13 @@ def idmap_requests(config: Mapping[str, Any], bundle: str) -> list[IdmapRequest]
         recursive = "ridmap" in options or bool(opts.flags & F.MS_REC)
         out.append(IdmapRequest(index, len(out), bind_source(m, bundle), recursive, uid, gid))
     return out
+
+
+def is_idmapped(m: Mapping[str, Any]) -> bool:
+    """True when a mount entry asks for an idmapped mount (option or mappings)."""
+    options = set(m.get("options") or ())
+    return bool({"idmap", "ridmap"} & options or m.get("uidMappings") is not None
+                or m.get("gidMappings") is not None)
 
 
 def idmap_prepare_steps(requests: list[IdmapRequest], userns_fds: Mapping[int, int]) -> list[P.Step]:
@@ -301,7 +306,7 @@ def mount_steps(m: Mapping[str, Any], ctx: MountContext, index: int = -1) -> lis
     if mtype in ("bind", "rbind") and not opts.is_bind:
         opts = parse_options(list(m.get("options") or ()) + ["rbind" if mtype == "rbind" else "bind"])
     check_destination(dest, mtype if not opts.is_bind else "")
-    idmapped = bool({"idmap", "ridmap"} & set(opts.special))
+    idmapped = is_idmapped(m)
     if idmapped and index not in ctx.idmap_slots:
         raise ConfigError(f"mounts: {dest}: idmapped mount without a user namespace")
     data = ",".join(opts.data)

@@ -211,3 +211,20 @@ def test_bind_asking_to_clear_a_locked_flag_fails(runtime, bundle, public_rootfs
     assert proc.returncode == 1
     assert "operation not permitted" in proc.stderr.decode().lower()
     assert not (runtime.root / cid).exists()
+
+
+# --- idmapped mounts ---------------------------------------------------------------
+
+@pytest.mark.xfail(RUNC_1_1, reason="runc 1.1.5 has no idmapped mounts and ignores a mount's "
+                   "uidMappings/gidMappings; runc 1.2 takes them to mean idmap", strict=True)
+def test_mount_mappings_without_the_idmap_option_make_an_idmapped_mount(runtime, bundle, tmp_path):
+    src = tmp_path / "owned"
+    src.mkdir()
+    (src / "u1000").write_text("x")
+    os.chown(src / "u1000", 1000, 1000)
+    maps = [{"containerID": 1000, "hostID": 2000, "size": 10}]
+    cfg = bundle.config(["stat", "-c", "%u %g", "/mnt/u1000"])
+    cfg["mounts"].append({"destination": "/mnt", "type": "bind", "source": str(src),
+                          "options": ["bind"], "uidMappings": maps, "gidMappings": maps})
+    assert run_ok(runtime, bundle, cfg) == "2000 2000\n"
+    assert (src / "u1000").stat().st_uid == 1000

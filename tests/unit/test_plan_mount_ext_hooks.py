@@ -134,3 +134,17 @@ def test_state_documents() -> None:
                          "bundle": "/b", "annotations": {"k": "v"}}
     assert "pid" not in H.state_document("1.3.0", "c", "stopped", 0, "/b", None)
     assert len(P.encode_hook_state(b"{}")) == 6
+
+
+def test_mount_mappings_alone_mean_idmap() -> None:
+    maps = [{"containerID": 0, "hostID": 1000, "size": 10}]
+    cfg = {"mounts": [{"destination": "/a", "type": "bind", "source": "/src", "options": ["bind"],
+                       "uidMappings": maps, "gidMappings": maps},
+                      {"destination": "/b", "type": "bind", "source": "/src", "options": ["bind"]}]}
+    (req,) = idmap_requests(cfg, "/bundle")
+    assert (req.index, req.recursive, req.uid_mappings[0]["hostID"]) == (0, False, 1000)
+    with pytest.raises(ConfigError, match="needs uidMappings and gidMappings"):
+        idmap_requests({"mounts": [{**cfg["mounts"][0], "gidMappings": None}]}, "/bundle")
+    with pytest.raises(ConfigError, match="only supported on bind"):
+        idmap_requests({"mounts": [{"destination": "/t", "type": "tmpfs", "uidMappings": maps,
+                                    "gidMappings": maps}]}, "/bundle")
