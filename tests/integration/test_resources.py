@@ -150,6 +150,8 @@ def test_memory_limit_kills_hog_with_137(rt, bundle):
 
 
 def test_events_reports_oom_and_ends_with_the_container(rt, bundle):
+    if runc_115():
+        pytest.xfail("runc 1.1.5's events keeps polling after the container stops; pyrunc's ends")
     cid, b = make(rt, bundle, ["sh", "-c", HOG], {"memory": {"limit": 16 * MiB}})
     detached(rt, "create", "-b", str(b), cid)
     events = subprocess.Popen(rt.argv("events", "--interval", "200ms", cid),
@@ -315,7 +317,9 @@ def test_update_resources_json_from_stdin_and_file(rt, bundle, tmp_path):
 def test_update_rejects_bad_values_with_one_line(rt, bundle, tmp_path):
     cid, _pid = start_detached(rt, bundle, ["sleep", "1000"], resources={"memory": {"limit": 32 * MiB}})
     proc = rt("update", "--memory", "12x", cid)
-    assert proc.returncode == 1 and error_line(proc) == "invalid value for memory: invalid suffix: 'x'"
+    # runc 1.1.5's older go-units words it "invalid size: '12x'".
+    wording = "invalid size: '12x'" if runc_115() else "invalid suffix: 'x'"
+    assert proc.returncode == 1 and error_line(proc) == f"invalid value for memory: {wording}"
     proc = rt("update", "--cpu-share", "lots", cid)
     assert proc.returncode == 1 and "cpu-share" in error_line(proc)
     proc = rt("update", "-r", str(tmp_path / "missing.json"), cid)
@@ -373,6 +377,8 @@ def test_ps_table_filters_host_ps_output(rt, bundle):
 
 
 def test_events_stats_prints_one_runc_shaped_document(rt, bundle):
+    if runc_115():
+        pytest.xfail("runc 1.1.5's stats have no memory event_count")
     cid, _pid = start_detached(rt, bundle, ["sleep", "1000"],
                                resources={"memory": {"limit": 32 * MiB}, "pids": {"limit": 50}})
     proc = rt("events", "--stats", cid, check=True, timeout=10)
@@ -392,6 +398,8 @@ def test_events_stats_prints_one_runc_shaped_document(rt, bundle):
 
 
 def test_events_streams_stats_until_the_container_stops(rt, bundle):
+    if runc_115():
+        pytest.xfail("runc 1.1.5's events keeps polling after the container stops; pyrunc's ends")
     cid, _pid = start_detached(rt, bundle, ["sleep", "1000"])
     events = subprocess.Popen(rt.argv("events", "--interval", "300ms", cid),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=runtime_env())
@@ -449,6 +457,8 @@ def test_kill_all_with_signal_0_only_checks(rt, bundle):
 
 
 def test_kill_all_term_keeps_a_paused_container_paused(rt, bundle):
+    if runc_115():
+        pytest.xfail("runc 1.1.5 thaws a paused container on kill --all TERM; pyrunc keeps it paused")
     script = "trap 'echo got-term > /dev/null' TERM; sleep 1000 & sleep 1000 & wait"
     cid, _pid = start_detached(rt, bundle, ["sh", "-c", script])
     assert wait_for(lambda: len(read_cg("pids", cid, "cgroup.procs").split()) == 3)
