@@ -331,3 +331,13 @@ def inside_path(controller: str, name: str) -> str:
     if unified is None:
         raise Unavailable(f"no cgroup hierarchy carries the {controller} controller")
     return f"{unified.mountpoint}/{name}"
+
+
+def require(*controllers: str) -> None:
+    """Skip the calling test, naming them, when the host lacks any of
+    ``controllers`` (cpuset under User-Mode Linux, for one)."""
+    missing = [c for c in controllers if version_of(c) is None]
+    if missing:
+        import pytest
+
+        pytest.skip(f"this host's cgroups have no {', '.join(missing)} controller")

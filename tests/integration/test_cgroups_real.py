@@ -22,6 +22,7 @@ import pytest
 
 from pyrunc.errors import CgroupError
 from pyrunc.linux import cgroups as cg
+from tests.helpers import cgroupfs
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not os.path.isdir("/sys/fs/cgroup"), reason="needs root and cgroupfs")
@@ -90,6 +91,7 @@ def test_detects_this_host() -> None:
 
 
 def test_limits_freeze_kill_destroy(manager: cg.Manager) -> None:
+    cgroupfs.require("cpuset")
     manager.create()
     warnings = manager.apply({
         "memory": {"limit": 32 << 20, "swap": 32 << 20},
@@ -152,6 +154,7 @@ def test_kill_all_other_signal_freezes_around(manager: cg.Manager) -> None:
 
 
 def test_rejected_value_names_file_and_errno(manager: cg.Manager) -> None:
+    cgroupfs.require("cpuset")
     manager.create()
     with pytest.raises(CgroupError) as e:
         manager.apply({"cpu": {"cpus": "999"}})

@@ -182,6 +182,7 @@ def test_pids_limit_makes_fork_fail(rt, bundle):
 
 
 def test_cpuset_pins_the_process(rt, bundle):
+    cgroupfs.require("cpuset")
     cpu = "1" if (os.cpu_count() or 1) > 1 else "0"
     cid, b = make(rt, bundle, ["grep", "Cpus_allowed_list", "/proc/self/status"],
                   {"cpu": {"cpus": cpu}})
@@ -267,6 +268,7 @@ def test_update_changes_a_running_containers_memory_limit(rt, bundle):
 
 
 def test_update_cpu_and_pids_flags(rt, bundle):
+    cgroupfs.require("cpuset")
     cid, _pid = start_detached(rt, bundle, ["sleep", "1000"])
     rt("update", "--cpu-share", "512", "--cpu-period", "100000", "--cpu-quota", "50000",
        "--pids-limit", "42", "--cpuset-cpus", "0", cid, check=True)
@@ -315,6 +317,7 @@ def test_update_resources_json_from_stdin_and_file(rt, bundle, tmp_path):
 
 
 def test_update_rejects_bad_values_with_one_line(rt, bundle, tmp_path):
+    cgroupfs.require("cpuset")
     cid, _pid = start_detached(rt, bundle, ["sleep", "1000"], resources={"memory": {"limit": 32 * MiB}})
     proc = rt("update", "--memory", "12x", cid)
     # runc 1.1.5's older go-units words it "invalid size: '12x'".
@@ -482,6 +485,7 @@ def test_kill_all_sigkill_reaches_a_paused_container(rt, bundle):
 
 
 def test_failed_create_leaves_no_cgroup(rt, bundle):
+    cgroupfs.require("cpuset")
     cid, b = make(rt, bundle, ["true"], {"cpu": {"cpus": "63"}})
     proc = rt("create", "-b", str(b), cid)
     assert proc.returncode == 1
