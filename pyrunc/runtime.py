@@ -191,6 +191,9 @@ def create(store: Store, container_id: str, opts: CreateOptions,
         from pyrunc.linux.userns import check_mappings
 
         check_mappings(linux)
+    from pyrunc.linux.nspaths import check_namespace_paths
+
+    check_namespace_paths(linux)
     rootfs = host_facts.resolve_rootfs(bundle, config["root"]["path"])
     process = config.get("process") or {}
     console = _console_for(bool(process.get("terminal")), opts.console, opts.console_socket)

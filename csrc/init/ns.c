@@ -10,21 +10,55 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/statfs.h>
 
 #include "init.h"
 
+#ifndef NSFS_MAGIC
+#define NSFS_MAGIC 0x6e736673
+#endif
+#ifndef NS_GET_NSTYPE
+#define NS_GET_NSTYPE _IO(0xb7, 0x3)
+#endif
+
+/*
+ * Join the namespace file at ints[0]'s type.  The path is opened O_PATH
+ * (a FIFO, device or socket swapped in is never really opened, so nothing
+ * blocks and no driver runs), must be on nsfs, is reopened through the
+ * procfs handle, and must be a namespace of the planned type: a path that
+ * was swapped after the runtime checked it is refused, never joined.
+ */
 int op_setns(const struct step *s)
 {
 	const char *path = s->strs[0].s;
-	int fd, err = 0;
+	struct statfs sfs;
+	char link[32];
+	int pfd, fd, got, err = 0;
 
-	if (s->ints[0] > 0xffffffffu)
+	if (s->ints[0] == 0 || s->ints[0] > 0xffffffffu)
 		return fail(EINVAL, "namespace type %#llx", (unsigned long long)s->ints[0]);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	pfd = open(path, O_PATH | O_CLOEXEC);
+	if (pfd < 0)
 		return fail(errno, "%s", path);
-	if (setns(fd, (int)s->ints[0]) < 0)
+	if (fstatfs(pfd, &sfs) < 0 || sfs.f_type != NSFS_MAGIC) {
+		close(pfd);
+		return fail(EINVAL, "not a namespace file");
+	}
+	snprintf(link, sizeof(link), "self/fd/%d", pfd);
+	fd = proc_open(link, O_RDONLY, PROC_MAGIC);
+	close(pfd);
+	if (fd < 0)
+		return fail(-fd, "%s", path);
+	if (fstatfs(fd, &sfs) < 0 || sfs.f_type != NSFS_MAGIC) {
+		err = fail(EINVAL, "not a namespace file");
+	} else if ((got = ioctl(fd, NS_GET_NSTYPE)) < 0) {
+		err = fail(errno, "%s: NS_GET_NSTYPE", path);
+	} else if (got != (int)s->ints[0]) {
+		err = fail(EINVAL, "a namespace of another type (%#x)", got);
+	} else if (setns(fd, got) < 0) {
 		err = fail(errno, "%s", path);
+	}
 	close(fd);
 	return err;
 }

@@ -116,15 +116,24 @@ class HostFacts(Record):
         self.in_user_namespace = in_user_namespace
 
 
-def namespace_steps(linux: Mapping[str, Any]) -> list[P.Step]:
-    """Stage A: join, create and fork into the container's namespaces."""
-    namespaces = {ns["type"]: ns.get("path") or "" for ns in linux.get("namespaces") or ()}
+def namespace_steps(linux: Mapping[str, Any], name_fields: bool = False) -> list[P.Step]:
+    """Stage A: join, create and fork into the container's namespaces.
+
+    Paths are joined in NAMESPACE_JOIN_ORDER: user first (it owns the
+    others), mount last (every other path is still resolved in the
+    runtime's mount namespace).  ``name_fields``: a failure to join names
+    the config field (``linux.namespaces[i].path``).
+    """
+    entries = list(linux.get("namespaces") or ())
+    namespaces = {ns["type"]: ns.get("path") or "" for ns in entries}
+    index = {ns["type"]: i for i, ns in enumerate(entries)}
     steps: list[P.Step] = []
     for ns_type in F.NAMESPACE_JOIN_ORDER:
         path = namespaces.get(ns_type)
         if path:
+            field = f"linux.namespaces[{index[ns_type]}].path: " if name_fields else ""
             steps.append(P.step(P.OP_SETNS, F.NAMESPACE_FLAGS[ns_type], strs=(path,),
-                                what=f'join {ns_type} namespace "{path}"'))
+                                what=f'{field}join {ns_type} namespace "{path}"'))
     if namespaces.get("user") == "":
         steps.append(P.step(P.OP_UNSHARE_USER, what="create user namespace"))
     new = 0
@@ -435,11 +444,14 @@ def build_create_plan(config: Mapping[str, Any], facts: HostFacts) -> list[P.Ste
     """The whole plan of `create` (and `run`) for a validated config."""
     linux = config.get("linux") or {}
     process = config.get("process") or {}
-    if not _has_ns(linux, "mount", new_only=True):
-        raise ConfigError("linux.namespaces: a new mount namespace is required")
+    if not _has_ns(linux, "mount"):
+        raise ConfigError("linux.namespaces: a mount namespace is required")
     # Idmapped trees are cloned first, with the host's mounts and privileges.
     steps = idmap_prepare_steps(idmap_requests(config, facts.bundle), facts.idmap_userns_fds)
-    steps += namespace_steps(linux)
+    # A joined mount namespace gets the same rootfs set-up as a new one
+    # (runc's semantics): its "/" turns slave, the rootfs is bound and
+    # pivoted into, and the mounts stay there as long as it lives.
+    steps += namespace_steps(linux, name_fields=True)
     steps.append(session_step())
     if process.get("oomScoreAdj") is not None:
         steps.append(P.step(P.OP_OOM_SCORE_ADJ, int(process["oomScoreAdj"]),

@@ -53,6 +53,9 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("userns.py", "_read"): "/etc/subuid and /etc/subgid, root-owned host files",
     ("userns.py", "in_user_namespace"): "/proc/self/uid_map of pyrunc itself",
     ("initproc.py", "_sealed_copy"): "pyrunc-init inside the installed package",
+    ("nspaths.py", "namespace_type"): "namespace paths are host paths named by the config's author "
+                                      "(symlinks followed, as runc does); opened O_PATH, checked on "
+                                      "nsfs, checked again by pyrunc-init when joined",
     ("netdevs.py", "apparmor_enabled"): "host /sys",
     ("netdevs.py", "selinux_enabled"): "host /sys",
     ("netdevs.py", "resctrl_mounted"): "/proc/self/mountinfo of the host",

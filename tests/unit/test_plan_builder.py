@@ -172,3 +172,25 @@ def test_read_only_dev_is_remounted_after_devpts_devices_and_console():
     devpts = next(i for i, s in enumerate(steps) if s.op == P.OP_MOUNT and s.strs[1] == b"/dev/pts")
     assert first < devpts < o.index(P.OP_MKNOD) < o.index(P.OP_CONSOLE) < last
     assert last < o.index(P.OP_SETHOSTNAME)
+
+
+def test_joined_mount_namespace_gets_the_same_rootfs_steps_as_a_new_one():
+    """runc's semantics: a mount namespace joined by path is joined last (the
+    other paths still resolve in the runtime's), and the rootfs is then set
+    up in it exactly as in a new one (propagation, bind, pivot_root, masks)."""
+    cfg = json.loads(json.dumps(BASE))
+    i = next(n for n, ns in enumerate(cfg["linux"]["namespaces"]) if ns["type"] == "mount")
+    cfg["linux"]["namespaces"][i]["path"] = "/run/ns/mnt"
+    for ns in cfg["linux"]["namespaces"]:
+        if ns["type"] == "network":
+            ns["path"] = "/run/ns/net"
+    joined = plan(cfg)
+    setns = [s for s in joined if s.op == P.OP_SETNS]
+    assert [s.ints[0] for s in setns] == [F.CLONE_NEWNET, F.CLONE_NEWNS]
+    assert setns[1].what.startswith(f'linux.namespaces[{i}].path: join mount namespace "/run/ns/mnt"')
+    unshare = [s for s in joined if s.op == P.OP_UNSHARE][0]
+    assert not unshare.ints[0] & F.CLONE_NEWNS
+    del cfg["linux"]["namespaces"][i]["path"]
+    new = plan(cfg)
+    assert ops(joined)[ops(joined).index(P.OP_FORK):] == ops(new)[ops(new).index(P.OP_FORK):]
+
