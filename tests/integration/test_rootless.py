@@ -334,3 +334,13 @@ def test_unwritable_cgroups_path_is_an_error(rootless):
         assert "Permission denied" in line and "pyrunc-rl-denied" in line
     nothing_left(rootless, cid)
     assert cgroup_dirs_named("pyrunc-rl-denied") == []
+
+
+def test_without_xdg_runtime_dir_the_system_root_is_refused(rootless):
+    """As runc: no $XDG_RUNTIME_DIR means the system --root, which is not the user's."""
+    cid = rootless.new_id()
+    proc = rootless("run", "-b", str(rootless.bundle(rootless.config(["true"]))), cid,
+                    env={"XDG_RUNTIME_DIR": ""})
+    assert proc.returncode == 1
+    assert f"/run/{runtime_name()}" in error_lines(proc.stderr)[-1]
+    assert "ermission denied" in error_lines(proc.stderr)[-1]
