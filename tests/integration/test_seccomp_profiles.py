@@ -55,7 +55,31 @@ static int raw(const char *name)
 	return -1;
 }
 
+/* i386 numbers, for calls through int 0x80 (audit arch I386 on x86_64). */
+static int raw32(const char *name)
+{
+	if (!strcmp(name, "openat2")) return 437;
+	if (!strcmp(name, "clone3")) return 435;
+	if (!strcmp(name, "mincore")) return 218;
+	if (!strcmp(name, "getpid")) return 20;
+	return -1;
+}
+
+static long int80(long nr)
+{
+#if defined(__x86_64__)
+	long ret;
+
+	__asm__ volatile ("int $0x80" : "=a"(ret) : "a"(nr), "b"(0), "c"(0), "d"(0) : "memory");
+	return ret;
+#else
+	(void)nr;
+	return -1000;
+#endif
+}
+
 /* probe raw NAME: the raw syscall with zero arguments -> "NAME errno=E"
+ * probe raw32 NAME: the same through the i386 entry (x86_64 only)
  * probe spawn: posix_spawn of `sh -c "exit 7"` (glibc tries clone3 first)
  * probe access PATH: faccessat(AT_EACCESS) (glibc tries faccessat2 first)
  * probe cat PATH: open and read a file */
@@ -69,6 +93,15 @@ int main(int argc, char **argv)
 		errno = 0;
 		ret = syscall(nr, 0, 0, 0, 0);
 		printf("%s errno=%d\n", argv[2], ret < 0 ? errno : 0);
+		return 0;
+	}
+	if (argc == 3 && !strcmp(argv[1], "raw32")) {
+		long nr = raw32(argv[2]), ret;
+
+		if (nr < 0)
+			return 2;
+		ret = int80(nr);
+		printf("%s errno=%ld\n", argv[2], ret < 0 && ret > -4096 ? -ret : 0);
 		return 0;
 	}
 	if (argc == 2 && !strcmp(argv[1], "spawn")) {
@@ -208,6 +241,20 @@ def test_newer_syscalls_are_enosys(runtime: Runtime, bundle: BundleFactory, prob
     # Newer than the profile: ENOSYS; older but not listed: the default errno.
     assert out.splitlines() == [f"{n} errno={errno.ENOSYS}" for n in NEWER] + \
         [f"mincore errno={errno.EPERM}"]
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="int 0x80 is x86_64's i386 entry")
+def test_enosys_per_architecture(runtime: Runtime, bundle: BundleFactory,
+                                 probe_dir: Path) -> None:
+    # The same profile through the i386 entry: compared with the largest i386
+    # number the profile names (rseq, 386), not the x86_64 one.
+    script = "; ".join(f"/tmp/probe/probe raw32 {n}" for n in ["openat2", "clone3", "mincore",
+                                                             "getpid"])
+    status, out, err = run(runtime, bundle, config_with(bundle, ["sh", "-c", script],
+                                                        OLD_PROFILE, probe_dir))
+    assert status == 0, err
+    assert out.splitlines() == [f"openat2 errno={errno.ENOSYS}", f"clone3 errno={errno.ENOSYS}",
+                                f"mincore errno={errno.EPERM}", "getpid errno=0"]
 
 
 @pytest.mark.parametrize("default,errno_ret,stub", [
