@@ -20,7 +20,9 @@ without a result; its console log is printed), 130 (interrupted).
 
 Environment: PYRUNC_VM_CACHE (cache directory, default /var/tmp/pyrunc-vm),
 PYRUNC_VM_ACCEL (tcg, the default, or kvm), PYRUNC_VM_MEM (MiB, default 4096),
-PYRUNC_VM_CPUS (default 2), PYRUNC_TEST_RUNTIME (passed on to the guest).
+PYRUNC_VM_CPUS (default 2), PYRUNC_VM_APPEND (more kernel command line),
+PYRUNC_VM_MIRROR (the Debian mirror to build from, instead of the one apt
+uses here), PYRUNC_TEST_RUNTIME (passed on to the guest).
 
 Nothing outside the cache directory is changed; qemu is killed on every way
 out (timeout, Ctrl-C, SIGTERM, and by the kernel if this process dies).
@@ -262,7 +264,8 @@ def _show_console(run_dir: Path, lines: int = 40) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="lane.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="lane.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="build the guest image, or reuse the cached one")
     b.add_argument("--force", action="store_true", help="build again even if cached")
