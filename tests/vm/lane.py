@@ -97,7 +97,16 @@ def job_script(pytest_args: list[str] | None, shell_cmd: str | None, env: dict[s
     if shell_cmd is not None:
         command = f"exec bash -c {shlex.quote(shell_cmd)}"
     else:
-        command = "exec python -m pytest " + " ".join(shlex.quote(a) for a in pytest_args or [])
+        # When the host's time is nearly up it creates "stop" on the share;
+        # pytest then gets SIGINT and still prints its summary of failures.
+        command = f"""( while sleep 2; do
+    if [ -e "$share/stop" ]; then pkill -INT -P $$ -x python; exit 0; fi
+done ) &
+watcher=$!
+python -m pytest {" ".join(shlex.quote(a) for a in pytest_args or [])}
+status=$?
+kill $watcher 2>/dev/null
+exit $status"""
     return f"""#!/bin/bash
 set -u
 share=$(dirname "$0")
@@ -199,6 +208,9 @@ def run(pytest_args: list[str] | None, shell_cmd: str | None, timeout: float,
         started = finished = None
         status: int | None = None
         deadline = t0 + timeout
+        # Asked to stop this long before the deadline, pytest can still report.
+        stop_at = deadline - min(120.0, timeout / 4)
+        stopping = False
         while True:
             for s in streams:
                 s.pump()
@@ -214,6 +226,10 @@ def run(pytest_args: list[str] | None, shell_cmd: str | None, timeout: float,
                 deadline = min(deadline, finished + 60)
             if proc.poll() is not None:
                 break
+            if status is None and not stopping and time.monotonic() > stop_at:
+                log("time nearly up; interrupting pytest so it prints its summary")
+                (job / "stop").write_text("")
+                stopping = True
             if time.monotonic() > deadline:
                 if status is None:
                     log(f"timeout after {timeout:.0f}s; killing the guest")
@@ -228,6 +244,9 @@ def run(pytest_args: list[str] | None, shell_cmd: str | None, timeout: float,
                 print(f"  qemu: {line}", file=sys.stderr)
             return EXIT_NO_RESULT
         assert started is not None and finished is not None
+        if stopping:
+            log(f"timeout: the job was interrupted after {finished - started:.0f}s (its status: {status})")
+            return EXIT_TIMEOUT
         log(f"job exit status {status}; job ran {finished - started:.0f}s, "
             f"lane total {time.monotonic() - t0:.0f}s")
         return status
