@@ -220,7 +220,11 @@ def create(store: Store, container_id: str, opts: CreateOptions,
             # (An unprivileged caller may not give files away; 0622 lets the init write.)
             os.chown(fifo_path, *_container_root_ids(linux))
         fifo_fd = os.open(fifo_path, os.O_PATH | os.O_CLOEXEC)
-        manager = manager_for(linux.get("cgroupsPath"), container_id)
+        candidate = manager_for(linux.get("cgroupsPath"), container_id)
+        # Checked before `manager` is set: a refused cgroup belongs to
+        # someone else, so the clean-up below must not kill or remove it.
+        candidate.check_fit()
+        manager = candidate
         # Recorded before the cgroup exists: a create killed from here on
         # leaves a state that `delete --force` cleans up, cgroup included.
         # Written once more, with the pid, when the init is ready.

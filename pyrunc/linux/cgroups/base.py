@@ -157,6 +157,22 @@ def read_procs_recursive(path: str) -> list[int]:
     return pids
 
 
+def frozen_dir(path: str) -> bool:
+    """Whether an existing cgroup directory freezes what joins it.
+
+    v1: freezer.state FROZEN or FREEZING (it reads so when an ancestor is
+    frozen too).  cgroup2: cgroup.freeze 1, or cgroup.events "frozen 1" (a
+    frozen ancestor).  A directory without these files is not frozen.
+    """
+    state = read_optional(os.path.join(path, "freezer.state"))
+    if state is not None and state.strip() in ("FROZEN", "FREEZING"):
+        return True
+    if (read_optional(os.path.join(path, "cgroup.freeze")) or "").strip() == "1":
+        return True
+    events = read_optional(os.path.join(path, "cgroup.events")) or ""
+    return any(line.split() == ["frozen", "1"] for line in events.splitlines())
+
+
 def add_pid_to(path: str, pid: int) -> None:
     """Write ``pid`` to ``path``/cgroup.procs; EINVAL retried (task still in TASK_NEW)."""
     target = os.path.join(path, PROCS)
@@ -332,6 +348,34 @@ class Manager:
     def exists(self) -> bool:
         """Whether any of the container's cgroup directories exists."""
         return any(os.path.isdir(d) for d in self.dirs())
+
+    def preexisting_frozen(self) -> bool:
+        """Whether one of the container's directories already exists frozen.
+
+        A process that joins a frozen cgroup stops in the kernel before it
+        can report anything, and no signal reaches it until the cgroup thaws.
+        """
+        for d in self.dirs():
+            if frozen_dir(d):
+                return True
+        return False
+
+    def check_fit(self) -> None:
+        """Refuse a pre-existing cgroup that is frozen or has processes (newer runc).
+
+        Called before anything is made: a refused cgroup is someone else's
+        and is left exactly as it was.
+        """
+        if not self.exists():
+            return
+        if self.preexisting_frozen():
+            raise CgroupError("container's cgroup unexpectedly frozen")
+        try:
+            pids = self.pids()
+        except (CgroupError, OSError):
+            pids = []  # a cgroup removed under us is an empty one
+        if pids:
+            raise CgroupError(f"container's cgroup is not empty: {len(pids)} process(es) found")
 
     def freeze(self) -> None:
         """Freeze every task; returns once the kernel reports frozen."""
