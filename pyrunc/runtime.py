@@ -15,7 +15,7 @@ import errno
 import os
 import time
 
-from pyrunc import OCI_VERSION
+from pyrunc import OCI_VERSION, trace
 from pyrunc.errors import CgroupError, ContainerError, PyruncError
 from pyrunc.state.freezer import freezer_state
 from pyrunc.state.procs import is_alive, start_time
@@ -225,6 +225,7 @@ def create(store: Store, container_id: str, opts: CreateOptions,
         # someone else, so the clean-up below must not kill or remove it.
         candidate.check_fit()
         manager = candidate
+        trace.debug(f"container {container_id}: bundle {bundle}, cgroup {' '.join(manager.dirs())}")
         # Recorded before the cgroup exists: a create killed from here on
         # leaves a state that `delete --force` cleans up, cgroup included.
         # Written once more, with the pid, when the init is ready.
@@ -313,6 +314,8 @@ def create(store: Store, container_id: str, opts: CreateOptions,
         record.pid = launched.pid
         record.pid_start = start_time(launched.pid)
         store.save(record)
+        trace.debug(f"container {container_id}: created, init pid {launched.pid}, "
+                    f"waiting on {fifo_path}")
         _stop_at("ready")
         if on_init_pid is not None:
             on_init_pid(launched.pid)
@@ -512,6 +515,8 @@ def start(store: Store, container_id: str) -> ContainerRecord:
     finally:
         os.close(pidfd)
     os.unlink(fifo)
+    trace.debug(f"container {container_id}: exec.fifo opened, init pid {record.pid} "
+                f"answered {answer[:1].decode(errors='replace')!r}")
     if answer != b"0":
         # pyrunc-init wrote "E" + why (a step after the release failed: a
         # startContainer hook, rlimits, ids, capabilities, cwd...) and exits.
@@ -521,6 +526,7 @@ def start(store: Store, container_id: str) -> ContainerRecord:
             raise ContainerError(f"error running {why}")
         raise ContainerError(f"unable to start container process: {why}")
     record.started = True
+    trace.debug(f"container {container_id}: started")
     if (record.config.get("hooks") or {}).get("poststart"):
         from pyrunc.linux.hooks import HookError, poststart
 
@@ -603,6 +609,7 @@ def kill(store: Store, container_id: str, sig: int, all_processes: bool = False)
     if status in (STOPPED, CREATING):
         raise ContainerError("container not running")
     pidfd = _init_pidfd(record, "container not running")
+    trace.debug(f"container {container_id}: signal {sig} to init pid {record.pid}")
     try:
         signal.pidfd_send_signal(pidfd, sig)
     except ProcessLookupError:
@@ -683,6 +690,7 @@ def delete(store: Store, container_id: str, force: bool = False,
     if manager is not None:
         _drain_cgroup(manager)
     destroy(store, record, warn)
+    trace.debug(f"container {container_id}: deleted (was {status})")
     _poststop(record.config, record.id, record.bundle, warn)
 
 
@@ -732,7 +740,9 @@ def _reap_until(pid: int) -> int:
         except ChildProcessError:
             return 255
         if reaped == pid:
-            return _exit_status(wait_status)
+            status = _exit_status(wait_status)
+            trace.debug(f"process exited: pid {pid}, status {status}")
+            return status
 
 
 def run(store: Store, container_id: str, opts: CreateOptions, keep: bool = False,
@@ -852,6 +862,8 @@ def exec_process(store: Store, container_id: str, process: dict[str, Any],
     from pyrunc.spec.semantic import check_console
 
     record, status = exec_target(store, container_id, opts.ignore_paused)
+    trace.debug(f"container {container_id}: exec {process.get('args')!r} "
+                f"({'detached' if opts.detach else 'foreground'})")
     check_console({"process": process}, opts.console_socket, detach=opts.detach)
     from pyrunc.linux.netdevs import check_host_support
 

@@ -93,6 +93,9 @@ def main_help() -> str:
     return "\n".join(lines) + "\n"
 
 
+_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+
+
 def _log_error(ctx: Context | None, message: str) -> None:
     """Print the error once on stderr and, with --log, append it to the log file."""
     # One line whatever the message echoes back (a flag value, a file name).
@@ -103,13 +106,25 @@ def _log_error(ctx: Context | None, message: str) -> None:
     from pyrunc.logs import format_line
 
     try:
-        fd = os.open(ctx.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        fd = os.open(ctx.log, _LOG_FLAGS, 0o644)
     except OSError:
         return
     try:
         os.write(fd, format_line("error", message, ctx.log_format).encode())
     finally:
         os.close(fd)
+
+
+def _create_log(path: str) -> None:
+    """Create the --log file (empty) on every call, as runc does.
+
+    Engines look for the file after each call; an unusable path is not an
+    error in itself (messages then go to stderr).
+    """
+    try:
+        os.close(os.open(path, _LOG_FLAGS, 0o644))
+    except OSError:
+        pass
 
 
 # How many arguments each command takes, as runc's checkArgs counts them:
@@ -151,6 +166,12 @@ def run_command(argv: Sequence[str]) -> int:
                       values["systemd_cgroup"], values["rootless"])
         if ctx.log_format not in ("text", "json"):
             raise UsageError(f"invalid log-format: {ctx.log_format}")
+        if ctx.log:
+            _create_log(ctx.log)
+        if ctx.debug:
+            from pyrunc.cli.logmsg import install_debug
+
+            install_debug(ctx)
         if values["version"]:
             sys.stdout.write(version_text())
             return 0

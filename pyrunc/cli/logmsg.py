@@ -33,3 +33,13 @@ def log(ctx: Any, level: str, message: str) -> None:
         os.write(fd, line.encode())
     finally:
         os.close(fd)
+
+
+def install_debug(ctx: Any) -> None:
+    """--debug: send :func:`pyrunc.trace.debug` lines to the log (or stderr)."""
+    from pyrunc import trace
+
+    def sink(message: str) -> None:
+        log(ctx, "debug", message)
+
+    trace.sink = sink

@@ -19,6 +19,7 @@ import fcntl
 import os
 
 import pyrunc
+from pyrunc import trace
 from pyrunc.plan.protocol import (
     MSG_ABORT,
     MSG_ACK,
@@ -27,6 +28,7 @@ from pyrunc.plan.protocol import (
     MSG_IDMAP_REQ,
     MSG_READY,
     MSG_SYNC,
+    OP_READY,
     SYNC_MSG,
     Step,
     decode_sync,
@@ -242,6 +244,15 @@ class _Session:
             self.child_pidfd = None
 
 
+def _report_done(s: _Session, pid: int) -> None:
+    """--debug: the steps pyrunc-init carried out before it reported ready."""
+    ready = next((i for i, st in enumerate(s.steps) if st.op == OP_READY), len(s.steps))
+    for i, st in enumerate(s.steps[:ready]):
+        trace.debug(f"pyrunc-init[{pid}]: step {i}: {st.what or f'op {st.op}'}: done")
+    trace.debug(f"pyrunc-init[{pid}]: ready; {max(len(s.steps) - ready - 1, 0)} step(s) left "
+                "for the process start")
+
+
 def _converse(s: _Session, on_idmap, on_sync) -> Launched:
     while True:
         data = s.recv()
@@ -249,6 +260,8 @@ def _converse(s: _Session, on_idmap, on_sync) -> Launched:
             raise s.eof_error()
         kind, index, err, value, text = decode_sync(data)
         s.talked = True
+        if trace.sink is not None:
+            _trace_message(s, kind, index, value)
         if kind == MSG_IDMAP_REQ:
             if on_idmap is not None:
                 on_idmap(value)
@@ -297,6 +310,23 @@ def await_exec(launched: Launched, steps: Sequence[Step] = ()) -> None:
             raise InitError(index, step, err, text)
 
 
+def _trace_message(s: _Session, kind: int, index: int, value: int) -> None:
+    """--debug: one line per message from pyrunc-init (runc forwards nsexec's)."""
+    pid = s.child if s.child is not None else s.pid_a
+    if kind == MSG_IDMAP_REQ:
+        trace.debug(f"pyrunc-init[{value}]: new user namespace, asks for its uid/gid maps")
+    elif kind == MSG_CHILD_PID:
+        trace.debug(f"pyrunc-init[{s.pid_a}]: forked the container init, pid {value}")
+    elif kind == MSG_SYNC:
+        trace.debug(f"pyrunc-init[{pid}]: sync point {value}")
+    elif kind == MSG_READY:
+        _report_done(s, pid)
+    elif kind == MSG_ERROR:
+        step = s.step_of(index)
+        trace.debug(f"pyrunc-init[{pid}]: step {index}"
+                    f"{': ' + step.what if step is not None and step.what else ''}: failed")
+
+
 def run_encoded(plan: bytes, steps: Sequence[Step] = (), *,
                 inherit_fds: Sequence[int] = (),
                 before_plan: Callable[[int], None] | None = None,
@@ -318,6 +348,8 @@ def run_encoded(plan: bytes, steps: Sequence[Step] = (), *,
         child.close()
         os.close(exe_fd)
     session = _Session(steps, parent, pid_a)
+    trace.debug(f"pyrunc-init[{pid_a}]: started from a sealed memfd; plan of {len(steps)} "
+                f"step(s), {len(plan)} bytes")
     try:
         if before_plan is not None:
             before_plan(pid_a)

@@ -332,3 +332,19 @@ def test_cgroup_manager_without_the_planner(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-S", "-c", code], cwd=REPO, capture_output=True,
                           text=True, check=False, timeout=60)
     assert proc.stdout.split() == ["False", "True"], proc.stderr
+
+
+def test_log_file_is_created_without_loading_the_log_writer(tmp_path: Path) -> None:
+    """--log creates the file on every call; the formatter loads only to write a line."""
+    log = tmp_path / "log.json"
+    root = tmp_path / "root"
+    root.mkdir()
+    modules, status = _modules(tmp_path, "cli", "--root", str(root), "--log", str(log),
+                               "--log-format", "json", "list", no_site=True)
+    assert status == 0
+    assert log.exists() and log.read_text() == ""
+    assert not {"pyrunc.logs", "pyrunc.cli.logmsg"} & modules
+    modules, status = _modules(tmp_path, "cli", "--root", str(root), "--log", str(log),
+                               "--debug", "list", no_site=True)
+    assert status == 0
+    assert "pyrunc.cli.logmsg" in modules
