@@ -256,7 +256,8 @@ enum plan_op {
  * OP_HOOK: fork; the child gets the state on a pipe as stdin, stdout and
  * stderr on one pipe whose last bytes go into the error text, every other
  * fd closed, umask 022, default signals; execve(path, argv, env).  The init
- * waits for it (pidfd), SIGKILLs it at the timeout.  Non-zero exit, death by
+ * waits for it (pidfd; waitpid(WNOHANG) at short intervals where pidfd_open
+ * is refused, as under an older seccomp allow-list), SIGKILLs it at the timeout.  Non-zero exit, death by
  * a signal, a failed exec (exit 127) or the timeout fail the step; the text
  * is complete ("startContainer hook #0 (/x): exit status 2: <output>").
  *

@@ -218,8 +218,14 @@ static const char *tail_text(struct tail *t)
 	return t->buf + start;
 }
 
+/* Without a pidfd (pidfd_open denied: a startContainer hook runs under the
+ * container's seccomp filter, and an allow-list may predate pidfd_open), the
+ * exit is looked for with waitpid(WNOHANG) at this interval. */
+#define NO_PIDFD_POLL_MS 20
+
 struct run {
 	pid_t pid;
+	int status, reaped;
 	int pidfd, in_w, out_r;
 	const char *state;
 	size_t state_len, sent;
@@ -243,6 +249,14 @@ static int supervise(struct run *r, long long deadline)
 			if (left <= 0)
 				return 0;
 			timeout = left > 0x7fffffff ? 0x7fffffff : (int)left;
+		}
+		if (r->pidfd < 0) {
+			if (waitpid(r->pid, &r->status, WNOHANG) == r->pid) {
+				r->reaped = 1;
+				return 1;
+			}
+			if (timeout < 0 || timeout > NO_PIDFD_POLL_MS)
+				timeout = NO_PIDFD_POLL_MS;
 		}
 		n = poll(p, r->in_w >= 0 ? 3 : 2, timeout);
 		if (n < 0 && errno == EINTR)
@@ -303,7 +317,7 @@ static int describe_exit(const struct step *s, const char *label, int status, st
 
 int op_hook(const struct step *s)
 {
-	struct run r = { .pid = -1, .pidfd = -1, .in_w = -1, .out_r = -1 };
+	struct run r = { .pid = -1, .pidfd = -1, .in_w = -1, .out_r = -1, .reaped = 0 };
 	char label[64];
 	int in[2], out[2], err, status = 0, exited;
 	long long deadline = 0;
@@ -335,19 +349,16 @@ int op_hook(const struct step *s)
 	/* Both sides set the group, so a kill of it cannot come first. */
 	setpgid(r.pid, r.pid);
 	r.pidfd = (int)syscall(SYS_pidfd_open, r.pid, 0);
-	if (r.pidfd < 0) {
-		err = fail(errno, "%s: pidfd_open", label);
-		kill(r.pid, SIGKILL);
-		waitpid(r.pid, NULL, 0);
-		goto out;
-	}
 	if (s->ints[0])
 		deadline = now_ms() + (long long)(s->ints[0] > 86400 * 365 ? 86400 * 365 : s->ints[0]) * 1000;
 	exited = supervise(&r, deadline);
 	if (exited <= 0)
 		kill(-r.pid, SIGKILL);
-	while (waitpid(r.pid, &status, 0) < 0 && errno == EINTR)
-		;
+	if (r.reaped)
+		status = r.status;
+	else
+		while (waitpid(r.pid, &status, 0) < 0 && errno == EINTR)
+			;
 	drain(r.out_r, &r.out);
 	if (exited == 0)
 		err = fail(ETIMEDOUT, "%s (%s): timed out after %llu s", label, s->strs[0].s,

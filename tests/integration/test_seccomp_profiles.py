@@ -389,3 +389,24 @@ def test_start_container_hook_runs_under_the_filter(runtime: Runtime, bundle: Bu
         time.sleep(0.05)
     assert runtime.state(cid)["status"] == "stopped"
     assert not (shared / "ran").exists()
+
+
+@pytest.mark.parametrize("profile", [
+    OLD_PROFILE,
+    {"defaultAction": "SCMP_ACT_ALLOW",
+     "syscalls": [{"names": ["pidfd_open"], "action": "SCMP_ACT_ERRNO"}]},
+], ids=["old-allow-list", "pidfd_open-denied"])
+def test_start_container_hook_under_an_old_profile(runtime: Runtime, bundle: BundleFactory,
+                                                   tmp_path: Path,
+                                                   profile: dict[str, Any]) -> None:
+    # The hook runner works with what such a profile allows (no pidfd_open:
+    # it falls back to waitpid), and the hook's effect is there.
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    cfg = config_with(bundle, ["sh", "-c", "cat /shared/hook"], profile)
+    cfg["mounts"].append({"destination": "/shared", "type": "bind", "source": str(shared),
+                          "options": ["rbind"]})
+    cfg["hooks"] = {"startContainer": [
+        {"path": "/bin/sh", "args": ["sh", "-c", "echo from-hook > /shared/hook"]}]}
+    status, out, err = run(runtime, bundle, cfg)
+    assert (status, out) == (0, "from-hook\n"), err
