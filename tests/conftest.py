@@ -19,6 +19,13 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from hypothesis import settings
+
+# Property tests check verdicts, not speed: on a loaded 2-core machine one
+# example can take longer than hypothesis's default 200 ms deadline, and a
+# deadline miss would fail a test whose property held.
+settings.register_profile("pyrunc", deadline=None)
+settings.load_profile("pyrunc")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
