@@ -24,6 +24,8 @@ from pyrunc.linux.initproc import InitError, Launched, run_encoded, run_init
 from pyrunc.plan.protocol import (
     CAPS_F_BOUNDING_ONLY,
     CAPS_F_NO_BOUNDING,
+    CHDIR_F_RETRY,
+    CHDIR_F_TRY,
     MOUNT_F_BIND_SOURCE,
     MOUNT_F_MKDIR,
     MOUNT_F_NO_SOURCE,
@@ -658,3 +660,34 @@ def test_child_pid_always_precedes_the_childs_first_message(root: Path) -> None:
         launched, out, err = launch(steps, on_sync=lambda n, pid, seen=seen: seen.append(pid))
         assert finish(launched, out, err).status == 0
         assert seen == [launched.pid]
+
+
+@pytest.mark.parametrize("retry", [True, False])
+def test_chdir_refused_to_root_is_retried_as_the_user(root: Path, retry: bool) -> None:
+    # root without CAP_DAC_* is refused a 0700 directory of uid 1000: the
+    # CHDIR_F_TRY step defers, and the CHDIR_F_RETRY step after the uid
+    # change gets there (as runc's finalizeNamespace does).
+    mine = root / "mine"
+    mine.mkdir()
+    os.chown(mine, 1000, 1000)
+    mine.chmod(0o700)
+    ids = (1 << 6) | (1 << 7)  # CAP_SETGID, CAP_SETUID
+    steps = [
+        *namespaces(root), *proc_and_dev(), step(OP_PIVOT_ROOT, what="pivot_root"),
+        step(OP_CAPS, 0, ids, ids, 0, 0, CAPS_F_NO_BOUNDING, what="root without DAC caps"),
+        step(OP_CHDIR, CHDIR_F_TRY, strs=["/mine"], what="chdir, as root"),
+        step(OP_SETID, 1000, 1000, what="uid/gid"),
+        *([step(OP_CHDIR, CHDIR_F_RETRY, strs=["/mine"], what="chdir, as the user")]
+          if retry else []),
+        step(OP_READY, what="ready"),
+        step(OP_CLOSE_FDS, 3, what="close fds"),
+        shell("pwd; id -u"),
+    ]
+    res = run(steps)
+    assert res.status == 0, res.stderr
+    assert res.stdout.split() == (["/mine", "1000"] if retry else ["/", "1000"])
+    # Any other error is not deferred.
+    steps[steps.index(next(s for s in steps if s.op == OP_CHDIR))] = \
+        step(OP_CHDIR, CHDIR_F_TRY, strs=["/missing"], what="chdir, as root")
+    e = fails(steps)
+    assert e.errno == errno.ENOENT

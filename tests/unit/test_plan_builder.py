@@ -194,3 +194,21 @@ def test_joined_mount_namespace_gets_the_same_rootfs_steps_as_a_new_one():
     new = plan(cfg)
     assert ops(joined)[ops(joined).index(P.OP_FORK):] == ops(new)[ops(new).index(P.OP_FORK):]
 
+
+def test_cwd_is_entered_before_the_user_switch_and_retried_after():
+    # runc: chdir while still root, again as the user only if root was refused.
+    steps = plan()
+    o = ops(steps)
+    chdirs = [i for i, op in enumerate(o) if op == P.OP_CHDIR]
+    assert len(chdirs) == 2
+    assert chdirs[0] < o.index(P.OP_CAPS) < o.index(P.OP_SETID) < chdirs[1]
+    assert steps[chdirs[0]].ints[0] == P.CHDIR_F_TRY
+    assert steps[chdirs[1]].ints[0] == P.CHDIR_F_RETRY
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_stdio_is_given_to_the_user_and_the_pty_only_with_a_terminal(terminal):
+    cfg = json.loads(json.dumps(BASE))
+    cfg["process"]["terminal"] = terminal
+    setid = [s for s in plan(cfg) if s.op == P.OP_SETID][0]
+    assert setid.ints[2] == P.SETID_F_STDIO | (P.SETID_F_STDIO_TTY if terminal else 0)
