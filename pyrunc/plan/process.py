@@ -61,6 +61,10 @@ def exec_process_from_flags(base: Mapping[str, Any], args: Sequence[str], *,
             raise UsageError("invalid --additional-gids value") from None
         if any(g < 0 for g in extra):
             raise UsageError("additional-gids must be a positive number")
+        too_big = [g for g in extra if g > 0xFFFFFFFF]
+        if too_big:
+            # runc 1.1.5 truncates such a gid to 32 bits and runs with another group.
+            raise UsageError(f"invalid --additional-gids value {too_big[0]}: a gid is 32 bits")
         proc_user["additionalGids"] = list(proc_user.get("additionalGids") or []) + extra
     if caps:
         pcaps = process.setdefault("capabilities", {})

@@ -315,3 +315,15 @@ def test_a_failing_last_step_is_reported(runtime, bundle):
     assert proc.returncode == 255
     lines = proc.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and "/nonexistent" in lines[0] and "exec failed" in lines[0], lines
+
+
+@pytest.mark.skipif(bool(os.environ.get("PYRUNC_TEST_RUNTIME")),
+                    reason="runc 1.1.5 truncates the gid to 32 bits and runs the process")
+def test_additional_gid_out_of_range_is_one_line(runtime, bundle):
+    # A gid must fit in 32 bits; a bigger one is refused before anything runs.
+    cid = started(runtime, bundle)
+    proc = sh(runtime, cid, "id -G", "--additional-gids", "99999999999")
+    assert proc.returncode == 255
+    lines = proc.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "99999999999" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr.decode()
