@@ -2,8 +2,8 @@
 
 Every cgroup is named pyrunc-test-<random> and is relative: below this
 process's own cgroup in v1 hierarchies (so a memory cgroup nests under any
-limit we already run in), beside it on cgroup2 (runc's rule).  Limits are applied before any process joins, processes are
-trivial, and everything is removed in ``finally``; the last check walks
+limit we already run in), beside it on cgroup2 (runc's rule).  Limits are
+applied before any process joins, processes are trivial, and everything is removed in ``finally``; the last check walks
 every mounted hierarchy for leftovers.
 """
 
