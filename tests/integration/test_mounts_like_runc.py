@@ -123,7 +123,9 @@ def test_tmpfs_takes_the_mode_of_the_directory_it_covers(runtime, bundle, own_ro
                    "after the mount, over mode=; runc 1.2 puts the directory's mode first in "
                    "the data, so mode= wins", strict=True)
 def test_tmpfs_mode_option_wins_over_the_directory(runtime, bundle, own_rootfs):
-    (own_rootfs / "data").mkdir(mode=0o755)
+    # The shared rootfs may already hold /data: runtimes make mount targets.
+    (own_rootfs / "data").mkdir(exist_ok=True)
+    (own_rootfs / "data").chmod(0o755)
     cfg = bundle.config(["stat", "-c", "%n %a", "/data", "/tmp"])
     cfg["root"]["path"] = str(own_rootfs)
     cfg["mounts"].append(tmpfs("/data", "mode=1750"))
