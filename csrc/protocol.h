@@ -58,7 +58,8 @@
  *     int0 above INT_MAX, or a non-empty mask with maxnode > 8 * length + 1
  *     (the kernel would read past the mask); OP_NETDEV with a name of 0 or
  *     more than 15 bytes, or an address that is not 6 bytes of AF_INET (2)
- *     with prefix <= 32 or 18 bytes of AF_INET6 (10) with prefix <= 128.
+ *     with prefix <= 32 or 18 bytes of AF_INET6 (10) with prefix <= 128;
+ *     OP_APPARMOR with a profile of 0 or more than PATH_MAX bytes.
  * It never trusts a length before checking it.  Other ints are only checked
  * where the step runs (a failing step, not EBADMSG).
  *
@@ -198,6 +199,10 @@ enum plan_op {
 	                       * net ns at OP_SYNC(SYNC_NETDEV); str1.. addresses to add, binary:
 	                       * u8 family (AF_INET 2 or AF_INET6 10), u8 prefix length (<= 32
 	                       * or 128), 4 or 16 address bytes; then the device is brought up */
+	OP_APPARMOR = 49,     /* str0 AppArmor profile (1..PATH_MAX bytes) to take effect at the
+	                       * next execve: "exec <str0>" written to /proc/self/attr/apparmor/exec,
+	                       * or /proc/self/attr/exec on kernels before 5.8, through the
+	                       * procfs handle (proc.c) */
 	OP_MAX
 };
 

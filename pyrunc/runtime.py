@@ -155,6 +155,14 @@ def _init_error_message(err: Any) -> str:
         else:
             detail = os.strerror(err.errno).lower()
         return f'unable to start container process: exec: "{prog}": {detail}'
+    if step is not None and step.op == P.OP_APPARMOR:
+        from pyrunc.plan.procattrs import apparmor_not_loaded
+
+        profile = step.strs[0].decode(errors="replace")
+        if err.errno == errno.ENOENT:
+            return apparmor_not_loaded(profile)
+        return (f"unable to apply apparmor profile: process.apparmorProfile \"{profile}\": "
+                f"{err.text}: {os.strerror(err.errno).lower()}")
     return f"unable to start container process: {err}"
 
 

@@ -195,6 +195,9 @@ int op_mempolicy(const struct step *s);
 /* netdev.c */
 int op_netdev(const struct step *s);
 
+/* proc.c: LSM */
+int op_apparmor(const struct step *s);
+
 /* sync.c */
 int op_sync(const struct step *s);
 int op_ready(const struct step *s);

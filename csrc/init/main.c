@@ -81,6 +81,7 @@ static const step_fn handlers[OP_MAX] = {
 	[OP_CPU_AFFINITY] = op_cpu_affinity,
 	[OP_MEMPOLICY] = op_mempolicy,
 	[OP_NETDEV] = op_netdev,
+	[OP_APPARMOR] = op_apparmor,
 };
 
 static __attribute__((noreturn)) void die(int step, int err, const char *text)

@@ -5,6 +5,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <limits.h>
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,7 @@ static const struct op_rule rules[OP_MAX] = {
 	[OP_CPU_AFFINITY] = { 1, 1, 0x1 },
 	[OP_MEMPOLICY] = { 1, 1, 0x1 },
 	[OP_NETDEV] = { 1, 1, 0xfe },
+	[OP_APPARMOR] = { 1, 1, 0 },
 };
 
 /* +1: room for the terminator of the last string (see terminate_strings). */
@@ -143,6 +145,8 @@ static int check_op(uint32_t idx, const struct step *s)
 			if (!netdev_addr_ok(&s->strs[i]))
 				return bad("step %u: bad address %u", idx, i);
 	}
+	if (s->op == OP_APPARMOR && (!s->strs[0].len || s->strs[0].len > PATH_MAX))
+		return bad("step %u: AppArmor profile name of %u bytes", idx, s->strs[0].len);
 	if (s->op == OP_SYNC && s->ints[1] > HOOK_STATE_SLOTS)
 		return bad("step %u: %llu hook states", idx, (unsigned long long)s->ints[1]);
 	if (s->op == OP_EXEC) {

@@ -45,6 +45,41 @@ int op_write_proc(const struct step *s)
 	return err ? fail(-err, "/proc/%s", path) : 0;
 }
 
+/*
+ * AppArmor's change_onexec: the profile named in str0 takes effect at the
+ * next execve (the container process's).  The LSM-stacking file
+ * (attr/apparmor/exec, kernel >= 5.8) is preferred; attr/exec is the older
+ * one.  Both are opened below the procfs handle, checked to be on procfs, so
+ * a mount over /proc cannot take the write.  It must come before the seccomp
+ * filter is loaded, which may deny the write.
+ */
+int op_apparmor(const struct step *s)
+{
+	static const char *const files[] = { "self/attr/apparmor/exec", "self/attr/exec" };
+	char buf[PATH_MAX + 8];
+	int len = snprintf(buf, sizeof(buf), "exec %s", s->strs[0].s);
+	const char *used = files[0];
+	ssize_t n;
+	int fd;
+
+	if (len < 0 || (size_t)len >= sizeof(buf))
+		return fail(ENAMETOOLONG, "AppArmor profile");
+	fd = proc_open(files[0], O_WRONLY, PROC_SELF);
+	if (fd == -ENOENT) {
+		used = files[1];
+		fd = proc_open(files[1], O_WRONLY, PROC_SELF);
+	}
+	if (fd < 0)
+		return fail(-fd, "open /proc/%s", used);
+	n = write(fd, buf, (size_t)len);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	if (n < 0)
+		return fail((int)-n, "write /proc/%s", used);
+	return n == len ? 0 : fail(EIO, "write /proc/%s", used);
+}
+
 int op_oom_score_adj(const struct step *s)
 {
 	char buf[24];

@@ -22,7 +22,7 @@ import os
 from _socket import inet_pton
 
 from pyrunc.errors import PyruncError
-from pyrunc.plan.procattrs import NETDEV_SYNC, NetAddress, check_security_fields
+from pyrunc.plan.procattrs import NETDEV_SYNC, NetAddress, check_security_fields, parse_apparmor_profiles
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -45,6 +45,16 @@ def apparmor_enabled() -> bool:
         return False
 
 
+def apparmor_profiles() -> frozenset[str] | None:
+    """Names of the loaded AppArmor profiles, or None when securityfs cannot say."""
+    try:
+        with open("/sys/kernel/security/apparmor/profiles") as f:
+            text = f.read()
+    except OSError:
+        return None
+    return parse_apparmor_profiles(text)
+
+
 def selinux_enabled() -> bool:
     """SELinux is on when selinuxfs is mounted (the usual test)."""
     return os.path.exists("/sys/fs/selinux/enforce")
@@ -61,7 +71,9 @@ def resctrl_mounted() -> bool:
 
 def check_host_support(config: Mapping[str, Any], process: Mapping[str, Any]) -> None:
     """Refuse LSM and RDT fields this host (or pyrunc) cannot honour, as runc words it."""
-    check_security_fields(config, process, apparmor_enabled=apparmor_enabled(),
+    aa = apparmor_enabled()
+    profiles = apparmor_profiles() if aa and process.get("apparmorProfile") else None
+    check_security_fields(config, process, apparmor_enabled=aa, apparmor_profiles=profiles,
                           selinux_enabled=selinux_enabled(), resctrl_mounted=resctrl_mounted())
 
 

@@ -1,9 +1,10 @@
 """Execution attributes of the container process, planned as pyrunc-init steps.
 
 Covers process.scheduler, process.ioPriority, process.execCPUAffinity,
-linux.personality, linux.memoryPolicy and the in-namespace half of
-linux.netDevices, plus the LSM and Intel RDT fields that pyrunc treats the
-way runc does on a host without those features.  Everything here is pure:
+linux.personality, linux.memoryPolicy, the in-namespace half of
+linux.netDevices and process.apparmorProfile, plus the SELinux and Intel RDT
+fields that pyrunc treats the way runc does on a host without those
+features.  Everything here is pure:
 host facts (is AppArmor on, which addresses a device has) come in as
 arguments.  Validation messages follow runc's where runc has one.
 """
@@ -235,19 +236,22 @@ def netdev_step(name: str, addresses: Sequence[NetAddress]) -> P.Step:
 
 def check_security_fields(config: Mapping[str, Any], process: Mapping[str, Any], *,
                           apparmor_enabled: bool, selinux_enabled: bool,
-                          resctrl_mounted: bool) -> None:
-    """AppArmor, SELinux and Intel RDT fields on a host without those features.
+                          resctrl_mounted: bool,
+                          apparmor_profiles: frozenset[str] | None = None) -> None:
+    """LSM and Intel RDT fields against what the host has.
 
-    pyrunc implements none of them, so on such a host it fails where runc
-    fails and ignores what runc ignores; on a host that has the feature it
-    refuses rather than silently running the container unconfined.
+    An AppArmor profile on a host with AppArmor must be loaded
+    (apparmor_profiles: the names the host lists, None when unknown); on a
+    host without AppArmor it fails as runc fails.  SELinux and Intel RDT are
+    not implemented: on a host without them pyrunc fails where runc fails and
+    ignores what runc ignores; on a host that has them it refuses rather than
+    silently running the container unconfined.
     """
     profile = process.get("apparmorProfile") or ""
     if profile:
         if not apparmor_enabled:
             raise ConfigError(APPARMOR_UNAVAILABLE)
-        raise ConfigError("process.apparmorProfile: AppArmor profiles are not supported by "
-                          "pyrunc yet")
+        check_apparmor_profile(profile, apparmor_profiles)
     if process.get("selinuxLabel"):
         if not selinux_enabled:
             raise ConfigError("selinux label is specified in config, but selinux is disabled "
@@ -271,6 +275,45 @@ def check_security_fields(config: Mapping[str, Any], process: Mapping[str, Any],
             raise ConfigError("intelRdt is specified in config, but Intel RDT is not "
                               "supported or enabled (no resctrl filesystem is mounted)")
         raise ConfigError("linux.intelRdt: Intel RDT is not supported by pyrunc yet")
+
+
+# Profile names the kernel knows without a loaded profile of that name.
+_APPARMOR_BUILTIN = frozenset({"unconfined"})
+
+
+def check_apparmor_profile(profile: str, loaded: frozenset[str] | None) -> None:
+    """A profile that is not among the LOADED ones (None: unknown) is an error.
+
+    Names the list cannot show (a stack "a//&b", a namespaced ":ns:name")
+    are left to the kernel, whose refusal of the write is reported the same way.
+    """
+    if "\0" in profile or "\n" in profile or len(profile.encode()) > 4096:
+        raise ConfigError(f"process.apparmorProfile: invalid AppArmor profile name {profile!r}")
+    if loaded is None or profile in _APPARMOR_BUILTIN or "//&" in profile or profile.startswith(":"):
+        return
+    if profile not in loaded:
+        raise ConfigError(apparmor_not_loaded(profile))
+
+
+def apparmor_not_loaded(profile: str) -> str:
+    """The one line for a profile the kernel does not have."""
+    return f'process.apparmorProfile: AppArmor profile "{profile}" is not loaded'
+
+
+def parse_apparmor_profiles(text: str) -> frozenset[str]:
+    """Names in securityfs's apparmor/profiles ("name (mode)" per line)."""
+    names = set()
+    for line in text.splitlines():
+        name, sep, mode = line.rstrip().rpartition(" ")
+        if sep and mode.startswith("(") and mode.endswith(")"):
+            names.add(name)
+    return frozenset(names)
+
+
+def apparmor_step(profile: str) -> P.Step:
+    """OP_APPARMOR: PROFILE takes effect at the container process's execve."""
+    return P.step(P.OP_APPARMOR, strs=(profile,),
+                  what=f'apply AppArmor profile "{profile}" (process.apparmorProfile)')
 
 
 # Filesystem types whose mounts runc labels with mountLabel (context=...).
@@ -346,6 +389,8 @@ def finish_create_plan(steps: Sequence[P.Step], config: Mapping[str, Any],
     pers = personality_step(linux)
     if pers is not None:
         attrs.append(pers)
+    if process.get("apparmorProfile"):
+        attrs.append(apparmor_step(process["apparmorProfile"]))
     return _insert_before_last(out, P.OP_READY, attrs)
 
 
@@ -363,6 +408,11 @@ def finish_exec_plan(steps: Sequence[P.Step], config: Mapping[str, Any],
     pers = personality_step(linux)
     if pers is not None:
         attrs.append(pers)
+    # As runc: an exec process without a profile of its own gets the container's.
+    profile = (process.get("apparmorProfile")
+               or (config.get("process") or {}).get("apparmorProfile"))
+    if profile:
+        attrs.append(apparmor_step(profile))
     if final is not None:
         attrs.append(final)
     out = _insert_before_last(list(steps), P.OP_READY, attrs)

@@ -43,13 +43,13 @@ MIN_STRS = {P.OP_SETNS: 1, P.OP_SET_ROOT: 1, P.OP_MOUNT: 4, P.OP_MKDIR: 1, P.OP_
             P.OP_SETHOSTNAME: 1, P.OP_SETDOMAINNAME: 1, P.OP_SETGROUPS: 1, P.OP_CHDIR: 1,
             P.OP_CHECK_EXEC: 2, P.OP_EXEC: 1, P.OP_SECCOMP: 2, P.OP_HOOK: 1,
             P.OP_MOUNT_SETATTR: 1, P.OP_MOUNT_IDMAP: 1, P.OP_CPU_AFFINITY: 1,
-            P.OP_MEMPOLICY: 1, P.OP_NETDEV: 1}
+            P.OP_MEMPOLICY: 1, P.OP_NETDEV: 1, P.OP_APPARMOR: 1}
 # Strings that may hold NUL bytes (only the first 8 strings of a step are checked).
 BINARY = {P.OP_WRITE_PROC: {1}, P.OP_SETGROUPS: {0}, P.OP_SECCOMP: {1},
           P.OP_CPU_AFFINITY: {0}, P.OP_MEMPOLICY: {0}, P.OP_NETDEV: set(range(1, 8))}
 STEP_HEADER = struct.Struct("<HHI" + "Q" * P.STEP_NINTS)
 INT_MAX, NO_FD = 0x7FFFFFFF, (1 << 64) - 1
-AF_INET, AF_INET6, IFNAMSIZ = 2, 10, 16
+AF_INET, AF_INET6, IFNAMSIZ, PATH_MAX = 2, 10, 16, 4096
 SECCOMP_RULE, SECCOMP_ARG = struct.Struct("<BBHI"), struct.Struct("<IIQQ")
 SECCOMP_FLAGS = (P.SECCOMP_F_LOG | P.SECCOMP_F_SPEC_ALLOW | P.SECCOMP_F_TSYNC
                  | P.SECCOMP_F_WAIT_KILLABLE_RECV)
@@ -134,6 +134,8 @@ def _op_rules_ok(op: int, ints: tuple[int, ...], strs: list[bytes]) -> bool:
                 and (not mask or ints[1] <= 8 * len(mask) + 1))
     if op == P.OP_NETDEV:
         return 1 <= len(strs[0]) < IFNAMSIZ and all(_netdev_addr_ok(a) for a in strs[1:])
+    if op == P.OP_APPARMOR:
+        return 1 <= len(strs[0]) <= PATH_MAX
     if op == P.OP_SYNC:
         return ints[1] <= P.HOOK_STATE_SLOTS
     if op == P.OP_EXEC:

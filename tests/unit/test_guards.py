@@ -57,6 +57,7 @@ ALLOWED: dict[tuple[str, str], str] = {
                                       "(symlinks followed, as runc does); opened O_PATH, checked on "
                                       "nsfs, checked again by pyrunc-init when joined",
     ("netdevs.py", "apparmor_enabled"): "host /sys",
+    ("netdevs.py", "apparmor_profiles"): "host /sys",
     ("netdevs.py", "selinux_enabled"): "host /sys",
     ("netdevs.py", "resctrl_mounted"): "/proc/self/mountinfo of the host",
     ("netdevs.py", "move_devices"): "/proc/<pid>/ns/net of our own child, host procfs",

@@ -101,3 +101,42 @@ def test_personality():
     assert PA.personality_step({}) is None
     with pytest.raises(ConfigError, match="unsupported flags"):
         PA.personality_step({"personality": {"domain": "LINUX", "flags": ["X"]}})
+
+
+def test_apparmor_profile_checks():
+    def check(profile, enabled=True, loaded=frozenset({"pyrunc-test", "docker-default"})):
+        PA.check_security_fields({}, {"apparmorProfile": profile}, apparmor_enabled=enabled,
+                                 selinux_enabled=False, resctrl_mounted=False,
+                                 apparmor_profiles=loaded)
+
+    check("docker-default")
+    check("unconfined")  # the kernel's own label, never listed
+    check("other", loaded=None)  # the list is unreadable: the kernel judges
+    check("a//&b")  # a stack: the kernel judges
+    with pytest.raises(ConfigError) as e:
+        check("missing")
+    assert str(e.value) == 'process.apparmorProfile: AppArmor profile "missing" is not loaded'
+    with pytest.raises(ConfigError, match="invalid AppArmor profile name"):
+        check("a\nb")
+    with pytest.raises(ConfigError, match="write /proc/self/attr/exec: invalid argument"):
+        check("docker-default", enabled=False)
+
+
+def test_parse_apparmor_profiles():
+    text = ("docker-default (enforce)\n/usr/bin/man (enforce)\nman_groff (complain)\n"
+            "with space (enforce)\nnonsense\n")
+    assert PA.parse_apparmor_profiles(text) == {"docker-default", "/usr/bin/man", "man_groff",
+                                                "with space"}
+
+
+def test_apparmor_step_placement():
+    out = PA.finish_create_plan(BASE, {"process": {"apparmorProfile": "p"}}, {})
+    ready = ops(out).index(P.OP_READY)
+    assert out[ready - 1].op == P.OP_APPARMOR and out[ready - 1].strs == (b"p",)
+    assert ops(PA.finish_create_plan(BASE, {"process": {}}, {})).count(P.OP_APPARMOR) == 0
+    # exec: the process's own profile, else the container's (as runc)
+    cfg = {"process": {"apparmorProfile": "box"}, "linux": {}}
+    for process, want in (({}, b"box"), ({"apparmorProfile": "mine"}, b"mine")):
+        out = PA.finish_exec_plan(BASE, cfg, process)
+        assert [s.strs for s in out if s.op == P.OP_APPARMOR] == [(want,)]
+        assert ops(out).index(P.OP_APPARMOR) < ops(out).index(P.OP_READY)

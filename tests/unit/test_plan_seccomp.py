@@ -185,9 +185,12 @@ def _hooked(cfg: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize("hooks", [False, True])
 def test_loaded_after_everything_the_init_does_for_itself(nnp: bool, hooks: bool) -> None:
     cfg = _config(nnp, ALLOW)
+    cfg["process"]["apparmorProfile"] = "p"
     steps = build_create_plan(_hooked(cfg) if hooks else cfg, FACTS)
     ops = [s.op for s in steps]
     load = ops.index(P.OP_SECCOMP)
+    # The filter may deny the write of the AppArmor profile: that comes first.
+    assert ops.count(P.OP_APPARMOR) == 1
     assert set(ops[load + 1:]) <= AFTER_FILTER and ops[-1] == P.OP_EXEC
     # Hooks run under the filter (runc), and exec.fifo is answered after them.
     assert (P.OP_HOOK in ops[load:]) is hooks
@@ -197,7 +200,7 @@ def test_loaded_after_everything_the_init_does_for_itself(nnp: bool, hooks: bool
     assert check.op == P.OP_CHECK_EXEC and check.ints[0] == P.CHECK_EXEC_F_KEEP
     assert check.ints[1] == steps[-1].ints[0] + steps[-1].ints[1]
     for op in (P.OP_SETID, P.OP_SETGROUPS, P.OP_NO_NEW_PRIVS, P.OP_CHDIR, P.OP_CLOSE_FDS,
-               P.OP_UMASK, P.OP_RLIMIT):
+               P.OP_UMASK, P.OP_RLIMIT, P.OP_APPARMOR):
         assert all(i < load for i, o in enumerate(ops) if o == op), op
     caps_after = [s for s in steps[load:] if s.op == P.OP_CAPS]
     assert len(caps_after) == (0 if nnp else 1)
