@@ -182,16 +182,22 @@ def test_exec_profile_not_loaded(runtime, bundle):
     assert proc.returncode != 0
     assert len(err.splitlines()) == 1, err
     if is_pyrunc():
-        assert proc.returncode == 1
-        assert err.strip() == f'process.apparmorProfile: AppArmor profile "{missing}" is not loaded'
+        # runc's status and prefix for a failed exec
+        assert proc.returncode == 255
+        assert err.strip() == ("exec failed: process.apparmorProfile: AppArmor profile "
+                               f'"{missing}" is not loaded')
     # The container goes on running, alone.
     assert runtime.state(cid)["status"] == "running"
-    ps = runtime("ps", cid, "--format", "json")
+    ps = runtime("ps", "--format", "json", cid)
     assert ps.returncode == 0 and len(json.loads(ps.stdout)) == 1, ps.stdout
 
 
 def test_profile_unloaded_before_exec_is_reported_from_the_write(runtime, bundle, tmp_path):
-    """The kernel's refusal (the profile went away after create) is the same one line."""
+    """The kernel's refusal (the profile went away after create) is the same one line.
+
+    The process.json has no profile: the container's is used, and only the
+    write in the container can find it missing.
+    """
     name = f"pyrunc-test-gone-{uuid.uuid4().hex[:8]}"
     path = tmp_path / name
     path.write_text(PROFILE.format(name=name))
@@ -200,11 +206,15 @@ def test_profile_unloaded_before_exec_is_reported_from_the_write(runtime, bundle
         cid = started(runtime, bundle, name)
     finally:
         subprocess.run(["apparmor_parser", "-R", str(path)], check=True, capture_output=True)
-    proc = runtime("exec", cid, "true")
+    process = {"args": ["true"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}
+    (tmp_path / "process.json").write_text(json.dumps(process))
+    proc = runtime("exec", "-p", str(tmp_path / "process.json"), cid)
     err = proc.stderr.decode()
     assert proc.returncode != 0
     assert len(err.splitlines()) == 1, err
     if is_pyrunc():
-        assert err.strip() == f'process.apparmorProfile: AppArmor profile "{name}" is not loaded'
+        assert proc.returncode == 255
+        assert err.strip() == ("exec failed: process.apparmorProfile: AppArmor profile "
+                               f'"{name}" is not loaded')
     else:
         assert "apparmor" in err
