@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -120,6 +121,16 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
         yield rt
     finally:
         rt.cleanup()
+
+
+@pytest.fixture
+def rt(runtime: Runtime) -> Iterator[Runtime]:
+    """The runtime fixture, plus a leak check once every container is deleted."""
+    yield runtime
+    runtime.cleanup()
+    for cid in runtime.ids:
+        assert cgroup_dirs_named(cid) == [], f"cgroup of {cid} left behind"
+        assert not (runtime.root / cid).exists()
 
 
 @pytest.fixture
@@ -234,3 +245,27 @@ def rootless(rootless_user: Any) -> Iterator[Any]:
     finally:
         rt.cleanup()
         shutil.rmtree(work, ignore_errors=True)
+
+
+@contextmanager
+def held_mount_namespace(tmp_path: Path) -> Iterator[Path]:
+    """A new, empty-handed mount namespace held by a bind mount on a file in tmp_path.
+
+    The namespace file can only be bound below a private mount, so the holder
+    dir is bound onto itself and made private first; both are unmounted after.
+    """
+    holder = tmp_path / "nsholder"
+    holder.mkdir()
+    subprocess.run(["mount", "--bind", str(holder), str(holder)], check=True)
+    try:
+        subprocess.run(["mount", "--make-private", str(holder)], check=True)
+        ns_file = holder / "mnt"
+        ns_file.touch()
+        subprocess.run(["unshare", f"--mount={ns_file}", "--propagation", "private", "true"],
+                       check=True)
+        try:
+            yield ns_file
+        finally:
+            subprocess.run(["umount", "-l", str(ns_file)], check=False)
+    finally:
+        subprocess.run(["umount", "-l", str(holder)], check=False)

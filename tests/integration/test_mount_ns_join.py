@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import mounts_under, needs_root
+from tests.conftest import held_mount_namespace, mounts_under, needs_root
 
 pytestmark = needs_root
 
@@ -41,24 +41,10 @@ def mount_marker(ns_path: str, rootfs: Path, text: str) -> None:
 @pytest.fixture
 def held_ns(tmp_path: Path, rootfs: Path) -> Iterator[tuple[str, str]]:
     """(path of a mount namespace held by a bind mount, the marker text)."""
-    holder = tmp_path / "nsholder"
-    holder.mkdir()
-    # The namespace file can only be bound below a private mount.
-    subprocess.run(["mount", "--bind", str(holder), str(holder)], check=True)
-    try:
-        subprocess.run(["mount", "--make-private", str(holder)], check=True)
-        ns_file = holder / "mnt"
-        ns_file.touch()
-        subprocess.run(["unshare", f"--mount={ns_file}", "--propagation", "private", "true"],
-                       check=True)
-        try:
-            text = uuid.uuid4().hex
-            mount_marker(str(ns_file), rootfs, text)
-            yield str(ns_file), text
-        finally:
-            subprocess.run(["umount", "-l", str(ns_file)], check=False)
-    finally:
-        subprocess.run(["umount", "-l", str(holder)], check=False)
+    with held_mount_namespace(tmp_path) as ns_file:
+        text = uuid.uuid4().hex
+        mount_marker(str(ns_file), rootfs, text)
+        yield str(ns_file), text
 
 
 def ns_inode(path: str) -> int:

@@ -33,14 +33,6 @@ CGROUP_MOUNT = {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cg
                 "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
 
 
-@pytest.fixture
-def rt(runtime):
-    """The runtime fixture, plus a leak check once every container is deleted."""
-    yield runtime
-    runtime.cleanup()
-    for cid in runtime.ids:
-        assert cgroup_dirs_named(cid) == [], f"cgroup of {cid} left behind"
-        assert not (runtime.root / cid).exists()
 
 
 def make(rt, bundle, args: list[str], resources: dict[str, Any] | None = None,

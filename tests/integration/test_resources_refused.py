@@ -23,14 +23,6 @@ from tests.integration.test_resources import detached, error_line, make, stored_
 pytestmark = needs_root
 
 
-@pytest.fixture
-def rt(runtime):
-    """The runtime fixture, plus a leak check once every container is deleted."""
-    yield runtime
-    runtime.cleanup()
-    for cid in runtime.ids:
-        assert cgroup_dirs_named(cid) == [], f"cgroup of {cid} left behind"
-        assert not (runtime.root / cid).exists()
 
 CG = Path("/sys/fs/cgroup")
 RUNC = bool(os.environ.get("PYRUNC_TEST_RUNTIME"))

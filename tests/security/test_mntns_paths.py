@@ -19,7 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cgroup_dirs_named, mounts_under, needs_root, processes_with, runtime_env
+from tests.conftest import (
+    cgroup_dirs_named,
+    held_mount_namespace,
+    mounts_under,
+    needs_root,
+    processes_with,
+    runtime_env,
+)
 
 pytestmark = needs_root
 
@@ -57,20 +64,8 @@ def assert_nothing_left(runtime, cid: str, marker: str, rootfs: Path) -> None:
 @pytest.fixture
 def mnt_ns(tmp_path: Path) -> Iterator[Path]:
     """A valid mount namespace file, held by a bind mount in the test's temp dir."""
-    holder = tmp_path / "nsholder"
-    holder.mkdir()
-    subprocess.run(["mount", "--bind", str(holder), str(holder)], check=True)
-    try:
-        subprocess.run(["mount", "--make-private", str(holder)], check=True)
-        ns_file = holder / "mnt"
-        ns_file.touch()
-        subprocess.run(["unshare", f"--mount={ns_file}", "--propagation", "private", "true"], check=True)
-        try:
-            yield ns_file
-        finally:
-            subprocess.run(["umount", "-l", str(ns_file)], check=False)
-    finally:
-        subprocess.run(["umount", "-l", str(holder)], check=False)
+    with held_mount_namespace(tmp_path) as ns_file:
+        yield ns_file
 
 
 def _regular(tmp: Path) -> str:
