@@ -28,6 +28,7 @@ from tests.engines.conftest import (
     engine_env,
     explain,
     finish_sandbox,
+    new_name,
     require_root,
     run,
     skip_unless_binaries,
@@ -183,3 +184,40 @@ def test_create_failure_shows_the_runtimes_log_message(docker: Docker, direct_ro
     proc = docker.run("nosuchcommand")
     assert proc.returncode == 127, explain(proc, docker.rt)
     assert f"OCI runtime create failed: {msg}: unknown" in proc.stderr.decode(), explain(proc, docker.rt)
+
+
+def _apparmor_enabled() -> bool:
+    try:
+        return Path("/sys/module/apparmor/parameters/enabled").read_text().strip() == "Y"
+    except OSError:
+        return False
+
+
+# The label of the shell, then whether a mount (denied by docker-default even
+# with CAP_SYS_ADMIN) succeeds.
+_AA_PROBE = "cat /proc/self/attr/current; echo; if mount -t tmpfs none /mnt; then echo mounted; else echo denied; fi"
+
+
+@pytest.mark.skipif(not _apparmor_enabled(), reason="AppArmor is not enabled on this host "
+                    "(runs in the VM lane: tests/vm/lane.py)")
+def test_apparmor_docker_default_confines_run_and_exec(docker: Docker) -> None:
+    """dockerd sends apparmorProfile docker-default; the runtime applies it to run and exec."""
+    rt = docker.rt
+    mark = rt.mark()
+    opts = ("--rm", "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined")
+    confined = docker.run("sh", "-c", _AA_PROBE, opts=opts)
+    out = confined.stdout.decode().split()
+    assert confined.returncode == 0 and out[:2] == ["docker-default", "(enforce)"], explain(confined, rt, mark)
+    assert out[-1] == "denied", explain(confined, rt, mark)
+    free = docker.run("sh", "-c", _AA_PROBE, opts=(*opts, "--security-opt", "apparmor=unconfined"))
+    out = free.stdout.decode().split()
+    assert free.returncode == 0 and out == ["unconfined", "mounted"], explain(free, rt, mark)
+    name = new_name("aa")
+    start = docker.run("sleep", "1000", opts=("--detach", "--name", name))
+    assert start.returncode == 0, explain(start, rt, mark)
+    try:
+        ex = docker("exec", name, "cat", "/proc/self/attr/current")
+        assert ex.returncode == 0, explain(ex, rt, mark)
+        assert ex.stdout.decode().split() == ["docker-default", "(enforce)"], explain(ex, rt, mark)
+    finally:
+        docker("rm", "--force", name)

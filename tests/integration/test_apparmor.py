@@ -136,12 +136,22 @@ def test_exec_process_json_profile(runtime, bundle, profile, tmp_path):
     assert lines(proc)[0] == f"{profile} (enforce)" and lines(proc)[-1] == "denied"
 
 
-def test_exec_gets_the_container_profile_by_default(runtime, bundle, profile, tmp_path):
+def test_exec_gets_the_container_profile_by_default(runtime, bundle, profile):
     cid = started(runtime, bundle, profile)
     proc = runtime("exec", cid, "sh", "-c", PROBE)
     assert proc.returncode == 0, proc.stderr
     assert lines(proc)[0] == f"{profile} (enforce)" and lines(proc)[-1] == "denied"
-    # A process.json without a profile gets the container's too (runc's rule).
+
+
+RUNC_P_UNCONFINED = ("runc 1.1.5 runs an `exec -p` process without a profile unconfined; "
+                     "pyrunc gives it the container's (libcontainer's newInitConfig default)")
+
+
+def test_exec_process_json_without_profile_gets_the_container_one(runtime, bundle, profile,
+                                                                  tmp_path):
+    if not is_pyrunc():
+        pytest.xfail(RUNC_P_UNCONFINED)
+    cid = started(runtime, bundle, profile)
     process = {"args": ["sh", "-c", PROBE], "cwd": "/", "env": ["PATH=/bin"],
                "user": {"uid": 0, "gid": 0}}
     path = tmp_path / "process.json"
@@ -198,6 +208,8 @@ def test_profile_unloaded_before_exec_is_reported_from_the_write(runtime, bundle
     The process.json has no profile: the container's is used, and only the
     write in the container can find it missing.
     """
+    if not is_pyrunc():
+        pytest.xfail(RUNC_P_UNCONFINED)
     name = f"pyrunc-test-gone-{uuid.uuid4().hex[:8]}"
     path = tmp_path / name
     path.write_text(PROFILE.format(name=name))
