@@ -195,7 +195,8 @@ def _apparmor_enabled() -> bool:
 
 # The label of the shell, then whether a mount (denied by docker-default even
 # with CAP_SYS_ADMIN) succeeds.
-_AA_PROBE = "cat /proc/self/attr/current; echo; if mount -t tmpfs none /mnt; then echo mounted; else echo denied; fi"
+_AA_PROBE = ("cat /proc/self/attr/current; echo; mkdir -p /aa-mnt; "
+             "if mount -t tmpfs none /aa-mnt; then echo mounted; else echo denied; fi")
 
 
 @pytest.mark.skipif(not _apparmor_enabled(), reason="AppArmor is not enabled on this host "
