@@ -184,18 +184,23 @@ def test_profile_not_loaded_is_one_line_and_leaves_nothing(runtime, bundle):
     assert runtime("run", "-b", str(bundle(config=good)), cid).returncode == 0
 
 
-def test_exec_profile_not_loaded(runtime, bundle):
-    missing = f"pyrunc-test-missing-{uuid.uuid4().hex[:8]}"
-    cid = started(runtime, bundle, None)
-    proc = runtime("exec", "--apparmor", missing, cid, "true")
+def assert_exec_refused_for(proc, profile: str) -> str:
+    """A refused exec: one stderr line; for pyrunc runc's 255 and "exec failed:" prefix."""
     err = proc.stderr.decode()
     assert proc.returncode != 0
     assert len(err.splitlines()) == 1, err
     if is_pyrunc():
-        # runc's status and prefix for a failed exec
         assert proc.returncode == 255
         assert err.strip() == ("exec failed: process.apparmorProfile: AppArmor profile "
-                               f'"{missing}" is not loaded')
+                               f'"{profile}" is not loaded')
+    return err
+
+
+def test_exec_profile_not_loaded(runtime, bundle):
+    missing = f"pyrunc-test-missing-{uuid.uuid4().hex[:8]}"
+    cid = started(runtime, bundle, None)
+    proc = runtime("exec", "--apparmor", missing, cid, "true")
+    assert_exec_refused_for(proc, missing)
     # The container goes on running, alone.
     assert runtime.state(cid)["status"] == "running"
     ps = runtime("ps", "--format", "json", cid)
@@ -221,12 +226,6 @@ def test_profile_unloaded_before_exec_is_reported_from_the_write(runtime, bundle
     process = {"args": ["true"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}
     (tmp_path / "process.json").write_text(json.dumps(process))
     proc = runtime("exec", "-p", str(tmp_path / "process.json"), cid)
-    err = proc.stderr.decode()
-    assert proc.returncode != 0
-    assert len(err.splitlines()) == 1, err
-    if is_pyrunc():
-        assert proc.returncode == 255
-        assert err.strip() == ("exec failed: process.apparmorProfile: AppArmor profile "
-                               f'"{name}" is not loaded')
-    else:
+    err = assert_exec_refused_for(proc, name)
+    if not is_pyrunc():
         assert "apparmor" in err
