@@ -47,6 +47,12 @@ PACKAGES = [
     "libseccomp-dev", "pkg-config", "busybox-static", "file",
     # the other runtimes and the engines
     "runc", "crun", "containerd", "podman", "docker.io",
+    # rootless: a systemd user session that delegates a cgroup v2 subtree, and
+    # what rootless podman uses for networking and storage
+    "dbus-user-session", "libpam-systemd", "slirp4netns", "fuse-overlayfs",
+    # SELinux as Fedora/RHEL hosts run it: the reference policy and its tools,
+    # present in every image, enabled only when the lane boots with SELinux
+    "selinux-policy-default", "selinux-utils", "policycoreutils",
 ]
 
 # Started on demand by the tests with their own state directories; running the
