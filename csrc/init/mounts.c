@@ -402,13 +402,157 @@ int op_pivot_root(const struct step *s)
 	return root_is_now_slash();
 }
 
+/* Undo mountinfo's octal escapes (\040 for a space, ...) in place. */
+static void mountinfo_unescape(char *s)
+{
+	char *out = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*out = '\0';
+}
+
+/* Whether path is dir or lies below it. */
+static int path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	if (n == 1 && dir[0] == '/')
+		return 1;
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* The whole of /proc/self/mountinfo, NUL-terminated, or NULL (errno set). */
+static char *read_mountinfo(void)
+{
+	size_t cap = 16384, len = 0;
+	char *buf = malloc(cap), *bigger;
+	int fd = proc_open("self/mountinfo", O_RDONLY, PROC_SELF);
+	ssize_t n;
+
+	if (fd < 0 || !buf) {
+		errno = fd < 0 ? -fd : ENOMEM;
+		goto err;
+	}
+	for (;;) {
+		if (cap - len < 4096) {
+			bigger = realloc(buf, cap * 2);
+			if (!bigger) {
+				errno = ENOMEM;
+				goto err;
+			}
+			buf = bigger;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto err;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return buf;
+err:
+	n = errno;
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	errno = (int)n;
+	return NULL;
+}
+
+/* One mountinfo line: its root and mount point (unescaped, in place) and
+ * fstype, or -1 when the line does not parse. */
+static int mountinfo_fields(char *line, char **root, char **point, char **fstype)
+{
+	char *f[5], *sep, *save = NULL;
+	int i;
+
+	sep = strstr(line, " - ");
+	if (!sep)
+		return -1;
+	*sep = '\0';
+	for (i = 0; i < 5; i++) {
+		f[i] = strtok_r(i ? NULL : line, " ", &save);
+		if (!f[i])
+			return -1;
+	}
+	*fstype = strtok_r(sep + 3, " ", &save);
+	if (!*fstype)
+		return -1;
+	*root = f[3];
+	*point = f[4];
+	mountinfo_unescape(*root);
+	mountinfo_unescape(*point);
+	return 0;
+}
+
+/*
+ * Before MS_MOVE + chroot: every whole procfs or sysfs mount outside the new
+ * root goes. pivot_root detaches the old root and with it these; chroot
+ * leaves them in the mount namespace, where the kernel counts them as
+ * "fully visible" and so lets a user namespace made in the container mount
+ * a fresh, unmasked procfs or sysfs. Each is made rslave first (the detach
+ * must not propagate to the host); one that cannot be detached (locked, in
+ * a user namespace) is covered with a tmpfs, which the kernel's check also
+ * counts as hiding it.
+ */
+static int detach_proc_and_sys_outside_root(void)
+{
+	char *buf = read_mountinfo(), *line, *next, *root, *point, *fstype;
+	int err = 0;
+
+	if (!buf)
+		return fail(errno, "reading /proc/self/mountinfo");
+	for (line = buf; line && *line && !err; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (mountinfo_fields(line, &root, &point, &fstype) < 0)
+			continue;
+		if (strcmp(root, "/") != 0 || (strcmp(fstype, "proc") != 0 &&
+					       strcmp(fstype, "sysfs") != 0) ||
+		    path_within(point, ctx.root_path))
+			continue;
+		if (mount(NULL, point, NULL, MS_SLAVE | MS_REC, NULL) < 0) {
+			/* Gone with a parent detached before it. */
+			if (errno == ENOENT)
+				continue;
+			err = fail(errno, "making %s rslave", point);
+		} else if (umount2(point, MNT_DETACH) < 0) {
+			if (errno != EINVAL && errno != EPERM)
+				err = fail(errno, "detaching %s", point);
+			else if (mount("tmpfs", point, "tmpfs", 0, NULL) < 0)
+				err = fail(errno, "covering %s with a tmpfs", point);
+		}
+	}
+	free(buf);
+	return err;
+}
+
 int op_chroot(const struct step *s)
 {
-	int root = root_fd_get();
+	int root = root_fd_get(), err;
 
 	(void)s;
 	if (root < 0)
 		return fail(-root, "%s", ctx.root_path);
+	err = detach_proc_and_sys_outside_root();
+	if (err)
+		return err;
 	if (fchdir(root) < 0)
 		return fail(errno, "%s", ctx.root_path);
 	if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)

@@ -247,3 +247,46 @@ def test_bind_source_only_host_root_can_reach_in_a_user_namespace(runtime, bundl
     cfg["mounts"].append({"destination": "/tmp/data", "type": "bind",
                           "source": str(hidden / "data"), "options": ["bind"]})
     assert run_ok(runtime, bundle, cfg) == "reached\n"
+
+
+# --- --no-pivot and a fresh procfs -------------------------------------------------
+
+def own_mountinfo() -> list[str]:
+    """The test process's mount table, without the per-boot mount ids."""
+    return sorted(" ".join(line.split()[2:]) for line in
+                  Path("/proc/self/mountinfo").read_text().splitlines())
+
+
+@pytest.mark.parametrize("userns", [False, True], ids=["host-userns", "userns"])
+@pytest.mark.parametrize("no_pivot", [False, True], ids=["pivot", "no-pivot"])
+def test_nested_user_namespace_cannot_mount_a_fresh_proc(runtime, bundle, public_rootfs,
+                                                         no_pivot, userns):
+    # The kernel lets a user namespace mount procfs or sysfs only where one
+    # is already fully visible (no locked mounts over it) in its mount
+    # namespace. The container's own /proc and /sys carry the masks, so a
+    # user namespace made inside the container cannot mount unmasked ones.
+    # With MS_MOVE and chroot the host's /proc and /sys would still be in
+    # the container's mount namespace, outside its root: the runtime detaches
+    # them first (as runc does), and the mount fails as with pivot_root. In
+    # a user namespace they are locked (cannot be detached) and get covered.
+    # The user is not root: mapping host uid 0 into a new user namespace
+    # takes CAP_SETFCAP, which the container lacks.
+    script = ("mkdir -p /tmp/p /tmp/s; "
+              "unshare -U -r -m -p -f sh -c 'mount -t proc proc /tmp/p; echo proc=$?; "
+              "mount -t sysfs sysfs /tmp/s; echo sysfs=$?' 2>&1; "
+              "head -1 /proc/self/status")
+    if userns:
+        cfg = userns_config(bundle, ["sh", "-c", script], rootfs=public_rootfs)
+    else:
+        cfg = bundle.config(["sh", "-c", script])
+    cfg["process"]["user"] = {"uid": 1000, "gid": 1000}
+    before = own_mountinfo()
+    proc = runtime("run", *(["--no-pivot"] if no_pivot else []), "-b", str(bundle(config=cfg)),
+                   runtime.new_id())
+    assert proc.returncode == 0, proc.stderr.decode() + proc.stdout.decode()
+    out = proc.stdout.decode().splitlines()
+    assert out[-1] == "Name:\thead", out  # the container's own /proc still works
+    assert "proc=0" not in out and "sysfs=0" not in out, out
+    assert "proc=1" in out and "sysfs=1" in out, out
+    assert "mount: permission denied (are you root?)" in out
+    assert own_mountinfo() == before
