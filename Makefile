@@ -31,7 +31,7 @@ demo: install rootfs
 	$(PYRUNC_BIN) --root /run/pyrunc-demo run --bundle bundles/busybox demo-$$$$
 
 test-deps: deps venv
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc containerd podman docker.io iproute2 uidmap >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc containerd podman docker.io iproute2 uidmap dbus-daemon >/dev/null
 
 # Made again whenever the pins change.
 venv: $(VENV)/.pins

@@ -290,6 +290,28 @@ def test_create_run_exec_modules_skip_typing(tmp_path: Path,
     assert sorted(m for m in modules - bare_s[0] if m.split(".")[0] in CREATE_FORBIDDEN) == []
 
 
+# The systemd cgroup driver's D-Bus client: loaded only when --systemd-cgroup is used.
+SYSTEMD_MODULES = ("pyrunc.linux.dbus", "pyrunc.linux.systemd_manager")
+
+
+@pytest.mark.parametrize("mode", ["create-prelude", "create-modules"])
+def test_cgroupfs_create_path_skips_the_dbus_client(mode: str, bundle: Path, tmp_path: Path) -> None:
+    args = [str(bundle)] if mode == "create-prelude" else []
+    modules, status = _modules(tmp_path, mode, *args, no_site=True)
+    assert status == "ok"
+    assert "pyrunc.linux.cgroups" in modules
+    assert sorted(set(SYSTEMD_MODULES) & modules) == []
+
+
+@pytest.mark.parametrize("name", sorted(CLI_CASES))
+def test_cli_commands_skip_the_dbus_client(name: str, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    modules, _ = _modules(tmp_path, "cli", "--root", str(root), *CLI_CASES[name], no_site=True)
+    assert "pyrunc.cli" in modules
+    assert sorted(set(SYSTEMD_MODULES) & modules) == []
+
+
 def test_rejection_imports_jsonschema_to_explain(bundle: Path, tmp_path: Path,
                                                  baseline: set[str]) -> None:
     """The detector works: an invalid config does pull jsonschema in, for the message."""
