@@ -56,6 +56,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("nspaths.py", "namespace_type"): "namespace paths are host paths named by the config's author "
                                       "(symlinks followed, as runc does); opened O_PATH, checked on "
                                       "nsfs, checked again by pyrunc-init when joined",
+    ("systemd_manager.py", "connect"): "/run/systemd/system of the host (is systemd running)",
     ("netdevs.py", "apparmor_enabled"): "host /sys",
     ("netdevs.py", "apparmor_profiles"): "host /sys",
     ("netdevs.py", "selinux_enabled"): "host /sys",
