@@ -59,7 +59,10 @@
  *     (the kernel would read past the mask); OP_NETDEV with a name of 0 or
  *     more than 15 bytes, or an address that is not 6 bytes of AF_INET (2)
  *     with prefix <= 32 or 18 bytes of AF_INET6 (10) with prefix <= 128;
- *     OP_APPARMOR with a profile of 0 or more than PATH_MAX bytes.
+ *     OP_APPARMOR with a profile of 0 or more than PATH_MAX bytes;
+ *     OP_SELINUX_LABEL with a label of 0 or more than PATH_MAX bytes;
+ *     OP_KEYRING with a name of 0 or more than 255 bytes, or a label of
+ *     more than PATH_MAX bytes.
  * It never trusts a length before checking it.  Other ints are only checked
  * where the step runs (a failing step, not EBADMSG).
  *
@@ -203,6 +206,15 @@ enum plan_op {
 	                       * next execve: "exec <str0>" written to /proc/self/attr/apparmor/exec,
 	                       * or /proc/self/attr/exec on kernels before 5.8, through the
 	                       * procfs handle (proc.c) */
+	OP_SELINUX_LABEL = 50, /* str0 SELinux label (1..PATH_MAX bytes) for the next execve:
+	                        * written to /proc/thread-self/attr/exec through the procfs
+	                        * handle (proc.c) */
+	OP_KEYRING = 51,      /* a new session keyring: str1, when not empty (<= PATH_MAX
+	                       * bytes), is first written to /proc/thread-self/attr/keycreate
+	                       * (the keyring's SELinux label); then
+	                       * keyctl(KEYCTL_JOIN_SESSION_KEYRING, str0 name, 1..255 bytes),
+	                       * ENOSYS ignored (no keyrings); then, if int1 is not 0, the
+	                       * keyring's permissions become (perm & int0) | int1 */
 	OP_MAX
 };
 

@@ -155,6 +155,11 @@ def _init_error_message(err: Any) -> str:
         else:
             detail = os.strerror(err.errno).lower()
         return f'unable to start container process: exec: "{prog}": {detail}'
+    if step is not None and step.op in (P.OP_SELINUX_LABEL, P.OP_KEYRING) and \
+            err.text.startswith(("write /proc/", "open /proc/")):
+        label = step.strs[-1].decode(errors="replace")
+        return (f'unable to apply SELinux label "{label}" (process.selinuxLabel): '
+                f"{err.text}: {os.strerror(err.errno).lower()}")
     if step is not None and step.op == P.OP_APPARMOR:
         from pyrunc.plan.procattrs import apparmor_not_loaded
 
@@ -240,7 +245,7 @@ def create(store: Store, container_id: str, opts: CreateOptions,
         record = ContainerRecord(
             id=container_id, bundle=bundle, rootfs=rootfs, created=_now_rfc3339(),
             annotations=dict(config.get("annotations") or {}), cgroup=manager.to_state(),
-            config=config)
+            config=config, no_new_keyring=opts.no_new_keyring)
         store.save(record)
         if opts.rootless:
             from pyrunc.linux.rootless_cgroups import prepare
@@ -260,6 +265,8 @@ def create(store: Store, container_id: str, opts: CreateOptions,
                                   no_pivot=opts.no_pivot,
                                   container_cgroup_dirs=_cgroup_dirs_shown(manager))
         facts.net_addresses = collect_addresses(linux)
+        facts.container_id = container_id
+        facts.new_keyring = not opts.no_new_keyring
         if unprivileged:
             from pyrunc.linux.userns import setgroups_denied
 
@@ -902,7 +909,8 @@ def exec_process(store: Store, container_id: str, process: dict[str, Any],
         steps = build_exec_plan(record.config, record.pid, process, first_closed, home,
                                 console_fd=console_fd,
                                 seccomp_fds=listener.fds if listener else (-1, -1),
-                                setgroups_denied=_setgroups_denied(record))
+                                setgroups_denied=_setgroups_denied(record),
+                                container_id=record.id, new_keyring=not record.no_new_keyring)
         if not opts.detach:
             lib.pyrunc_set_child_subreaper(1)
         forwarder = None if opts.detach else _Forwarder()

@@ -197,6 +197,8 @@ int op_netdev(const struct step *s);
 
 /* proc.c: LSM */
 int op_apparmor(const struct step *s);
+int op_selinux_label(const struct step *s);
+int op_keyring(const struct step *s);
 
 /* sync.c */
 int op_sync(const struct step *s);

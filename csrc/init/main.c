@@ -82,6 +82,8 @@ static const step_fn handlers[OP_MAX] = {
 	[OP_MEMPOLICY] = op_mempolicy,
 	[OP_NETDEV] = op_netdev,
 	[OP_APPARMOR] = op_apparmor,
+	[OP_SELINUX_LABEL] = op_selinux_label,
+	[OP_KEYRING] = op_keyring,
 };
 
 static __attribute__((noreturn)) void die(int step, int err, const char *text)

@@ -70,6 +70,8 @@ static const struct op_rule rules[OP_MAX] = {
 	[OP_MEMPOLICY] = { 1, 1, 0x1 },
 	[OP_NETDEV] = { 1, 1, 0xfe },
 	[OP_APPARMOR] = { 1, 1, 0 },
+	[OP_SELINUX_LABEL] = { 1, 1, 0 },
+	[OP_KEYRING] = { 1, 2, 0 },
 };
 
 /* +1: room for the terminator of the last string (see terminate_strings). */
@@ -147,6 +149,12 @@ static int check_op(uint32_t idx, const struct step *s)
 	}
 	if (s->op == OP_APPARMOR && (!s->strs[0].len || s->strs[0].len > PATH_MAX))
 		return bad("step %u: AppArmor profile name of %u bytes", idx, s->strs[0].len);
+	if (s->op == OP_SELINUX_LABEL && (!s->strs[0].len || s->strs[0].len > PATH_MAX))
+		return bad("step %u: SELinux label of %u bytes", idx, s->strs[0].len);
+	if (s->op == OP_KEYRING &&
+	    (!s->strs[0].len || s->strs[0].len > 255 || s->strs[1].len > PATH_MAX))
+		return bad("step %u: keyring name of %u or label of %u bytes", idx,
+			   s->strs[0].len, s->strs[1].len);
 	if (s->op == OP_SYNC && s->ints[1] > HOOK_STATE_SLOTS)
 		return bad("step %u: %llu hook states", idx, (unsigned long long)s->ints[1]);
 	if (s->op == OP_EXEC) {

@@ -80,6 +80,108 @@ int op_apparmor(const struct step *s)
 	return n == len ? 0 : fail(EIO, "write /proc/%s", used);
 }
 
+/* Write LEN bytes of LABEL to /proc/thread-self/attr/NAME (an SELinux
+ * process attribute), below the procfs handle like op_apparmor.  LEN 0
+ * resets the attribute. */
+static int write_selinux_attr(const char *name, const char *label, size_t len)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "thread-self/attr/%s", name);
+	fd = proc_open(path, O_WRONLY, PROC_SELF);
+	if (fd < 0)
+		return fail(-fd, "open /proc/%s", path);
+	n = write(fd, label, len);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	if (n < 0)
+		return fail((int)-n, "write /proc/%s", path);
+	return (size_t)n == len ? 0 : fail(EIO, "write /proc/%s", path);
+}
+
+/*
+ * SELinux's setexeccon: the label takes effect at the next execve (the
+ * container process's) and is reset by it.  Like the AppArmor step it comes
+ * before the seccomp filter, which may deny the write.
+ */
+int op_selinux_label(const struct step *s)
+{
+	return write_selinux_attr("exec", s->strs[0].s, s->strs[0].len);
+}
+
+#ifndef KEYCTL_JOIN_SESSION_KEYRING
+#define KEYCTL_DESCRIBE 6
+#define KEYCTL_SETPERM 5
+#define KEYCTL_JOIN_SESSION_KEYRING 1
+#endif
+
+/* The permission mask of KEY: the fourth field of KEYCTL_DESCRIBE's
+ * "type;uid;gid;perm;description", in hex. */
+static int key_perm(long key, uint32_t *perm)
+{
+	char desc[512];
+	const char *p = desc;
+	long n = syscall(SYS_keyctl, KEYCTL_DESCRIBE, key, desc, sizeof(desc) - 1);
+	char *end;
+
+	if (n < 0)
+		return -errno;
+	desc[n < (long)sizeof(desc) ? n : (long)sizeof(desc) - 1] = 0;
+	for (int field = 0; field < 3; field++) {
+		p = strchr(p, ';');
+		if (!p)
+			return -EINVAL;
+		p++;
+	}
+	errno = 0;
+	*perm = (uint32_t)strtoul(p, &end, 16);
+	return (errno || end == p || *end != ';') ? -EINVAL : 0;
+}
+
+/*
+ * A session keyring of the container's own, as runc makes it, so the
+ * container does not share its caller's.  With a label, the keyring is
+ * created with it (attr/keycreate, reset afterwards); a kernel without
+ * keyrings (ENOSYS) is not an error.
+ */
+int op_keyring(const struct step *s)
+{
+	const char *label = s->strs[1].s;
+	uint32_t perm;
+	long key;
+	int err;
+
+	if (s->strs[1].len) {
+		err = write_selinux_attr("keycreate", label, s->strs[1].len);
+		if (err)
+			return err;
+	}
+	key = syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, s->strs[0].s);
+	err = key < 0 ? errno : 0;
+	if (s->strs[1].len) {
+		int reset = write_selinux_attr("keycreate", "", 0);
+
+		if (reset)
+			return reset;
+	}
+	if (err == ENOSYS)
+		return 0;
+	if (err)
+		return fail(err, "join session keyring \"%s\"", s->strs[0].s);
+	if (!s->ints[1])
+		return 0;
+	err = key_perm(key, &perm);
+	if (err)
+		return fail(-err, "describe session keyring \"%s\"", s->strs[0].s);
+	perm = (perm & (uint32_t)s->ints[0]) | (uint32_t)s->ints[1];
+	if (syscall(SYS_keyctl, KEYCTL_SETPERM, key, perm) < 0)
+		return fail(errno, "set permissions of session keyring \"%s\"", s->strs[0].s);
+	return 0;
+}
+
 int op_oom_score_adj(const struct step *s)
 {
 	char buf[24];

@@ -83,7 +83,7 @@ class HostFacts(Record):
     __slots__ = ("rootfs", "bundle", "fifo_fd", "first_closed_fd", "source_kinds",
                  "cgroup_hierarchies", "has_kcore", "no_pivot", "passwd_home", "net_addresses",
                  "console_fd", "seccomp_fds", "idmap_userns_fds", "setgroups_denied",
-                 "in_user_namespace")
+                 "in_user_namespace", "container_id", "new_keyring")
 
     def __init__(self, rootfs: str, bundle: str, fifo_fd: int = -1, first_closed_fd: int = 3,
                  source_kinds: Mapping[str, str] | None = None,
@@ -92,7 +92,8 @@ class HostFacts(Record):
                  net_addresses: Mapping[str, Sequence[PA.NetAddress]] | None = None,
                  console_fd: int = -1, seccomp_fds: tuple[int, int] = (-1, -1),
                  idmap_userns_fds: Mapping[int, int] | None = None,
-                 setgroups_denied: bool = False, in_user_namespace: bool = False) -> None:
+                 setgroups_denied: bool = False, in_user_namespace: bool = False,
+                 container_id: str = "", new_keyring: bool = False) -> None:
         self.rootfs = rootfs                      # absolute host path
         self.bundle = bundle
         self.fifo_fd = fifo_fd                    # O_PATH fd of exec.fifo (-1: run without wait)
@@ -114,6 +115,10 @@ class HostFacts(Record):
         # The runtime itself runs in a (non-initial) user namespace, e.g. rootless
         # podman's: what the kernel refuses there is refused to the container too.
         self.in_user_namespace = in_user_namespace
+        self.container_id = container_id
+        # A session keyring of the container's own (runc's default; not with
+        # --no-new-keyring).
+        self.new_keyring = new_keyring
 
 
 def namespace_steps(linux: Mapping[str, Any], name_fields: bool = False) -> list[P.Step]:
@@ -453,6 +458,9 @@ def build_create_plan(config: Mapping[str, Any], facts: HostFacts) -> list[P.Ste
     # pivoted into, and the mounts stay there as long as it lives.
     steps += namespace_steps(linux, name_fields=True)
     steps.append(session_step())
+    if facts.new_keyring and facts.container_id:
+        steps.append(PA.keyring_step(facts.container_id, process.get("selinuxLabel") or "",
+                                     user_namespace=_has_ns(linux, "user")))
     if process.get("oomScoreAdj") is not None:
         steps.append(P.step(P.OP_OOM_SCORE_ADJ, int(process["oomScoreAdj"]),
                             what=f"set oom_score_adj {process['oomScoreAdj']}"))
@@ -487,12 +495,15 @@ def build_exec_plan(config: Mapping[str, Any], init_pid: int, process: Mapping[s
                     first_closed_fd: int, home: str | None = None,
                     console_fd: int = -1,
                     seccomp_fds: tuple[int, int] = (-1, -1),
-                    setgroups_denied: bool = False) -> list[P.Step]:
+                    setgroups_denied: bool = False, container_id: str = "",
+                    new_keyring: bool = False) -> list[P.Step]:
     """The plan of `exec`: join every namespace of the container's init, then run process.
 
     Namespaces are joined through the init's /proc/<pid>/ns links, in the
     same order as `create` joins namespaces given by path (user first); the
     fork that follows puts the process into the container's pid namespace.
+    With new_keyring the process joins the container's session keyring
+    (by name, as runc does).
     """
     linux = config.get("linux") or {}
     joined = {"namespaces": [
@@ -500,6 +511,9 @@ def build_exec_plan(config: Mapping[str, Any], init_pid: int, process: Mapping[s
         for ns in linux.get("namespaces") or ()]}
     steps = [s for s in namespace_steps(joined)]
     steps.append(session_step())
+    if new_keyring and container_id:
+        steps.append(PA.keyring_step(container_id, PA.exec_selinux_label(config, process),
+                                     user_namespace=_has_ns(linux, "user"), set_perms=False))
     if process.get("terminal") and console_fd >= 0:
         steps.append(console_step(process, console_fd, dev_console=False))
     if process.get("oomScoreAdj") is not None:

@@ -2,9 +2,10 @@
 
 Covers process.scheduler, process.ioPriority, process.execCPUAffinity,
 linux.personality, linux.memoryPolicy, the in-namespace half of
-linux.netDevices and process.apparmorProfile, plus the SELinux and Intel RDT
-fields that pyrunc treats the way runc does on a host without those
-features.  Everything here is pure:
+linux.netDevices, process.apparmorProfile, process.selinuxLabel (and the
+session keyring it labels), linux.mountLabel, plus the Intel RDT fields that
+pyrunc treats the way runc does on a host without resctrl.  Everything here
+is pure:
 host facts (is AppArmor on, which addresses a device has) come in as
 arguments.  Validation messages follow runc's where runc has one.
 """
@@ -242,24 +243,25 @@ def check_security_fields(config: Mapping[str, Any], process: Mapping[str, Any],
 
     An AppArmor profile on a host with AppArmor must be loaded
     (apparmor_profiles: the names the host lists, None when unknown); on a
-    host without AppArmor it fails as runc fails.  SELinux and Intel RDT are
-    not implemented: on a host without them pyrunc fails where runc fails and
-    ignores what runc ignores; on a host that has them it refuses rather than
-    silently running the container unconfined.
+    host without AppArmor it fails as runc fails.  An SELinux label on a host
+    without SELinux is runc's error; with SELinux, the kernel judges the label
+    when pyrunc-init writes it.  Intel RDT is not implemented: without resctrl
+    pyrunc fails where runc fails and ignores what runc ignores; with it, it
+    refuses rather than silently ignoring the field.
     """
     profile = process.get("apparmorProfile") or ""
     if profile:
         if not apparmor_enabled:
             raise ConfigError(APPARMOR_UNAVAILABLE)
         check_apparmor_profile(profile, apparmor_profiles)
-    if process.get("selinuxLabel"):
+    label = process.get("selinuxLabel") or ""
+    if label:
         if not selinux_enabled:
-            raise ConfigError("selinux label is specified in config, but selinux is disabled "
-                              "or not supported")
-        raise ConfigError("process.selinuxLabel: SELinux labels are not supported by pyrunc yet")
+            raise ConfigError(SELINUX_UNAVAILABLE)
+        check_selinux_label(label, "process.selinuxLabel")
     linux = config.get("linux") or {}
-    if linux.get("mountLabel") and selinux_enabled:
-        raise ConfigError("linux.mountLabel: SELinux labels are not supported by pyrunc yet")
+    if linux.get("mountLabel"):
+        check_selinux_label(linux["mountLabel"], "linux.mountLabel")
     rdt = linux.get("intelRdt")
     if rdt is not None:
         clos = rdt.get("closID") or ""
@@ -314,6 +316,51 @@ def apparmor_step(profile: str) -> P.Step:
     """OP_APPARMOR: PROFILE takes effect at the container process's execve."""
     return P.step(P.OP_APPARMOR, strs=(profile,),
                   what=f'apply AppArmor profile "{profile}" (process.apparmorProfile)')
+
+
+# runc's wording for process.selinuxLabel on a host without SELinux (its
+# config validation, before anything is created).
+SELINUX_UNAVAILABLE = ("selinux label is specified in config, but selinux is disabled "
+                       "or not supported")
+
+
+def check_selinux_label(label: str, field: str) -> None:
+    """A label must be one line of text the kernel can be given; it judges the rest.
+
+    A quote would end the ``context="..."`` mount option early, so a mount
+    label may not hold one (an SELinux context never does).
+    """
+    if any(c in label for c in '\0\n"') or len(label.encode()) > 4096:
+        raise ConfigError(f"{field}: invalid SELinux label {label!r}")
+
+
+def selinux_label_step(label: str, field: str = "process.selinuxLabel") -> P.Step:
+    """OP_SELINUX_LABEL: LABEL takes effect at the container process's execve."""
+    return P.step(P.OP_SELINUX_LABEL, strs=(label,),
+                  what=f'set SELinux label "{label}" for the process ({field})')
+
+
+# runc keeps every permission the kernel gives a new session keyring and adds
+# "search" for the possessor's uid, or for everyone in a user namespace (the
+# container's uids are not the keyring owner's there).
+KEY_PERM_KEEP = 0xFFFFFFFF
+KEY_USR_SEARCH = 0x00080000
+KEY_OTH_SEARCH = 0x00000008
+
+
+def keyring_step(container_id: str, label: str, *, user_namespace: bool,
+                 set_perms: bool = True) -> P.Step:
+    """OP_KEYRING: a session keyring "_ses.<id>" of the container's own.
+
+    ``create`` makes it (set_perms: make it searchable, as runc does); ``exec``
+    joins the same name.  LABEL (process.selinuxLabel) labels the keyring.
+    """
+    name = f"_ses.{container_id}"
+    add = (KEY_OTH_SEARCH if user_namespace else KEY_USR_SEARCH) if set_perms else 0
+    what = f'join session keyring "{name}"'
+    if label:
+        what += f' labelled "{label}" (process.selinuxLabel)'
+    return P.step(P.OP_KEYRING, KEY_PERM_KEEP, add, strs=(name, label), what=what)
 
 
 # Filesystem types whose mounts runc labels with mountLabel (context=...).
@@ -391,6 +438,8 @@ def finish_create_plan(steps: Sequence[P.Step], config: Mapping[str, Any],
         attrs.append(pers)
     if process.get("apparmorProfile"):
         attrs.append(apparmor_step(process["apparmorProfile"]))
+    if process.get("selinuxLabel"):
+        attrs.append(selinux_label_step(process["selinuxLabel"]))
     return _insert_before_last(out, P.OP_READY, attrs)
 
 
@@ -413,7 +462,19 @@ def finish_exec_plan(steps: Sequence[P.Step], config: Mapping[str, Any],
                or (config.get("process") or {}).get("apparmorProfile"))
     if profile:
         attrs.append(apparmor_step(profile))
+    label = exec_selinux_label(config, process)
+    if label:
+        attrs.append(selinux_label_step(label))
     if final is not None:
         attrs.append(final)
     out = _insert_before_last(list(steps), P.OP_READY, attrs)
     return [initial, *out] if initial is not None else out
+
+
+def exec_selinux_label(config: Mapping[str, Any], process: Mapping[str, Any]) -> str:
+    """The label of an exec process: its own (--process-label, exec -p), else the container's.
+
+    As runc: a process without a label of its own runs with the container's.
+    """
+    return str(process.get("selinuxLabel")
+               or (config.get("process") or {}).get("selinuxLabel") or "")

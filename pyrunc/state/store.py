@@ -31,14 +31,14 @@ class ContainerRecord:
     """
 
     FIELDS = ("id", "bundle", "rootfs", "created", "pid", "pid_start", "owner",
-              "annotations", "cgroup", "config", "started")
+              "annotations", "cgroup", "config", "started", "no_new_keyring")
     __slots__ = FIELDS
 
     def __init__(self, id: str, bundle: str, rootfs: str, created: str, pid: int = 0,
                  pid_start: int = 0,  # starttime of pid (field 22 of /proc/pid/stat)
                  owner: str = "", annotations: dict[str, str] | None = None,
                  cgroup: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
-                 started: bool = False) -> None:
+                 started: bool = False, no_new_keyring: bool = False) -> None:
         self.id = id
         self.bundle = bundle
         self.rootfs = rootfs
@@ -50,6 +50,8 @@ class ContainerRecord:
         self.cgroup: dict[str, Any] = {} if cgroup is None else cgroup
         self.config: dict[str, Any] = {} if config is None else config
         self.started = started
+        # Created with --no-new-keyring: exec processes join no session keyring either.
+        self.no_new_keyring = no_new_keyring
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ContainerRecord):

@@ -212,3 +212,24 @@ def test_stdio_is_given_to_the_user_and_the_pty_only_with_a_terminal(terminal):
     cfg["process"]["terminal"] = terminal
     setid = [s for s in plan(cfg) if s.op == P.OP_SETID][0]
     assert setid.ints[2] == P.SETID_F_STDIO | (P.SETID_F_STDIO_TTY if terminal else 0)
+
+
+def test_session_keyring_right_after_setsid_with_the_process_label():
+    cfg = json.loads(json.dumps(BASE))
+    cfg["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0"
+    steps = plan(cfg, container_id="c1", new_keyring=True)
+    at = ops(steps).index(P.OP_KEYRING)
+    assert steps[at - 1].op == P.OP_SETSID and ops(steps).index(P.OP_FORK) < at
+    assert steps[at].strs == (b"_ses.c1", b"system_u:system_r:container_t:s0")
+    assert P.OP_KEYRING not in ops(plan(cfg, container_id="c1", new_keyring=False))
+
+
+def test_exec_joins_the_container_keyring_by_name_without_changing_it():
+    from pyrunc.plan.builder import build_exec_plan
+
+    cfg = json.loads(json.dumps(BASE))
+    steps = build_exec_plan(cfg, 42, {**cfg["process"], "selinuxLabel": "x_t"}, 3,
+                            container_id="c1", new_keyring=True)
+    (key,) = [s for s in steps if s.op == P.OP_KEYRING]
+    assert key.strs == (b"_ses.c1", b"x_t") and key.ints[1] == 0
+    assert P.OP_KEYRING not in ops(build_exec_plan(cfg, 42, cfg["process"], 3, container_id="c1"))

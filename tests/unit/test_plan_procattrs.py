@@ -140,3 +140,62 @@ def test_apparmor_step_placement():
         out = PA.finish_exec_plan(BASE, cfg, process)
         assert [s.strs for s in out if s.op == P.OP_APPARMOR] == [(want,)]
         assert ops(out).index(P.OP_APPARMOR) < ops(out).index(P.OP_READY)
+
+
+LABEL = "system_u:system_r:container_t:s0:c1,c2"
+
+
+def test_selinux_label_checks():
+    def check(config, process, enabled=True):
+        PA.check_security_fields(config, process, apparmor_enabled=False,
+                                 selinux_enabled=enabled, resctrl_mounted=False)
+
+    check({}, {"selinuxLabel": LABEL})  # the kernel judges the context itself
+    check({"linux": {"mountLabel": "system_u:object_r:container_file_t:s0"}}, {})
+    with pytest.raises(ConfigError) as e:
+        check({}, {"selinuxLabel": LABEL}, enabled=False)
+    assert str(e.value) == PA.SELINUX_UNAVAILABLE
+    with pytest.raises(ConfigError, match="process.selinuxLabel: invalid SELinux label"):
+        check({}, {"selinuxLabel": "a\nb"})
+    with pytest.raises(ConfigError, match="linux.mountLabel: invalid SELinux label"):
+        check({"linux": {"mountLabel": 'a",rw'}}, {}, enabled=False)
+
+
+def test_selinux_label_goes_with_the_process_attributes_before_ready():
+    cfg = {"process": {"selinuxLabel": LABEL, "apparmorProfile": "p"}, "linux": {}}
+    out = PA.finish_create_plan(BASE, cfg, {})
+    ready = ops(out).index(P.OP_READY)
+    assert ops(out)[ready - 2:ready] == [P.OP_APPARMOR, P.OP_SELINUX_LABEL]
+    assert out[ready - 1].strs == (LABEL.encode(),)
+
+
+def test_exec_label_is_the_process_own_else_the_container_one():
+    cfg = {"process": {"selinuxLabel": LABEL}, "linux": {}}
+    for process, want in [({}, LABEL), ({"selinuxLabel": "other_t"}, "other_t")]:
+        out = PA.finish_exec_plan(BASE, cfg, process)
+        assert [s.strs for s in out if s.op == P.OP_SELINUX_LABEL] == [(want.encode(),)]
+    assert P.OP_SELINUX_LABEL not in ops(PA.finish_exec_plan(BASE, {"linux": {}}, {}))
+
+
+def test_keyring_step_as_runc_makes_it():
+    step = PA.keyring_step("c1", LABEL, user_namespace=False)
+    assert step.strs == (b"_ses.c1", LABEL.encode())
+    assert step.ints[:2] == (0xFFFFFFFF, 0x80000)  # keep all, add "possessor uid: search"
+    assert PA.keyring_step("c1", "", user_namespace=True).ints[1] == 0x8  # "other: search"
+    assert PA.keyring_step("c1", "", user_namespace=False, set_perms=False).ints[1] == 0
+
+
+def test_mount_label_only_on_the_mounts_runc_labels():
+    def mount(fstype, data="", flags=0):
+        return P.step(P.OP_MOUNT, flags, 0, 0, strs=(fstype, "/x", fstype, data))
+
+    steps = [mount("tmpfs", "mode=755"), mount("devpts", "newinstance"), mount("proc"),
+             mount("sysfs"), mount("mqueue"), mount("cgroup2"),
+             mount("none", "", 0x1000),  # a bind mount: data is ignored by the kernel
+             P.step(P.OP_MKDIR, strs=("/x",))]
+    out = PA.apply_mount_label(steps, "system_u:object_r:container_file_t:s0")
+    ctx = b'context="system_u:object_r:container_file_t:s0"'
+    assert [s.strs[3] for s in out[:7]] == [b"mode=755," + ctx, b"newinstance," + ctx, b"", b"",
+                                            b"", b"", b""]
+    assert out[7] is steps[7]
+    assert PA.apply_mount_label(steps, "") == steps

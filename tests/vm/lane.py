@@ -4,6 +4,7 @@
     tests/vm/lane.py build [--force]
     tests/vm/lane.py run [--timeout S] [--env K=V]... -- <pytest args>
     tests/vm/lane.py run [--timeout S] --shell-cmd 'CMD'
+    tests/vm/lane.py run --lsm selinux ...   (the same image booted with SELinux)
 
 `build` builds the guest image (tests/vm/image.py) or reuses the cached one.
 `run` copies this checkout (the files git tracks or would track, with their
@@ -22,7 +23,14 @@ Environment: PYRUNC_VM_CACHE (cache directory, default /var/tmp/pyrunc-vm),
 PYRUNC_VM_ACCEL (tcg, the default, or kvm), PYRUNC_VM_MEM (MiB, default 4096),
 PYRUNC_VM_CPUS (default 2), PYRUNC_VM_APPEND (more kernel command line),
 PYRUNC_VM_MIRROR (the Debian mirror to build from, instead of the one apt
-uses here), PYRUNC_TEST_RUNTIME (passed on to the guest).
+uses here), PYRUNC_VM_LSM (apparmor, the default, or selinux; --lsm),
+PYRUNC_TEST_RUNTIME (passed on to the guest).
+
+--lsm selinux boots the same image with SELinux instead of AppArmor
+(security=selinux, Debian's reference policy "default", permissive at boot)
+and, before the job builds pyrunc, loads the tests' policy module, makes the
+job's own domain permissive and turns enforcing on (see SELINUX_SETUP).  The
+job sees PYRUNC_VM_LSM=selinux.
 
 Nothing outside the cache directory is changed; qemu is killed on every way
 out (timeout, Ctrl-C, SIGTERM, and by the kernel if this process dies).
@@ -52,6 +60,32 @@ SHARE_TAG = "pyrunc-job"
 PASSED_ENV = ("PYRUNC_TEST_RUNTIME",)
 
 EXIT_TIMEOUT, EXIT_SETUP, EXIT_NO_RESULT, EXIT_INTERRUPTED = 124, 125, 126, 130
+
+# Kernel command line of each LSM the guest can boot with.  Debian's kernel
+# starts AppArmor unless told otherwise.
+LSM_APPEND = {"apparmor": "", "selinux": "security=selinux selinux=1 enforcing=0"}
+
+# The job's first steps in an SELinux guest.  The image is built on a host
+# without SELinux, so its files carry no labels (relabelling all of it takes
+# minutes on a software CPU, every run): every process systemd starts stays in
+# kernel_t, which the policy does not let do everything.  So the job makes its
+# own domain permissive - it plays the container engine, whose domain may do
+# what an engine needs - and turns enforcing on: SELinux then enforces every
+# other domain, the container domains the tests label containers with
+# included.  Debian 12's policy has no container module (container_t, spc_t,
+# container_file_t); SELINUX_TEST_POLICY holds stand-ins for the tests.  Both
+# go in with one `semodule -i` (it rebuilds the policy: ~1.5 min here).
+SELINUX_TEST_POLICY = "tests/vm/selinux/pyrunc_test.cil"
+SELINUX_SETUP = f"""if [ "$(getenforce 2>/dev/null)" != Permissive ]; then
+    echo "vm lane: SELinux is not running in the guest ($(getenforce 2>&1))" >&2
+    exit {EXIT_SETUP}
+fi
+domain=$(cut -d: -f3 /proc/self/attr/current)
+printf '(typepermissive %s)\\n' "$domain" >/run/pyrunc_job_permissive.cil
+semodule -i /run/pyrunc_job_permissive.cil {SELINUX_TEST_POLICY} || exit {EXIT_SETUP}
+setenforce 1 || exit {EXIT_SETUP}
+echo "vm lane: SELinux $(getenforce), job domain $domain (permissive)" >&2
+"""
 
 
 def log(msg: str) -> None:
@@ -91,8 +125,11 @@ def write_checkout_tar(dest: Path) -> None:
             tar.add(spec, arcname="shared/oci-runtime-spec")
 
 
-def job_script(pytest_args: list[str] | None, shell_cmd: str | None, env: dict[str, str]) -> str:
+def job_script(pytest_args: list[str] | None, shell_cmd: str | None, env: dict[str, str],
+               lsm: str = "apparmor") -> str:
     """The bash script the guest's pyrunc-job.service runs from the share."""
+    env = {**env, "PYRUNC_VM_LSM": lsm}
+    setup = SELINUX_SETUP if lsm == "selinux" else ""
     exports = " ".join(shlex.quote(f"{k}={v}") for k, v in sorted(env.items()))
     if shell_cmd is not None:
         command = f"exec bash -c {shlex.quote(shell_cmd)}"
@@ -116,7 +153,7 @@ mkdir -p {GUEST_CHECKOUT.rsplit('/', 1)[0]}
 tar -xf "$share/checkout.tar" -C {GUEST_CHECKOUT.rsplit('/', 1)[0]} || exit {EXIT_SETUP}
 cd {GUEST_CHECKOUT} || exit {EXIT_SETUP}
 echo "vm lane: guest $(uname -r), job cgroup $(cut -d: -f3 /proc/self/cgroup)" >&2
-if ! python setup.py -q build_ext --inplace >&2; then
+{setup}if ! python setup.py -q build_ext --inplace >&2; then
     echo "vm lane: building pyrunc in the guest failed" >&2
     exit {EXIT_SETUP}
 fi
@@ -132,7 +169,7 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def qemu_argv(img: Path, run_dir: Path) -> list[str]:
+def qemu_argv(img: Path, run_dir: Path, lsm: str = "apparmor") -> list[str]:
     accel = os.environ.get("PYRUNC_VM_ACCEL", "tcg")
     if accel == "kvm":
         cpu = ["-accel", "kvm", "-cpu", "host"]
@@ -141,7 +178,8 @@ def qemu_argv(img: Path, run_dir: Path) -> list[str]:
     else:
         raise SystemExit(f"vm lane: PYRUNC_VM_ACCEL={accel!r}: expected tcg or kvm")
     append = ("root=/dev/vda rw console=ttyS0 panic=-1 pyrunc.job=1 "
-              "systemd.unified_cgroup_hierarchy=1 " + os.environ.get("PYRUNC_VM_APPEND", ""))
+              "systemd.unified_cgroup_hierarchy=1 " + LSM_APPEND[lsm] + " "
+              + os.environ.get("PYRUNC_VM_APPEND", ""))
     return [
         "qemu-system-x86_64", "-nodefaults", "-no-reboot", *cpu,
         "-smp", os.environ.get("PYRUNC_VM_CPUS", "2"), "-m", os.environ.get("PYRUNC_VM_MEM", "4096"),
@@ -179,7 +217,7 @@ def _raise_exit(signum: int, _frame: object) -> None:
 
 
 def run(pytest_args: list[str] | None, shell_cmd: str | None, timeout: float,
-        env: dict[str, str], keep: bool) -> int:
+        env: dict[str, str], keep: bool, lsm: str = "apparmor") -> int:
     """Boot the guest, run the job, stream its output; return its exit status."""
     t0 = time.monotonic()
     img = image.build()
@@ -198,12 +236,13 @@ def run(pytest_args: list[str] | None, shell_cmd: str | None, timeout: float,
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
                         "-b", str(img / "disk.img"), str(run_dir / "disk.qcow2")], check=True)
         write_checkout_tar(job / "checkout.tar")
-        (job / "job.sh").write_text(job_script(pytest_args, shell_cmd, env))
+        (job / "job.sh").write_text(job_script(pytest_args, shell_cmd, env, lsm))
         with open(run_dir / "qemu.log", "wb") as qlog:
-            proc = subprocess.Popen(qemu_argv(img, run_dir), stdin=subprocess.DEVNULL, stdout=qlog,
+            proc = subprocess.Popen(qemu_argv(img, run_dir, lsm), stdin=subprocess.DEVNULL, stdout=qlog,
                                     stderr=subprocess.STDOUT,
                                     preexec_fn=_die_with_parent)  # noqa: PLW1509 - no threads here
-        log(f"booting {img.name} (accel {os.environ.get('PYRUNC_VM_ACCEL', 'tcg')}), run dir {run_dir}")
+        log(f"booting {img.name} (accel {os.environ.get('PYRUNC_VM_ACCEL', 'tcg')}, {lsm}), "
+            f"run dir {run_dir}")
         streams = [_Stream(job / "stdout", sys.stdout.buffer), _Stream(job / "stderr", sys.stderr.buffer)]
         started = finished = None
         status: int | None = None
@@ -293,6 +332,8 @@ def main(argv: list[str]) -> int:
     r.add_argument("--shell-cmd", help="run this bash command in the guest instead of pytest")
     r.add_argument("--env", action="append", default=[], metavar="K=V", help="set in the job's environment")
     r.add_argument("--keep", action="store_true", help="keep the run directory (disk overlay, console log)")
+    r.add_argument("--lsm", choices=sorted(LSM_APPEND), default=os.environ.get("PYRUNC_VM_LSM", "apparmor"),
+                   help="the LSM the guest boots with (default apparmor, or $PYRUNC_VM_LSM)")
     r.add_argument("pytest_args", nargs="*", help="arguments for pytest (after --)")
     args = parser.parse_args(argv)
     if args.cmd == "build":
@@ -306,7 +347,9 @@ def main(argv: list[str]) -> int:
         if not sep:
             parser.error(f"--env {item!r}: expected K=V")
         env[k] = v
-    return run(args.pytest_args, args.shell_cmd, args.timeout, env, args.keep)
+    if args.lsm not in LSM_APPEND:
+        parser.error(f"--lsm {args.lsm!r}: expected one of {', '.join(sorted(LSM_APPEND))}")
+    return run(args.pytest_args, args.shell_cmd, args.timeout, env, args.keep, args.lsm)
 
 
 if __name__ == "__main__":
