@@ -13,11 +13,10 @@ Unit properties are given as ``(Name, (signature, value))`` pairs, the value in
 
 from __future__ import annotations
 
+import _socket
 import os
-import socket
 import struct
 import time
-from typing import TYPE_CHECKING, Any
 
 from pyrunc.errors import PyruncError
 from pyrunc.linux.dbus import (
@@ -31,8 +30,13 @@ from pyrunc.linux.dbus import (
     system_bus_address,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any
+
+    #: A unit property: (Name, (D-Bus signature, value)), e.g. ("MemoryMax", ("t", 1 << 30)).
+    Property = tuple[str, tuple[str, Any]]
 
 SYSTEMD = "org.freedesktop.systemd1"
 MANAGER_PATH = "/org/freedesktop/systemd1"
@@ -44,9 +48,6 @@ SYSTEM_PRIVATE = "/run/systemd/private"
 JOB_REMOVED_RULE = (f"type='signal',sender='{SYSTEMD}',path='{MANAGER_PATH}',"
                     f"interface='{MANAGER}',member='JobRemoved'")
 DEFAULT_TIMEOUT = 30.0
-
-Property = tuple[str, tuple[str, Any]]
-
 
 class SystemdError(PyruncError):
     """A systemd operation failed.  ``dbus_name`` is systemd's error name when it gave
@@ -71,7 +72,7 @@ def _describe(e: DBusError) -> str:
 
 
 def _peer_uid(conn: Connection) -> int:
-    creds = conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    creds = conn.sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
     return int(struct.unpack("3i", creds)[1])
 
 

@@ -1,0 +1,183 @@
+"""SystemdManager against a real systemd (PID 1): the VM lane's guest, or any host where
+systemd runs and the tests are root.
+
+Every unit is checked with systemd's own tools (``systemctl show``) and the cgroup
+filesystem, and every test leaves no unit behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pyrunc.linux.dbus import Connection
+from pyrunc.linux.systemd_manager import SystemdError, SystemdManager
+
+pytestmark = [
+    pytest.mark.skipif(not os.path.isdir("/run/systemd/system"), reason="systemd is not PID 1 here (VM lane)"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (the system manager's private socket)"),
+]
+
+SCOPE = "org.freedesktop.systemd1.Scope"
+UNIT = "org.freedesktop.systemd1.Unit"
+
+
+def show(unit: str, *props: str) -> dict[str, str]:
+    out = subprocess.run(["systemctl", "show", "-p", ",".join(props), unit], capture_output=True, text=True,
+                         check=True).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def our_units() -> list[str]:
+    out = subprocess.run(["systemctl", "list-units", "--all", "--plain", "--no-legend", "pyrunc-dbus-*"],
+                         capture_output=True, text=True, check=True).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def gone(unit: str) -> bool:
+    return show(unit, "LoadState")["LoadState"] == "not-found"
+
+
+@pytest.fixture
+def manager() -> Iterator[SystemdManager]:
+    before = our_units()
+    with SystemdManager.connect(timeout=60) as m:
+        yield m
+    assert our_units() == before
+
+
+@pytest.fixture
+def sleeper() -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(["sleep", "600"])
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def name(kind: str = "scope") -> str:
+    return f"pyrunc-dbus-{uuid.uuid4().hex[:12]}.{kind}"
+
+
+def test_connects_to_the_private_socket(manager: SystemdManager) -> None:
+    assert manager.conn.path == "/run/systemd/private" and not manager.conn.bus
+    first = subprocess.run(["systemctl", "--version"], capture_output=True, text=True, check=True).stdout.split()
+    assert manager.version() == int(first[1])  # "systemd 252 (252.x-...)"
+
+
+def test_transient_scope_lifecycle(manager: SystemdManager, sleeper: subprocess.Popen[bytes]) -> None:
+    unit = name()
+    props = [("Description", ("s", "pyrunc dbus test")), ("Slice", ("s", "system.slice")),
+             ("PIDs", ("au", [sleeper.pid])), ("Delegate", ("b", True)), ("MemoryMax", ("t", 64 << 20)),
+             ("TasksMax", ("t", 50))]
+    try:
+        manager.start_transient_unit(unit, props)
+        cgroup = f"/system.slice/{unit}"
+        assert manager.get_unit_property(unit, SCOPE, "ControlGroup") == cgroup
+        assert manager.get_unit_property(unit, UNIT, "ActiveState") == "active"
+        assert show(unit, "ControlGroup", "Delegate", "MemoryMax", "TasksMax", "ActiveState") == {
+            "ControlGroup": cgroup, "Delegate": "yes", "MemoryMax": str(64 << 20), "TasksMax": "50",
+            "ActiveState": "active"}
+        # The process is in the scope, and systemd wrote the limit.
+        assert Path(f"/proc/{sleeper.pid}/cgroup").read_text() == f"0::{cgroup}\n"
+        assert Path(f"/sys/fs/cgroup{cgroup}/memory.max").read_text().strip() == str(64 << 20)
+
+        manager.set_unit_properties(unit, True, [("MemoryMax", ("t", 128 << 20))])
+        assert show(unit, "MemoryMax") == {"MemoryMax": str(128 << 20)}
+        assert Path(f"/sys/fs/cgroup{cgroup}/memory.max").read_text().strip() == str(128 << 20)
+
+        manager.stop_unit(unit)
+        assert sleeper.wait(timeout=30) == -signal.SIGTERM
+        assert gone(unit)
+        assert not Path(f"/sys/fs/cgroup{cgroup}").exists()
+        with pytest.raises(SystemdError) as info:
+            manager.get_unit_property(unit, UNIT, "ActiveState")
+        assert info.value.dbus_name == "org.freedesktop.systemd1.NoSuchUnit"
+        manager.stop_unit(unit)  # already gone: quiet
+        manager.reset_failed_unit(unit)
+    finally:
+        manager.stop_unit(unit)
+
+
+def test_unit_exists(manager: SystemdManager, sleeper: subprocess.Popen[bytes]) -> None:
+    unit = name()
+    try:
+        manager.start_transient_unit(unit, [("PIDs", ("au", [sleeper.pid]))])
+        with pytest.raises(SystemdError) as info:
+            manager.start_transient_unit(unit, [("PIDs", ("au", [sleeper.pid]))])
+        # systemd's text varies by version ("already exists.", 252: "was already loaded or has a fragment file.")
+        assert str(info.value).startswith(f"start unit {unit}: org.freedesktop.systemd1.UnitExists: Unit {unit} ")
+        assert info.value.dbus_name == "org.freedesktop.systemd1.UnitExists" and info.value.unit == unit
+        assert show(unit, "ActiveState") == {"ActiveState": "active"}
+    finally:
+        manager.stop_unit(unit)
+    assert gone(unit)
+
+
+def test_failing_job(manager: SystemdManager) -> None:
+    """A transient service of Type=exec whose binary does not exist: its start job fails."""
+    unit = name("service")
+    props = [("Type", ("s", "exec")),
+             ("ExecStart", ("a(sasb)", [("/nonexistent/pyrunc", ["/nonexistent/pyrunc"], False)]))]
+    try:
+        with pytest.raises(SystemdError) as info:
+            manager.start_transient_unit(unit, props)
+        assert str(info.value) == f"start unit {unit}: job failed: failed"
+        assert show(unit, "ActiveState") == {"ActiveState": "failed"}
+    finally:
+        manager.reset_failed_unit(unit)
+    assert gone(unit)
+
+
+def test_scope_without_processes_is_refused(manager: SystemdManager) -> None:
+    unit = name()
+    try:
+        with pytest.raises(SystemdError) as info:
+            manager.start_transient_unit(unit, [("Delegate", ("b", True))])
+        assert str(info.value).startswith(f"start unit {unit}: ")
+        assert "\n" not in str(info.value)
+    finally:
+        manager.stop_unit(unit)
+        manager.reset_failed_unit(unit)
+    assert gone(unit)
+
+
+def test_kill_unit(manager: SystemdManager, sleeper: subprocess.Popen[bytes]) -> None:
+    unit = name()
+    try:
+        manager.start_transient_unit(unit, [("PIDs", ("au", [sleeper.pid]))])
+        manager.kill_unit(unit, "all", signal.SIGKILL)
+        assert sleeper.wait(timeout=30) == -signal.SIGKILL
+        # An empty scope ends by itself.
+        for _ in range(100):
+            if gone(unit):
+                break
+            time.sleep(0.1)
+    finally:
+        manager.stop_unit(unit)
+        manager.reset_failed_unit(unit)
+    assert gone(unit)
+
+
+@pytest.mark.skipif(not os.path.exists("/run/dbus/system_bus_socket"), reason="no system bus here")
+def test_through_the_system_bus(sleeper: subprocess.Popen[bytes]) -> None:
+    """The same over dbus-daemon: Hello, AddMatch, JobRemoved routed by the bus."""
+    unit = name()
+    with SystemdManager.on(Connection.system(), timeout=60) as m:
+        assert m.conn.bus and m.conn.unique_name
+        try:
+            m.start_transient_unit(unit, [("PIDs", ("au", [sleeper.pid])), ("Delegate", ("b", True))])
+            assert m.get_unit_property(unit, SCOPE, "ControlGroup").endswith(f"/{unit}")
+            m.stop_unit(unit)
+            assert gone(unit)
+        finally:
+            m.stop_unit(unit)
+    assert our_units() == []
