@@ -78,7 +78,7 @@ def features() -> dict[str, Any]:
         "linux": {
             "namespaces": sorted(NAMESPACE_FLAGS),
             "capabilities": list(CAPABILITY_NAMES),
-            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False,
+            "cgroup": {"v1": True, "v2": True, "systemd": True, "systemdUser": True,
                        "rdma": True},
             "seccomp": seccomp_features(),
             "apparmor": {"enabled": True},

@@ -43,14 +43,18 @@ class CreateOptions:
     """Flags of `create` and `run` (a plain class: no dataclasses import on the hot path)."""
 
     __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring",
-                 "preserve_fds", "detach", "extra_env", "console", "pidfd_socket", "rootless")
+                 "preserve_fds", "detach", "extra_env", "console", "pidfd_socket", "rootless",
+                 "systemd_cgroup")
 
     def __init__(self, bundle: str = ".", pid_file: str | None = None,
                  console_socket: str | None = None, no_pivot: bool = False,
                  no_new_keyring: bool = False, preserve_fds: int = 0, detach: bool = True,
                  extra_env: dict[str, str] | None = None, console: Any = None,
-                 pidfd_socket: str | None = None, rootless: bool = False) -> None:
+                 pidfd_socket: str | None = None, rootless: bool = False,
+                 systemd_cgroup: bool = False) -> None:
         self.bundle = bundle
+        # --systemd-cgroup: the cgroup is a transient systemd unit.
+        self.systemd_cgroup = systemd_cgroup
         # runc's "rootless cgroups": cgroups that cannot be made are skipped.
         self.rootless = rootless
         self.pidfd_socket = pidfd_socket
@@ -233,7 +237,13 @@ def create(store: Store, container_id: str, opts: CreateOptions,
             # (An unprivileged caller may not give files away; 0622 lets the init write.)
             os.chown(fifo_path, *_container_root_ids(linux))
         fifo_fd = os.open(fifo_path, os.O_PATH | os.O_CLOEXEC)
-        candidate = manager_for(linux.get("cgroupsPath"), container_id)
+        if opts.systemd_cgroup:
+            from pyrunc.linux.cgroups import systemd
+
+            candidate = systemd.manager_for(linux.get("cgroupsPath"), container_id, rootless=unprivileged,
+                                            annotations=config.get("annotations") or {})
+        else:
+            candidate = manager_for(linux.get("cgroupsPath"), container_id)
         # Checked before `manager` is set: a refused cgroup belongs to
         # someone else, so the clean-up below must not kill or remove it.
         candidate.check_fit()
@@ -247,7 +257,7 @@ def create(store: Store, container_id: str, opts: CreateOptions,
             annotations=dict(config.get("annotations") or {}), cgroup=manager.to_state(),
             config=config, no_new_keyring=opts.no_new_keyring)
         store.save(record)
-        if opts.rootless:
+        if opts.rootless and not opts.systemd_cgroup:
             from pyrunc.linux.rootless_cgroups import prepare
 
             manager = prepare(manager, linux, record, store)
@@ -328,6 +338,9 @@ def create(store: Store, container_id: str, opts: CreateOptions,
             listener.write_state(_listener_state(record, launched.pid, CREATING))
         record.pid = launched.pid
         record.pid_start = start_time(launched.pid)
+        if manager is not None:
+            # The systemd driver learns the unit's real cgroup once it has started.
+            record.cgroup = manager.to_state()
         store.save(record)
         trace.debug(f"container {container_id}: created, init pid {launched.pid}, "
                     f"waiting on {fifo_path}")

@@ -34,12 +34,26 @@ SHARED = REPO.parent / "shared"
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 
+# PYRUNC_TEST_SYSTEMD_CGROUP=1: every command runs with --systemd-cgroup (the systemd
+# cgroup driver; needs systemd as PID 1), and tests that name a cgroupsPath use
+# cgroups_path_for() to get the driver's "slice:prefix:name" form.
+SYSTEMD_CGROUP = os.environ.get("PYRUNC_TEST_SYSTEMD_CGROUP") == "1"
+
+
 def runtime_argv() -> list[str]:
     """The command that runs the runtime under test."""
     other = os.environ.get("PYRUNC_TEST_RUNTIME")
-    if other:
-        return shlex.split(other)
-    return [sys.executable, "-m", "pyrunc"]
+    argv = shlex.split(other) if other else [sys.executable, "-m", "pyrunc"]
+    return [*argv, "--systemd-cgroup"] if SYSTEMD_CGROUP else argv
+
+
+def cgroups_path_for(group: str, cid: str) -> tuple[str, str]:
+    """(``linux.cgroupsPath``, the cgroup below the hierarchy root) for container ``cid``
+    in test group ``group``: ``/group/cid`` with cgroupfs, the scope
+    ``group-cid.scope`` in system.slice with the systemd driver."""
+    if SYSTEMD_CGROUP:
+        return f"system.slice:{group}:{cid}", f"/system.slice/{group}-{cid}.scope"
+    return f"/{group}/{cid}", f"/{group}/{cid}"
 
 
 def runtime_env() -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from pyrunc.cli.args import Opt, int_value, opt
-from pyrunc.errors import PyruncError, UsageError
+from pyrunc.errors import UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,9 +34,7 @@ def one_id(args: list[str], command: str) -> str:
 
 
 def check_supported_modes(ctx: Any) -> bool:
-    """Refuse global modes pyrunc does not implement; returns whether to run rootless."""
-    if ctx.systemd_cgroup:
-        raise PyruncError("--systemd-cgroup is not supported: pyrunc manages cgroups through cgroupfs")
+    """Returns whether to run rootless (``--rootless``)."""
     from pyrunc.cli.rootless import rootless_mode
 
     return rootless_mode(ctx.rootless)
@@ -59,6 +57,7 @@ def create_options(ctx: Any, values: dict[str, Any], detach: bool) -> Any:
         detach=detach,
         pidfd_socket=values["pidfd_socket"] or None,
         rootless=rootless,
+        systemd_cgroup=bool(ctx.systemd_cgroup),
     )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import cgroup_dirs_named, needs_root, runtime_env
+from tests.conftest import cgroup_dirs_named, cgroups_path_for, needs_root, runtime_env
 from tests.helpers import cgroupfs
 from tests.helpers.cgroupfs import CgroupFiles
 
@@ -40,7 +40,7 @@ def make(rt, bundle, args: list[str], resources: dict[str, Any] | None = None,
     """A new container id and a bundle whose cgroup is /pyrunc-test/<id>."""
     cid = rt.new_id("res")
     cfg = bundle.config(args)
-    cfg["linux"]["cgroupsPath"] = f"/pyrunc-test/{cid}"
+    cfg["linux"]["cgroupsPath"] = cgroups_path_for("pyrunc-test", cid)[0]
     if resources is not None:
         cfg["linux"]["resources"] = resources
     if cgroup_mount:
@@ -50,7 +50,7 @@ def make(rt, bundle, args: list[str], resources: dict[str, Any] | None = None,
 
 def cg(cid: str) -> CgroupFiles:
     """The container's cgroup files (v1, hybrid or v2), by its cgroupsPath."""
-    return CgroupFiles.of_path(f"/pyrunc-test/{cid}")
+    return CgroupFiles.of_path(cgroups_path_for("pyrunc-test", cid)[1])
 
 
 def read_cg(controller: str, cid: str, name: str) -> str:

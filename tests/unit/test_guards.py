@@ -45,6 +45,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("cgroups/stats.py", "stats_v1"): CGROUPFS,
     ("cgroups/stats.py", "_hugetlb_sizes"): "/sys/kernel/mm/hugepages of the host",
     ("cgroups/stats.py", "stats_v2"): CGROUPFS,
+    ("cgroups/systemd.py", "manager_for"): "/run/systemd/system of the host (is systemd the init)",
     ("facts.py", "_kind"): "bind sources are host paths named by the config's author",
     ("facts.py", "_open_image_file"): "opens the rootfs root, then every component O_NOFOLLOW",
     ("facts.py", "resolve_rootfs"): "the rootfs path itself, refused when it is a symlink",

@@ -104,6 +104,12 @@ try:
         from pyrunc.plan import builder, protocol
         from pyrunc.spec import semantic, validate
         status = "ok"
+    elif mode == "cgroupfs-state":
+        # What delete, kill, pause, ps and events do with a cgroupfs container's state.
+        from pyrunc.linux.cgroups import manager_from_state
+        m = manager_from_state({"mode": "v2", "path": "/sys/fs/cgroup/x", "mount": "/sys/fs/cgroup"})
+        m1 = manager_from_state({"mode": "hybrid", "paths": {"memory": "/sys/fs/cgroup/memory/x"}})
+        status = type(m).__name__ + "," + type(m1).__name__
 finally:
     modules = sorted(sys.modules)  # before the wrapper's own json import
     import json
@@ -370,3 +376,15 @@ def test_log_file_is_created_without_loading_the_log_writer(tmp_path: Path) -> N
                                "--debug", "list", no_site=True)
     assert status == 0
     assert "pyrunc.cli.logmsg" in modules
+
+
+# The systemd cgroup driver and its D-Bus client: loaded only for a container that uses it.
+SYSTEMD_DRIVER = ("pyrunc.linux.systemd_manager", "pyrunc.linux.dbus", "pyrunc.linux.cgroups.systemd",
+                  "pyrunc.plan.systemd_unit")
+
+
+@pytest.mark.parametrize("mode", ["create-prelude", "create-modules", "cgroupfs-state"])
+def test_cgroupfs_path_does_not_load_the_systemd_driver(mode: str, bundle: Path, tmp_path: Path) -> None:
+    modules, status = _modules(tmp_path, mode, str(bundle))
+    assert status in ("ok", "V2Manager,V1Manager")
+    assert sorted(m for m in modules if m in SYSTEMD_DRIVER) == []

@@ -74,6 +74,10 @@ def manager_for(
 
 def manager_from_state(state: dict[str, Any]) -> Manager:
     """Rebuild a manager from :meth:`Manager.to_state` output (no detection)."""
+    if state.get("systemd"):
+        from pyrunc.linux.cgroups import systemd
+
+        return systemd.manager_from_state(state)
     mode = state.get("mode")
     if mode == MODE_V2:
         return V2Manager(str(state["path"]), str(state["mount"]))
