@@ -51,7 +51,10 @@
  *     HOOK_STATE_SLOTS or str0 not starting with '/'; OP_SYNC int1 >
  *     HOOK_STATE_SLOTS; OP_CONSOLE fd above INT_MAX, rows or columns above
  *     65535, or unknown CONSOLE_F_* bits; OP_SECCOMP as "Seccomp" below
- *     says; OP_MOUNT with MOUNT_F_DETACHED and int3 >= MOUNT_IDMAP_SLOTS;
+ *     says; OP_MOUNT with MOUNT_F_DETACHED and int3 >= MOUNT_IDMAP_SLOTS, or
+ *     with MOUNT_F_SOURCE_FD and int3 >= MOUNT_SOURCE_SLOTS;
+ *     OP_BIND_SOURCES_FORK with more than MOUNT_SOURCE_SLOTS strings or a
+ *     NUL in any; OP_BIND_SOURCES_OPEN int0 > MOUNT_SOURCE_SLOTS;
  *     OP_MOUNT_IDMAP fd above INT_MAX or slot >= MOUNT_IDMAP_SLOTS;
  *     OP_IOPRIO class outside 1-3 or level above 7; an OP_CPU_AFFINITY or
  *     OP_MEMPOLICY mask whose length is not a multiple of 8; OP_MEMPOLICY
@@ -215,6 +218,13 @@ enum plan_op {
 	                       * keyctl(KEYCTL_JOIN_SESSION_KEYRING, str0 name, 1..255 bytes),
 	                       * ENOSYS ignored (no keyrings); then, if int1 is not 0, the
 	                       * keyring's permissions become (perm & int0) | int1 */
+	OP_BIND_SOURCES_FORK = 52, /* stage A, before OP_UNSHARE_USER: fork a helper (still the
+	                        * host's root) for str0.. (1..MOUNT_SOURCE_SLOTS host paths,
+	                        * the bind sources in slot order; see bindsrc.c) */
+	OP_BIND_SOURCES_OPEN = 53, /* stage A, after the mount namespace is made: the helper
+	                        * joins it and opens each source O_PATH; int0 (<=
+	                        * MOUNT_SOURCE_SLOTS) fds are kept in slots 0.. for OP_MOUNT
+	                        * with MOUNT_F_SOURCE_FD (a source it cannot open: no fd) */
 	OP_MAX
 };
 
@@ -249,7 +259,11 @@ enum plan_op {
                                     * nosuid, nodev, noexec, atime) added, unless int3
                                     * (MS_* bits the config clears) names one of them or
                                     * a requested atime mode differs (runc 1.2) */
+#define MOUNT_F_SOURCE_FD     0x4000 /* with MOUNT_F_BIND_SOURCE: mount from the fd
+                                    * OP_BIND_SOURCES_OPEN kept in slot int3
+                                    * (< MOUNT_SOURCE_SLOTS); without one, open str0 */
 #define MOUNT_IDMAP_SLOTS 64
+#define MOUNT_SOURCE_SLOTS 64
 
 /* OP_CONSOLE int3 bits */
 #define CONSOLE_F_MOUNT 0x01 /* bind the peer onto the root's /dev/console, created as an

@@ -195,6 +195,11 @@ int op_mempolicy(const struct step *s);
 /* netdev.c */
 int op_netdev(const struct step *s);
 
+/* bindsrc.c */
+int op_bind_sources_fork(const struct step *s);
+int op_bind_sources_open(const struct step *s);
+int bind_source_take(uint64_t slot);
+
 /* proc.c: LSM */
 int op_apparmor(const struct step *s);
 int op_selinux_label(const struct step *s);

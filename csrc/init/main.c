@@ -84,6 +84,8 @@ static const step_fn handlers[OP_MAX] = {
 	[OP_APPARMOR] = op_apparmor,
 	[OP_SELINUX_LABEL] = op_selinux_label,
 	[OP_KEYRING] = op_keyring,
+	[OP_BIND_SOURCES_FORK] = op_bind_sources_fork,
+	[OP_BIND_SOURCES_OPEN] = op_bind_sources_open,
 };
 
 static __attribute__((noreturn)) void die(int step, int err, const char *text)

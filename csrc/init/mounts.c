@@ -254,6 +254,8 @@ int op_mount(const struct step *s)
 			return fail(-src_fd, "no idmapped tree for %s", dst);
 		}
 	} else if (mflags & MOUNT_F_BIND_SOURCE) {
+		if (src_fd < 0 && (mflags & MOUNT_F_SOURCE_FD))
+			src_fd = bind_source_take(s->ints[3]);
 		if (src_fd < 0)
 			src_fd = open_source(src, mflags);
 		if (src_fd < 0) {

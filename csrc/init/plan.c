@@ -72,6 +72,8 @@ static const struct op_rule rules[OP_MAX] = {
 	[OP_APPARMOR] = { 1, 1, 0 },
 	[OP_SELINUX_LABEL] = { 1, 1, 0 },
 	[OP_KEYRING] = { 1, 2, 0 },
+	[OP_BIND_SOURCES_FORK] = { 1, 1, 0 },
+	[OP_BIND_SOURCES_OPEN] = { 1, 0, 0 },
 };
 
 /* +1: room for the terminator of the last string (see terminate_strings). */
@@ -128,6 +130,18 @@ static int check_op(uint32_t idx, const struct step *s)
 	if (s->op == OP_MOUNT && (s->ints[1] & MOUNT_F_DETACHED) &&
 	    s->ints[3] >= MOUNT_IDMAP_SLOTS)
 		return bad("step %u: idmap slot %llu", idx, (unsigned long long)s->ints[3]);
+	if (s->op == OP_MOUNT && (s->ints[1] & MOUNT_F_SOURCE_FD) &&
+	    s->ints[3] >= MOUNT_SOURCE_SLOTS)
+		return bad("step %u: bind source slot %llu", idx, (unsigned long long)s->ints[3]);
+	if (s->op == OP_BIND_SOURCES_FORK) {
+		if (s->nstrs > MOUNT_SOURCE_SLOTS)
+			return bad("step %u: %u bind sources", idx, s->nstrs);
+		for (unsigned i = 0; i < s->nstrs; i++)
+			if (memchr(s->strs[i].s, 0, s->strs[i].len))
+				return bad("step %u: string %u contains a NUL byte", idx, i);
+	}
+	if (s->op == OP_BIND_SOURCES_OPEN && s->ints[0] > MOUNT_SOURCE_SLOTS)
+		return bad("step %u: %llu bind sources", idx, (unsigned long long)s->ints[0]);
 	if (s->op == OP_MOUNT_IDMAP &&
 	    (s->ints[0] > 0x7fffffff || s->ints[2] >= MOUNT_IDMAP_SLOTS))
 		return bad("step %u: bad idmap fd or slot", idx);

@@ -32,6 +32,7 @@ from pyrunc.plan.mounts import (
     idmap_requests,
     mount_steps,
     parse_options,
+    with_bind_source_fds,
 )
 from pyrunc.plan.record import FrozenRecord, Record
 from pyrunc.spec.semantic import sysctl_proc_path
@@ -482,6 +483,7 @@ def build_create_plan(config: Mapping[str, Any], facts: HostFacts) -> list[P.Ste
                                                       facts.passwd_home, facts.setgroups_denied),
                                 facts.fifo_fd >= 0)
     steps = PA.finish_create_plan(steps, config, facts.net_addresses)
+    steps = with_bind_source_fds(steps)
     return S.with_seccomp(steps, linux.get("seccomp"), bool(process.get("noNewPrivileges")),
                           facts.seccomp_fds)
 

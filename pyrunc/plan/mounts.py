@@ -412,3 +412,42 @@ def finalize_readonly_steps(mounts: Sequence[Mapping[str, Any]]) -> list[P.Step]
                             opts.cleared, strs=("", dest, "", ""),
                             what=f'remount "{dest}" read-only ({F.mount_flag_names(flags)})'))
     return steps
+
+
+def with_bind_source_fds(steps: list[P.Step]) -> list[P.Step]:
+    """In a new user and mount namespace, bind sources are opened by the host's root.
+
+    The container's root may be unable to reach a host bind source (a
+    0700 directory of the host's root on the way).  As runc does, a helper
+    forked while pyrunc-init is still the host's root joins the new mount
+    namespace and opens each source; the mounts use those fds.  Sources
+    inside the rootfs, idmapped trees and mounts after the root change
+    keep their own lookup; past MOUNT_SOURCE_SLOTS sources, the rest too.
+    """
+    ops = [s.op for s in steps]
+    newns = F.NAMESPACE_FLAGS["mount"]
+    unshare = next((i for i, s in enumerate(steps)
+                    if s.op == P.OP_UNSHARE and s.ints and s.ints[0] & newns), None)
+    if P.OP_UNSHARE_USER not in ops or unshare is None:
+        return steps
+    end = next((i for i, op in enumerate(ops) if op in (P.OP_PIVOT_ROOT, P.OP_CHROOT)), len(steps))
+    out: list[P.Step] = []
+    sources: list[bytes] = []
+    skip = P.MOUNT_F_SOURCE_ROOT | P.MOUNT_F_DETACHED | P.MOUNT_F_TARGET_HOST
+    for i, s in enumerate(steps):
+        mflags = s.ints[1] if s.op == P.OP_MOUNT and len(s.ints) > 1 else 0
+        if (i < end and mflags & P.MOUNT_F_BIND_SOURCE and not mflags & skip
+                and len(sources) < P.MOUNT_SOURCE_SLOTS):
+            ints = (*s.ints, 0, 0, 0, 0)
+            out.append(s.replace(ints=(ints[0], mflags | P.MOUNT_F_SOURCE_FD, ints[2],
+                                       len(sources), *s.ints[4:])))
+            sources.append(s.strs[0])
+        else:
+            out.append(s)
+    if not sources:
+        return steps
+    user = ops.index(P.OP_UNSHARE_USER)
+    fork = P.step(P.OP_BIND_SOURCES_FORK, strs=sources, what="fork the bind source opener")
+    opened = P.step(P.OP_BIND_SOURCES_OPEN, len(sources),
+                    what="open bind sources in the container's mount namespace")
+    return [*out[:user], fork, *out[user:unshare + 1], opened, *out[unshare + 1:]]

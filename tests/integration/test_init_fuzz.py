@@ -43,7 +43,8 @@ MIN_STRS = {P.OP_SETNS: 1, P.OP_SET_ROOT: 1, P.OP_MOUNT: 4, P.OP_MKDIR: 1, P.OP_
             P.OP_SETHOSTNAME: 1, P.OP_SETDOMAINNAME: 1, P.OP_SETGROUPS: 1, P.OP_CHDIR: 1,
             P.OP_CHECK_EXEC: 2, P.OP_EXEC: 1, P.OP_SECCOMP: 2, P.OP_HOOK: 1,
             P.OP_MOUNT_SETATTR: 1, P.OP_MOUNT_IDMAP: 1, P.OP_CPU_AFFINITY: 1,
-            P.OP_MEMPOLICY: 1, P.OP_NETDEV: 1, P.OP_APPARMOR: 1}
+            P.OP_MEMPOLICY: 1, P.OP_NETDEV: 1, P.OP_APPARMOR: 1,
+            P.OP_BIND_SOURCES_FORK: 1}
 # Strings that may hold NUL bytes (only the first 8 strings of a step are checked).
 BINARY = {P.OP_WRITE_PROC: {1}, P.OP_SETGROUPS: {0}, P.OP_SECCOMP: {1},
           P.OP_CPU_AFFINITY: {0}, P.OP_MEMPOLICY: {0}, P.OP_NETDEV: set(range(1, 8))}
@@ -121,7 +122,12 @@ def _op_rules_ok(op: int, ints: tuple[int, ...], strs: list[bytes]) -> bool:
             return False
         return strs[0].startswith(b"/") and not any(b"\0" in s for s in strs)
     if op == P.OP_MOUNT:
-        return not ints[1] & P.MOUNT_F_DETACHED or ints[3] < P.MOUNT_IDMAP_SLOTS
+        return ((not ints[1] & P.MOUNT_F_DETACHED or ints[3] < P.MOUNT_IDMAP_SLOTS)
+                and (not ints[1] & P.MOUNT_F_SOURCE_FD or ints[3] < P.MOUNT_SOURCE_SLOTS))
+    if op == P.OP_BIND_SOURCES_FORK:
+        return len(strs) <= P.MOUNT_SOURCE_SLOTS and not any(b"\0" in s for s in strs)
+    if op == P.OP_BIND_SOURCES_OPEN:
+        return ints[0] <= P.MOUNT_SOURCE_SLOTS
     if op == P.OP_MOUNT_IDMAP:
         return ints[0] <= INT_MAX and ints[2] < P.MOUNT_IDMAP_SLOTS
     if op == P.OP_IOPRIO:

@@ -233,3 +233,36 @@ def test_exec_joins_the_container_keyring_by_name_without_changing_it():
     (key,) = [s for s in steps if s.op == P.OP_KEYRING]
     assert key.strs == (b"_ses.c1", b"x_t") and key.ints[1] == 0
     assert P.OP_KEYRING not in ops(build_exec_plan(cfg, 42, cfg["process"], 3, container_id="c1"))
+
+
+def with_userns_and_bind(source: str = "/host/data") -> dict:
+    cfg = json.loads(json.dumps(BASE))
+    cfg["linux"]["namespaces"].append({"type": "user"})
+    cfg["mounts"].append({"destination": "/data", "type": "bind", "source": source,
+                          "options": ["bind"]})
+    cfg["mounts"].append({"destination": "/inside", "type": "bind", "source": "/r/etc",
+                          "options": ["bind"]})
+    return cfg
+
+
+def test_bind_sources_are_opened_by_a_helper_in_a_new_user_namespace():
+    steps = plan(with_userns_and_bind())
+    o = ops(steps)
+    fork = steps[o.index(P.OP_BIND_SOURCES_FORK)]
+    opened = steps[o.index(P.OP_BIND_SOURCES_OPEN)]
+    # Forked while still the host's root; asked once the mount namespace exists.
+    assert o.index(P.OP_BIND_SOURCES_FORK) == o.index(P.OP_UNSHARE_USER) - 1
+    assert o.index(P.OP_BIND_SOURCES_OPEN) == o.index(P.OP_UNSHARE) + 1 < o.index(P.OP_FORK)
+    binds = [s for s in steps if s.op == P.OP_MOUNT and s.ints[1] & P.MOUNT_F_SOURCE_FD]
+    assert [s.strs[0] for s in binds] == list(fork.strs)
+    assert [s.ints[3] for s in binds] == list(range(len(binds))) and opened.ints[0] == len(binds)
+    assert b"/host/data" in fork.strs and b"/dev/null" in fork.strs
+    # A source inside the rootfs is looked up in the root, when it is mounted.
+    assert b"/etc" not in fork.strs and b"/r/etc" not in fork.strs
+
+
+def test_no_bind_source_helper_without_a_new_user_namespace():
+    cfg = with_userns_and_bind()
+    cfg["linux"]["namespaces"].remove({"type": "user"})
+    o = ops(plan(cfg))
+    assert P.OP_BIND_SOURCES_FORK not in o and P.OP_BIND_SOURCES_OPEN not in o
