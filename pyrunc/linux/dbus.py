@@ -61,6 +61,7 @@ MAX_DEPTH = 64             # arrays (32) plus structs (32); variants count too
 BUS_NAME = "org.freedesktop.DBus"
 BUS_PATH = "/org/freedesktop/DBus"
 DEFAULT_SYSTEM_BUS = "unix:path=/var/run/dbus/system_bus_socket"
+DISCONNECTED = "org.freedesktop.DBus.Error.Disconnected"
 DEFAULT_TIMEOUT = 25.0     # what libdbus and sd-bus wait for a reply by default
 
 # Fixed-size types: (alignment, struct code).
@@ -595,6 +596,8 @@ class Connection:
         self.sock = sock
         self.bus = bus
         self.path = path
+        #: The one address this connection was made to (to open it again).
+        self.address = ("unix:abstract=" + path[1:] if path.startswith("@") else "unix:path=" + path) if path else ""
         self.unique_name: str | None = None
         self.guid = ""
         self._serial = 0
@@ -698,9 +701,12 @@ class Connection:
     # raw I/O with a deadline
 
     def _lost(self, what: str, e: OSError | None = None) -> DBusConnectionError:
-        detail = f": {os.strerror(e.errno) if e.errno else e}" if e is not None else ""
-        return DBusConnectionError("org.freedesktop.DBus.Error.Disconnected", f"{what} {self.path}{detail}",
-                                   errno=e.errno if e is not None else None, path=self.path)
+        """``send on /path: Broken pipe``; with no error, the peer closed the connection."""
+        if e is None:
+            text = f"{what} {self.path}: connection closed by the other end"
+        else:
+            text = f"{what} {self.path}: {os.strerror(e.errno) if e.errno else e}"
+        return DBusConnectionError(DISCONNECTED, text, errno=e.errno if e is not None else None, path=self.path)
 
     def _send_raw(self, data: bytes, deadline: float) -> None:
         self.sock.settimeout(max(deadline - time.monotonic(), 0.001))
@@ -725,7 +731,7 @@ class Connection:
         except OSError as e:
             raise self._lost("receive on", e) from None
         if not data:
-            raise self._lost("connection closed by the other end:")
+            raise self._lost("receive on")
         self._rx.extend(data)
         return True
 

@@ -20,6 +20,7 @@ import time
 
 from pyrunc.errors import PyruncError
 from pyrunc.linux.dbus import (
+    DISCONNECTED,
     NO_AUTO_START,
     SIGNAL,
     Connection,
@@ -168,16 +169,65 @@ class SystemdManager:
 
     # calls
 
+    def _reopen(self) -> None:
+        """Connect again to the same socket: systemd closes its connections when it
+        re-executes (``daemon-reexec``, an upgrade) and is back a moment later."""
+        self.conn.close()
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                conn = Connection.open(self.conn.address, bus=self.conn.bus, timeout=self.timeout)
+                break
+            except DBusConnectionError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.1)
+        self.conn = conn
+        self.subscribe()
+
+    def _error(self, op: str, unit: str | None, e: DBusError) -> SystemdError:
+        where = f"{op} unit {unit}" if unit else op
+        return SystemdError(f"{where}: {_describe(e)}", unit=unit, dbus_name=e.name, errno=e.errno, path=e.path)
+
     def _call(self, op: str, unit: str | None, member: str, signature: str = "", args: Sequence[Any] = (),
-              *, path: str = MANAGER_PATH, interface: str = MANAGER, timeout: float | None = None) -> list[Any]:
+              *, path: str = MANAGER_PATH, interface: str = MANAGER, timeout: float | None = None,
+              retry: bool = True) -> list[Any]:
+        for attempt in (1, 2):
+            try:
+                # systemd is PID 1 or absent: never ask a bus to activate it.
+                return self.conn.call(SYSTEMD, path, interface, member, signature, args,
+                                      timeout=self.timeout if timeout is None else timeout, flags=NO_AUTO_START)
+            except DBusError as e:
+                if e.name != DISCONNECTED or not retry or attempt == 2 or not self.conn.address:
+                    raise self._error(op, unit, e) from None
+                try:
+                    self._reopen()
+                except DBusError as again:
+                    raise self._error(op, unit, again) from None
+        raise AssertionError("unreachable")
+
+    def _active_state(self, op: str, unit: str) -> str | None:
         try:
-            # systemd is PID 1 or absent: never ask a bus to activate it.
-            return self.conn.call(SYSTEMD, path, interface, member, signature, args,
-                                  timeout=self.timeout if timeout is None else timeout, flags=NO_AUTO_START)
-        except DBusError as e:
-            where = f"{op} unit {unit}" if unit else op
-            raise SystemdError(f"{where}: {_describe(e)}", unit=unit, dbus_name=e.name, errno=e.errno,
-                               path=e.path) from None
+            return str(self.get_unit_property(unit, UNIT, "ActiveState"))
+        except SystemdError as e:
+            if e.dbus_name == NO_SUCH_UNIT:
+                return None
+            raise
+
+    def _settle(self, op: str, unit: str, deadline: float) -> None:
+        """After a lost connection: the job's outcome from the unit's state, polled."""
+        while True:
+            state = self._active_state(op, unit)
+            if op == "start" and state == "active":
+                return
+            if op == "stop" and state in (None, "inactive", "failed"):
+                return
+            if op == "start" and state in (None, "inactive", "failed"):
+                raise SystemdError(f"{op} unit {unit}: job failed: unit is {state or 'gone'}", unit=unit)
+            if time.monotonic() >= deadline:
+                raise SystemdJobTimeout(f"{op} unit {unit}: timed out waiting for it to settle (now {state})",
+                                        unit=unit)
+            time.sleep(0.1)
 
     def _wait_job(self, op: str, unit: str, job: str, deadline: float) -> None:
         def is_ours(msg: Message) -> bool:
@@ -187,8 +237,16 @@ class SystemdManager:
         try:
             signal = self.conn.wait_signal(is_ours, max(deadline - time.monotonic(), 0.0))
         except DBusError as e:
-            raise SystemdError(f"{op} unit {unit}: waiting for job {job}: {_describe(e)}", unit=unit,
-                               dbus_name=e.name, errno=e.errno, path=e.path) from None
+            if e.name != DISCONNECTED or not self.conn.address:
+                raise SystemdError(f"{op} unit {unit}: waiting for job {job}: {_describe(e)}", unit=unit,
+                                   dbus_name=e.name, errno=e.errno, path=e.path) from None
+            # The JobRemoved signal may be lost with the connection: ask for the unit's state.
+            try:
+                self._reopen()
+            except DBusError as again:
+                raise self._error(op, unit, again) from None
+            self._settle(op, unit, deadline)
+            return
         if signal is None:
             raise SystemdJobTimeout(f"{op} unit {unit}: timed out waiting for job {job}", unit=unit)
         result = signal.body[3]
@@ -201,8 +259,23 @@ class SystemdManager:
         """StartTransientUnit and wait for its job; a job whose result is not "done" is an error."""
         timeout = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
-        (job,) = self._call("start", name, "StartTransientUnit", "ssa(sv)a(sa(sv))",
-                            [name, mode, list(properties), [(n, list(p)) for n, p in aux]], timeout=timeout)
+        args = [name, mode, list(properties), [(n, list(p)) for n, p in aux]]
+        try:
+            (job,) = self._call("start", name, "StartTransientUnit", "ssa(sv)a(sa(sv))", args, timeout=timeout,
+                                retry=False)
+        except SystemdError as e:
+            if e.dbus_name != DISCONNECTED or not self.conn.address:
+                raise
+            # Lost before the reply: systemd may or may not have the unit.  Ask it
+            # again; a unit that exists now is the one just asked for.
+            try:
+                self._reopen()
+            except DBusError as again:
+                raise self._error("start", name, again) from None
+            if self._active_state("start", name) is not None:
+                self._settle("start", name, deadline)
+                return
+            (job,) = self._call("start", name, "StartTransientUnit", "ssa(sv)a(sa(sv))", args, timeout=timeout)
         self._wait_job("start", name, job, deadline)
 
     def stop_unit(self, name: str, *, mode: str = "replace", timeout: float | None = None) -> None:

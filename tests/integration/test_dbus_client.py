@@ -226,6 +226,10 @@ MANAGER = "org.freedesktop.systemd1.Manager"
 MANAGER_PATH = "/org/freedesktop/systemd1"
 
 
+def _escape(unit: str) -> str:
+    return unit.replace(".", "_2e").replace("-", "_2d")
+
+
 class FakeManager(threading.Thread):
     """Serves connections on a unix socket the way systemd's private socket does: SASL
     EXTERNAL, no bus, every JobRemoved sent to every client.  ``results`` gives a unit's
@@ -240,6 +244,11 @@ class FakeManager(threading.Thread):
         self.units: dict[str, list[Any]] = {}
         self.results: dict[str, str] = {}
         self.early: set[str] = set()
+        # unit -> when the connection is closed, as systemd does when it re-executes:
+        # "after-reply" (no JobRemoved), "before-reply" (unit made), "unheard" (call lost)
+        self.drop: dict[str, str] = {}
+        self.states: dict[str, str] = {}
+        self.connections = 0
         self.members: list[str] = []
         self.set_calls: list[list[Any]] = []
         self.jobs = 0
@@ -271,18 +280,20 @@ class FakeManager(threading.Thread):
                 assert uid == str(os.geteuid())
                 sock.sendall(b"OK " + uuid.uuid4().hex.encode() + b"\r\n")
                 data += b"OK"
+        self.connections += 1
         conn = Connection(sock, bus=False, path="fake")
         conn._rx.extend(data.split(b"BEGIN\r\n", 1)[1])
         while not self.done.is_set():
             msg = conn.next_message(0.05)
             if msg is not None and msg.type == METHOD_CALL:
                 self.members.append(msg.member or "")
-                self.answer(conn, msg)
+                if self.answer(conn, msg) == "close":
+                    return
 
     def job_removed(self, conn: Connection, job: str, unit: str, result: str) -> None:
         conn.emit_signal(MANAGER_PATH, MANAGER, "JobRemoved", "uoss", [int(job.rsplit("/", 1)[1]), job, unit, result])
 
-    def answer(self, conn: Connection, msg: Message) -> None:
+    def answer(self, conn: Connection, msg: Message) -> str | None:
         m, body = msg.member, msg.body
         if m == "Subscribe":
             conn.reply(msg)
@@ -290,8 +301,13 @@ class FakeManager(threading.Thread):
             name = body[0]
             if name in self.units:
                 conn.reply_error(msg, "org.freedesktop.systemd1.UnitExists", f"Unit {name} already exists.")
-                return
+                return None
+            drop = self.drop.pop(name, None)
+            if drop == "unheard":
+                return "close"
             self.units[name] = body[2]
+            if drop == "before-reply":
+                return "close"
             self.jobs += 1
             job = f"{MANAGER_PATH}/job/{self.jobs}"
             result = self.results.get(name, "done")
@@ -299,6 +315,8 @@ class FakeManager(threading.Thread):
             if name in self.early and result != "hang":
                 self.job_removed(conn, job, name, result)
             conn.reply(msg, "o", [job])
+            if drop == "after-reply":
+                return "close"
             if name not in self.early and result != "hang":
                 self.job_removed(conn, job, name, result)
         elif m == "StopUnit":
@@ -315,16 +333,20 @@ class FakeManager(threading.Thread):
         elif m == "ResetFailedUnit":
             conn.reply(msg)
         elif m == "GetUnit":
-            conn.reply(msg, "o", [f"{MANAGER_PATH}/unit/" + body[0].replace(".", "_2e").replace("-", "_2d")])
+            conn.reply(msg, "o", [f"{MANAGER_PATH}/unit/" + _escape(body[0])])
         elif m == "SetUnitProperties":
             self.set_calls.append(body)
             conn.reply(msg)
         elif m == "Get" and msg.path == MANAGER_PATH:
             conn.reply(msg, "v", [("s", "252.22-1~deb12u1")])
+        elif m == "Get" and body[1] == "ActiveState":
+            unit = next(u for u in self.units if msg.path and msg.path.endswith(_escape(u)))
+            conn.reply(msg, "v", [("s", self.states.get(unit, "active"))])
         elif m == "Get":
             conn.reply(msg, "v", [("s", "/system.slice/" + msg.path.rsplit("/", 1)[1])] if msg.path else [])
         else:
             conn.reply_error(msg, "org.freedesktop.DBus.Error.UnknownMethod", f"Unknown method {m}.")
+        return None
 
     def stop(self) -> None:
         self.done.set()
@@ -442,3 +464,32 @@ def test_system_manager_absent(bus: Bus, monkeypatch: pytest.MonkeyPatch) -> Non
     assert f"; {bus.socket}: org.freedesktop.DBus.Error.NameHasNoOwner: " in text
     running = os.path.isdir("/run/systemd/system")
     assert text.startswith("cannot connect to systemd: " if running else "systemd is not running: ")
+
+
+@pytest.mark.parametrize("when", ["after-reply", "before-reply", "unheard"])
+def test_connection_lost_while_starting(fake: FakeManager, tmp_path: Path, when: str) -> None:
+    """systemd closes its connections when it re-executes: the client connects again and
+    learns the job's outcome from the unit, or asks again if the call was never heard."""
+    fake.drop["r.scope"] = when
+    with _manager(fake, tmp_path) as m:
+        m.start_transient_unit("r.scope", PROPS)
+        assert fake.connections == 2 and "r.scope" in fake.units
+        assert fake.members.count("StartTransientUnit") == (2 if when == "unheard" else 1)
+        m.stop_unit("r.scope")
+        assert "r.scope" not in fake.units
+
+
+def test_connection_lost_and_unit_failed(fake: FakeManager, tmp_path: Path) -> None:
+    fake.drop["r.scope"] = "after-reply"
+    fake.states["r.scope"] = "failed"
+    with _manager(fake, tmp_path) as m, pytest.raises(SystemdError) as info:
+        m.start_transient_unit("r.scope", PROPS)
+    assert str(info.value) == "start unit r.scope: job failed: unit is failed"
+
+
+def test_connection_lost_and_unit_stuck(fake: FakeManager, tmp_path: Path) -> None:
+    fake.drop["r.scope"] = "after-reply"
+    fake.states["r.scope"] = "activating"
+    with _manager(fake, tmp_path, timeout=1) as m, pytest.raises(SystemdJobTimeout) as info:
+        m.start_transient_unit("r.scope", PROPS)
+    assert str(info.value) == "start unit r.scope: timed out waiting for it to settle (now activating)"

@@ -7,9 +7,11 @@ filesystem, and every test leaves no unit behind.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ import pytest
 
 from pyrunc.linux.dbus import Connection
 from pyrunc.linux.systemd_manager import SystemdError, SystemdManager
+from tests.conftest import REPO
 
 pytestmark = [
     pytest.mark.skipif(not os.path.isdir("/run/systemd/system"), reason="systemd is not PID 1 here (VM lane)"),
@@ -167,6 +170,21 @@ def test_kill_unit(manager: SystemdManager, sleeper: subprocess.Popen[bytes]) ->
     assert gone(unit)
 
 
+def test_survives_daemon_reexec(manager: SystemdManager, sleeper: subprocess.Popen[bytes]) -> None:
+    """systemd closes every connection when it re-executes: the next call connects again."""
+    unit = name()
+    try:
+        manager.start_transient_unit(unit, [("PIDs", ("au", [sleeper.pid])), ("Delegate", ("b", True))])
+        before = manager.conn
+        subprocess.run(["systemctl", "daemon-reexec"], check=True, timeout=300)
+        assert manager.get_unit_property(unit, UNIT, "ActiveState") == "active"
+        assert manager.conn is not before
+        manager.stop_unit(unit)
+        assert gone(unit)
+    finally:
+        manager.stop_unit(unit)
+
+
 @pytest.mark.skipif(not os.path.exists("/run/dbus/system_bus_socket"), reason="no system bus here")
 def test_through_the_system_bus(sleeper: subprocess.Popen[bytes]) -> None:
     """The same over dbus-daemon: Hello, AddMatch, JobRemoved routed by the bus."""
@@ -181,3 +199,85 @@ def test_through_the_system_bus(sleeper: subprocess.Popen[bytes]) -> None:
         finally:
             m.stop_unit(unit)
     assert our_units() == []
+
+
+USER_SCRIPT = r"""
+import json, subprocess, sys
+from pyrunc.linux.systemd_manager import SystemdError, SystemdManager
+from tests.conftest import REPO
+unit = sys.argv[1]
+sleeper = subprocess.Popen(["sleep", "600"])
+out = {}
+try:
+    with SystemdManager.connect(user=True, timeout=60) as m:
+        out["path"], out["bus"] = m.conn.path, m.conn.bus
+        m.start_transient_unit(unit, [("PIDs", ("au", [sleeper.pid])), ("Delegate", ("b", True))])
+        out["cgroup"] = m.get_unit_property(unit, "org.freedesktop.systemd1.Scope", "ControlGroup")
+        out["pid"] = sleeper.pid
+        print(json.dumps(out), flush=True)
+        sys.stdin.readline()  # the test checks the scope from outside meanwhile
+        m.stop_unit(unit)
+        out["rc"] = sleeper.wait(timeout=30)
+        try:
+            m.get_unit_property(unit, "org.freedesktop.systemd1.Unit", "ActiveState")
+        except SystemdError as e:
+            out["after"] = e.dbus_name
+finally:
+    sleeper.kill()
+print(json.dumps(out), flush=True)
+"""
+
+
+# The system's interpreter: the user may not be able to enter the test venv (stdlib is enough here).
+USER_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+@pytest.fixture
+def lingering_user() -> Iterator[tuple[str, int]]:
+    """A throw-away user with a running systemd user manager (lingering)."""
+    user = f"pyrunc-dbus-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", user], check=True)
+    uid = int(subprocess.run(["id", "-u", user], capture_output=True, text=True, check=True).stdout)
+    try:
+        subprocess.run(["loginctl", "enable-linger", user], check=True)
+        private = Path(f"/run/user/{uid}/systemd/private")
+        for _ in range(600):
+            if private.exists():
+                break
+            time.sleep(0.2)
+        assert private.exists(), "the user manager did not start"
+        yield user, uid
+    finally:
+        subprocess.run(["loginctl", "disable-linger", user], check=False)
+        subprocess.run(["systemctl", "stop", f"user@{uid}.service"], check=False)
+        subprocess.run(["userdel", "--remove", user], check=False, stderr=subprocess.DEVNULL)
+
+
+def test_user_manager(lingering_user: tuple[str, int]) -> None:
+    """user=True: the user's own manager over $XDG_RUNTIME_DIR/systemd/private, a scope in its tree."""
+    user, uid = lingering_user
+    unit = name()
+    env = {"PATH": os.environ["PATH"], "XDG_RUNTIME_DIR": f"/run/user/{uid}", "PYTHONPATH": str(REPO),
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.Popen(["runuser", "-u", user, "--", "env", "-i", *(f"{k}={v}" for k, v in env.items()),
+                             USER_PYTHON, "-c", USER_SCRIPT, unit],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/")
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        first = proc.stdout.readline()
+        assert first, proc.stderr.read() if proc.stderr else ""
+        started = json.loads(first)
+        assert started["path"] == f"/run/user/{uid}/systemd/private" and started["bus"] is False
+        cgroup = started["cgroup"]
+        assert cgroup.startswith(f"/user.slice/user-{uid}.slice/user@{uid}.service/") and cgroup.endswith(unit)
+        # From outside: the kernel has the process in that cgroup.
+        assert str(started["pid"]) in Path(f"/sys/fs/cgroup{cgroup}/cgroup.procs").read_text().split()
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        done = json.loads(proc.stdout.readline())
+        assert done["rc"] == -signal.SIGTERM
+        assert done["after"] == "org.freedesktop.systemd1.NoSuchUnit"
+        assert not Path(f"/sys/fs/cgroup{cgroup}").exists()
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
