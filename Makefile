@@ -60,6 +60,8 @@ VM_APT_PACKAGES = debootstrap qemu-system-x86 qemu-utils e2fsprogs git
 VM_TESTS ?= tests
 VM_PYTEST_FLAGS ?= -q -p no:cacheprovider
 VM_TIMEOUT ?= 5400
+# The LSM the guest boots with: apparmor (Debian's default) or selinux.
+VM_LSM ?= apparmor
 
 vm-deps:
 	@if [ "$$(id -u)" != 0 ]; then echo "run as root" >&2; exit 1; fi
@@ -70,4 +72,4 @@ vm-image: vm-deps venv
 	$(VPY) tests/vm/lane.py build
 
 vm-test: vm-image
-	$(VPY) tests/vm/lane.py run --timeout $(VM_TIMEOUT) -- $(VM_PYTEST_FLAGS) $(VM_TESTS)
+	$(VPY) tests/vm/lane.py run --timeout $(VM_TIMEOUT) --lsm $(VM_LSM) -- $(VM_PYTEST_FLAGS) $(VM_TESTS)

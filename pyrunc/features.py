@@ -82,7 +82,7 @@ def features() -> dict[str, Any]:
                        "rdma": True},
             "seccomp": seccomp_features(),
             "apparmor": {"enabled": True},
-            "selinux": {"enabled": False},
+            "selinux": {"enabled": True},
             "intelRdt": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": True}},
             "netDevices": {"enabled": True},

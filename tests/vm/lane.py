@@ -81,7 +81,13 @@ SELINUX_SETUP = f"""if [ "$(getenforce 2>/dev/null)" != Permissive ]; then
     exit {EXIT_SETUP}
 fi
 domain=$(cut -d: -f3 /proc/self/attr/current)
-printf '(typepermissive %s)\\n' "$domain" >/run/pyrunc_job_permissive.cil
+# The job's domain: permissive, the engine of the test policy's containers,
+# and allowed the unlabelled files it makes on the (unlabelled) 9p share.
+cat >/run/pyrunc_job_permissive.cil <<EOF
+(typepermissive $domain)
+(typeattributeset pyrunc_engine ($domain))
+(allow unlabeled_t unlabeled_t (filesystem (associate)))
+EOF
 semodule -i /run/pyrunc_job_permissive.cil {SELINUX_TEST_POLICY} || exit {EXIT_SETUP}
 setenforce 1 || exit {EXIT_SETUP}
 echo "vm lane: SELinux $(getenforce), job domain $domain (permissive)" >&2
