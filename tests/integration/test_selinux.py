@@ -103,9 +103,11 @@ def labelled_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dest
 
 
-# Print the label, then try to read /secret; the outcome is the last line.
+# Print the label, then try to read /secret; the outcome is the last line (and a
+# refusal is the shell's "can't open /secret: Permission denied" before it).
 PROBE = ("cat /proc/self/attr/current; echo; "
          "if read s </secret; then echo read; else echo denied; fi")
+REFUSED = "sh: can't open /secret: Permission denied"
 
 
 def probe_cmd(out: str) -> list[str]:
@@ -178,7 +180,7 @@ class TestEnforcing:
     def test_confined_container_shows_its_label_and_is_denied(self, runtime, bundle,
                                                               labelled_rootfs):
         out = run_probe(runtime, bundle, labelled_rootfs, CONTAINER)
-        assert out == [CONTAINER, "denied"]
+        assert out == [CONTAINER, REFUSED, "denied"]
 
     def test_super_privileged_container_may_read_it(self, runtime, bundle, labelled_rootfs):
         out = run_probe(runtime, bundle, labelled_rootfs, SPC)
@@ -188,14 +190,14 @@ class TestEnforcing:
         """podman's labels carry a pair of MCS categories; the root's files have none
         and stay readable (s0 is dominated by s0:c1,c2)."""
         out = run_probe(runtime, bundle, labelled_rootfs, CONTAINER + ":c1,c2")
-        assert out == [CONTAINER + ":c1,c2", "denied"]
+        assert out == [CONTAINER + ":c1,c2", REFUSED, "denied"]
 
     def test_exec_process_label_and_the_container_default(self, runtime, bundle,
                                                           labelled_rootfs):
         cid = started(runtime, bundle, labelled_rootfs, SPC)
         assert exec_probe(runtime, cid, labelled_rootfs) == [SPC, "read"]
         assert exec_probe(runtime, cid, labelled_rootfs, "--process-label", CONTAINER) == \
-            [CONTAINER, "denied"]
+            [CONTAINER, REFUSED, "denied"]
 
     def test_exec_process_json_label(self, runtime, bundle, labelled_rootfs, tmp_path):
         cid = started(runtime, bundle, labelled_rootfs, SPC)
@@ -206,7 +208,7 @@ class TestEnforcing:
         path.write_text(json.dumps(process))
         proc = runtime("exec", "-p", str(path), cid)
         assert proc.returncode == 0, proc.stderr
-        assert result(labelled_rootfs, out) == [CONTAINER, "denied"]
+        assert result(labelled_rootfs, out) == [CONTAINER, REFUSED, "denied"]
 
     def test_mount_label_on_the_tmpfs_mounts(self, runtime, bundle, labelled_rootfs):
         """linux.mountLabel: context= on tmpfs (and /dev, /dev/pts), as runc adds it; the
