@@ -3,7 +3,8 @@
 tests/vm/lane.py sets PYRUNC_VM_GUEST=1 in the job it runs; elsewhere these
 tests skip.  They check what the lane exists for: systemd as PID 1, a pure
 cgroup v2 hierarchy with every controller, the tests running in a systemd
-service's cgroup as a real caller does, and AppArmor enabled.
+service's cgroup as a real caller does, and AppArmor enabled (or SELinux
+enforcing, when the lane booted it with --lsm selinux).
 """
 
 from __future__ import annotations
@@ -36,9 +37,20 @@ def test_runs_in_a_system_service_cgroup() -> None:
     assert Path("/proc/self/cgroup").read_text() == "0::/system.slice/pyrunc-job.service\n"
 
 
+# The LSM the lane booted the guest with (tests/vm/lane.py --lsm).
+LSM = os.environ.get("PYRUNC_VM_LSM", "apparmor")
+
+
+@pytest.mark.skipif(LSM != "apparmor", reason=f"the guest was booted with {LSM}")
 def test_apparmor_enabled() -> None:
     assert Path("/sys/module/apparmor/parameters/enabled").read_text().strip() == "Y"
     assert "apparmor" in Path("/sys/kernel/security/lsm").read_text().split(",")
+
+
+@pytest.mark.skipif(LSM != "selinux", reason=f"the guest was booted with {LSM}")
+def test_selinux_enforcing() -> None:
+    assert "selinux" in Path("/sys/kernel/security/lsm").read_text().split(",")
+    assert Path("/sys/fs/selinux/enforce").read_text().strip() == "1"
 
 
 def test_runtimes_and_engines_installed() -> None:
