@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -38,6 +39,22 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 # cgroup driver; needs systemd as PID 1), and tests that name a cgroupsPath use
 # cgroups_path_for() to get the driver's "slice:prefix:name" form.
 SYSTEMD_CGROUP = os.environ.get("PYRUNC_TEST_SYSTEMD_CGROUP") == "1"
+
+
+_LOGRUS_MSG = re.compile(r' msg="((?:[^"\\]|\\.)*)"')
+
+
+def error_line(proc: subprocess.CompletedProcess[bytes]) -> str:
+    """The single error line; a logrus ``msg="..."`` wrapper (runc) is
+    unwrapped, and runc's ``level=warning`` lines are no errors."""
+    lines = [ln for ln in proc.stderr.decode().strip().splitlines()
+             if not (ln.startswith("time=") and " level=warning " in ln)]
+    assert len(lines) == 1, proc.stderr
+    line = lines[0]
+    m = _LOGRUS_MSG.search(line)
+    if line.startswith("time=") and m:
+        line = json.loads('"' + m.group(1) + '"')
+    return line
 
 
 def runtime_argv() -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import cgroup_dirs_named, cgroups_path_for, needs_root, runtime_env
+from tests.conftest import cgroup_dirs_named, cgroups_path_for, error_line, needs_root, runtime_env
 from tests.helpers import cgroupfs
 from tests.helpers.cgroupfs import CgroupFiles
 
@@ -113,22 +112,6 @@ def stored_resources(rt, cid: str) -> dict[str, Any] | None:
         return None
     record = json.loads((rt.root / cid / "state.json").read_text())
     return record["config"]["linux"]["resources"]  # type: ignore[no-any-return]
-
-
-_LOGRUS_MSG = re.compile(r' msg="((?:[^"\\]|\\.)*)"')
-
-
-def error_line(proc: subprocess.CompletedProcess[bytes]) -> str:
-    """The single error line; a logrus ``msg="..."`` wrapper (runc) is
-    unwrapped, and runc's ``level=warning`` lines are no errors."""
-    lines = [ln for ln in proc.stderr.decode().strip().splitlines()
-             if not (ln.startswith("time=") and " level=warning " in ln)]
-    assert len(lines) == 1, proc.stderr
-    line = lines[0]
-    m = _LOGRUS_MSG.search(line)
-    if line.startswith("time=") and m:
-        line = json.loads('"' + m.group(1) + '"')
-    return line
 
 
 # ------------------------------------------------------------------ limits
