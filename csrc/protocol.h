@@ -55,6 +55,7 @@
  *     with MOUNT_F_SOURCE_FD and int3 >= MOUNT_SOURCE_SLOTS;
  *     OP_BIND_SOURCES_FORK with more than MOUNT_SOURCE_SLOTS strings or a
  *     NUL in any; OP_BIND_SOURCES_OPEN int0 > MOUNT_SOURCE_SLOTS;
+ *     OP_MOUNT with MOUNT_F_OR_ELSE and int4 < 1 or past the last step;
  *     OP_MOUNT_IDMAP fd above INT_MAX or slot >= MOUNT_IDMAP_SLOTS;
  *     OP_IOPRIO class outside 1-3 or level above 7; an OP_CPU_AFFINITY or
  *     OP_MEMPOLICY mask whose length is not a multiple of 8; OP_MEMPOLICY
@@ -104,7 +105,8 @@ enum plan_op {
 	OP_SET_ROOT = 10,   /* str0 host path of the rootfs: becomes the root fd */
 	OP_MOUNT = 11,      /* mount(2). str0 source, str1 target, str2 fstype, str3 data;
 	                     * int0 MS_* flags; int1 MOUNT_F_* bits; int2 mode for created dirs;
-	                     * int3 idmap slot (< MOUNT_IDMAP_SLOTS) with MOUNT_F_DETACHED */
+	                     * int3 idmap slot (< MOUNT_IDMAP_SLOTS) with MOUNT_F_DETACHED;
+	                     * int4 number of alternative steps with MOUNT_F_OR_ELSE */
 	OP_MKDIR = 12,      /* str0 root path; int0 mode; parents created (0755) */
 	OP_MKNOD = 13,      /* str0 root path; int0 mode incl. S_IFCHR/S_IFBLK/S_IFIFO;
 	                     * int1 major; int2 minor; int3 uid; int4 gid
@@ -262,6 +264,12 @@ enum plan_op {
 #define MOUNT_F_SOURCE_FD     0x4000 /* with MOUNT_F_BIND_SOURCE: mount from the fd
                                     * OP_BIND_SOURCES_OPEN kept in slot int3
                                     * (< MOUNT_SOURCE_SLOTS); without one, open str0 */
+#define MOUNT_F_OR_ELSE       0x8000 /* the next int4 steps (at least 1) are this
+                                    * mount's alternative: they run only when the mount
+                                    * fails with EPERM or EBUSY and are skipped when it
+                                    * succeeds (runc's cgroup2 fallback to a bind: the
+                                    * kernel refuses cgroup2 on top of the host's cgroup2
+                                    * mount that a rootless /sys rbind brings in) */
 #define MOUNT_IDMAP_SLOTS 64
 #define MOUNT_SOURCE_SLOTS 64
 

@@ -82,6 +82,7 @@ struct init_ctx {
 	int root_fd;     /* current root for "root paths"; -1 = open "/" lazily */
 	int no_openat2;  /* force the O_PATH component-walk resolver */
 	char root_path[4096]; /* host path the root fd was opened from */
+	uint32_t skip_steps; /* set by a step: how many of the following steps not to run */
 	char errtext[SYNC_TEXT_MAX];
 };
 

@@ -206,7 +206,7 @@ int op_mount(const struct step *s)
 	const char *src = s->strs[0].s, *dst = s->strs[1].s, *data = opt_str(&s->strs[3]);
 	uint64_t mflags = s->ints[1];
 	char src_path[FD_PATH_LEN], dst_path[FD_PATH_LEN], *mode_data = NULL;
-	int dst_fd, src_fd = -1, copy_fd = -1, err = 0, on_root;
+	int dst_fd, src_fd = -1, copy_fd = -1, err = 0, on_root, fell_back = 0;
 
 	if ((mflags & MOUNT_F_DIR_MODE) && (err = dir_mode_data(dst, &s->strs[3], &mode_data)) < 0)
 		return fail(-err, "%s", dst);
@@ -279,9 +279,16 @@ int op_mount(const struct step *s)
 		    (s->ints[0] & (MS_REMOUNT | MS_BIND)) == (MS_REMOUNT | MS_BIND) &&
 		    remount_keeping_locked(s, dst_fd, dst_path) == 0)
 			err = 0;
+		if ((err == EPERM || err == EBUSY) && (mflags & MOUNT_F_OR_ELSE)) {
+			/* Not mounted: the alternative steps that follow run instead. */
+			fell_back = 1;
+			err = 0;
+		}
 		if (err)
 			err = fail(err, "%s", dst);
 	}
+	if (!err && !fell_back && (mflags & MOUNT_F_OR_ELSE))
+		ctx.skip_steps = (uint32_t)s->ints[4];
 	free(mode_data);
 	if (src_fd >= 0)
 		close(src_fd);

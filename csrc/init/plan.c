@@ -281,6 +281,14 @@ static int parse_plan(size_t got, struct plan *out)
 			return err;
 		next += out->steps[i].nstrs;
 	}
+	for (uint32_t i = 0; i < nsteps; i++) {
+		const struct step *s = &out->steps[i];
+
+		if (s->op == OP_MOUNT && (s->ints[1] & MOUNT_F_OR_ELSE) &&
+		    (s->ints[4] < 1 || s->ints[4] >= nsteps - i))
+			return bad("step %u: %llu alternative steps of %u", i,
+				   (unsigned long long)s->ints[4], nsteps);
+	}
 	if (pos != got)
 		return bad("%u bytes after step %u", (uint32_t)(got - pos), nsteps);
 	out->nsteps = nsteps;

@@ -180,15 +180,22 @@ def _cgroup_mount_steps(m: Mapping[str, Any], facts: HostFacts, cgroupns: bool) 
     if v2_only:
         h = hierarchies[0]
         if cgroupns:
-            return [P.step(P.OP_MOUNT, flags, P.MOUNT_F_MKDIR | P.MOUNT_F_NOSYMLINK_DST, 0o755,
-                           strs=("cgroup2", dest, "cgroup2", ""),
-                           what=f'mount cgroup2 on "{dest}" ({F.mount_flag_names(flags)})')]
+            # With the host's /sys bound in (rootless, no network namespace)
+            # the destination is the host's cgroup2 mount, and the kernel
+            # refuses the same filesystem on top of it (EBUSY); as runc, the
+            # container's cgroup directory is then bound instead, which shows
+            # what the namespace would.
+            steps.append(P.step(P.OP_MOUNT, flags,
+                                P.MOUNT_F_MKDIR | P.MOUNT_F_NOSYMLINK_DST | P.MOUNT_F_OR_ELSE,
+                                0o755, 0, 2, strs=("cgroup2", dest, "cgroup2", ""),
+                                what=f'mount cgroup2 on "{dest}" ({F.mount_flag_names(flags)})'))
         bind = F.MS_BIND | F.MS_REC
         steps.append(P.step(P.OP_MOUNT, bind, P.MOUNT_F_BIND_SOURCE | P.MOUNT_F_MKDIR, 0o755,
                             strs=(h.host_path, dest, "", ""),
                             what=f'bind {h.host_path} on "{dest}"'))
         remount = (flags & ~F.MS_REC) | F.MS_BIND | F.MS_REMOUNT
-        steps.append(P.step(P.OP_MOUNT, remount, P.MOUNT_F_NO_SOURCE, 0,
+        # In a user namespace the bound cgroup2 mount's flags are locked.
+        steps.append(P.step(P.OP_MOUNT, remount, P.MOUNT_F_NO_SOURCE | P.MOUNT_F_KEEP_LOCKED, 0,
                             strs=("", dest, "", ""), what=f'remount "{dest}"'))
         return steps
     tmpfs_flags = (flags & ~F.MS_RDONLY)

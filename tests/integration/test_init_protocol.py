@@ -30,6 +30,7 @@ from pyrunc.plan.protocol import (
     MOUNT_F_MKDIR,
     MOUNT_F_NO_SOURCE,
     MOUNT_F_NOSYMLINK_DST,
+    MOUNT_F_OR_ELSE,
     MOUNT_F_TARGET_HOST,
     OP_CAPS,
     OP_CHDIR,
@@ -386,6 +387,29 @@ def test_mask_and_readonly_paths(root: Path) -> None:
     assert res.stdout.split() == ["0", "0", "ro"]
 
 
+def test_mount_or_else_runs_the_alternative_only_on_refusal(root: Path) -> None:
+    """A second cgroup2 mount on the first one is refused (EBUSY: the same filesystem
+    on the same mount point), so its alternative runs; a mount that works skips its own."""
+    def tmpfs(dest: str, or_else: int = 0) -> Step:
+        return step(OP_MOUNT, MS_NOSUID, MOUNT_F_MKDIR | (MOUNT_F_OR_ELSE if or_else else 0),
+                    0o755, 0, or_else, strs=["tmpfs", dest, "tmpfs", ""], what=f"tmpfs {dest}")
+
+    cgroup2 = ["cgroup2", "/cg", "cgroup2", ""]
+    steps = container(
+        root, "for d in cg alt1 alt2 ok skipped; do "
+              "grep -c \" /$d \" /proc/self/mountinfo; done; ls -d /skipped",
+        before_pivot=[
+            step(OP_MOUNT, MS_NOSUID, MOUNT_F_MKDIR, 0o755, strs=cgroup2, what="cgroup2 /cg"),
+            step(OP_MOUNT, MS_NOSUID, MOUNT_F_MKDIR | MOUNT_F_OR_ELSE, 0o755, 0, 2, strs=cgroup2,
+                 what="cgroup2 /cg again"),
+            tmpfs("/alt1"), tmpfs("/alt2"),
+            tmpfs("/ok", or_else=1), tmpfs("/skipped"),
+        ])
+    res = run(steps)
+    assert res.stdout.split() == ["1", "1", "1", "1", "0"], res
+    assert "No such file" in res.stderr
+
+
 def test_mask_path_refuses_fake_dev_null(root: Path) -> None:
     (root / "dev").mkdir(exist_ok=True)
     for name in os.listdir(root / "dev"):
@@ -572,6 +596,11 @@ def test_bad_seccomp_table_rejected(root: Path, table: bytes) -> None:
     encode_plan([step(OP_MOUNT, strs=["a"])]),
     encode_plan([step(OP_SETHOSTNAME, strs=["a\0b"])]),
     encode_plan([step(OP_EXEC, 2, 0, strs=["a"])]),
+    # an alternative of no steps, or of steps past the end
+    encode_plan([step(OP_MOUNT, 0, MOUNT_F_OR_ELSE, 0, 0, 0, strs=["a", "b", "c", ""]),
+                 step(OP_READY)]),
+    encode_plan([step(OP_MOUNT, 0, MOUNT_F_OR_ELSE, 0, 0, 2, strs=["a", "b", "c", ""]),
+                 step(OP_READY)]),
 ])
 def test_bad_plan_rejected(plan: bytes) -> None:
     if not plan:

@@ -266,3 +266,36 @@ def test_no_bind_source_helper_without_a_new_user_namespace():
     cfg["linux"]["namespaces"].remove({"type": "user"})
     o = ops(plan(cfg))
     assert P.OP_BIND_SOURCES_FORK not in o and P.OP_BIND_SOURCES_OPEN not in o
+
+
+def _cgroup_steps(cgroupns: bool):
+    from pyrunc.plan.builder import CgroupHierarchy
+
+    cfg = json.loads(json.dumps(BASE))
+    cfg["mounts"].append({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                          "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]})
+    cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "cgroup"]
+    if cgroupns:
+        cfg["linux"]["namespaces"].append({"type": "cgroup"})
+    steps = plan(cfg, cgroup_hierarchies=[
+        CgroupHierarchy("", "cgroup2", "", "/sys/fs/cgroup/app.slice/c1")])
+    return [s for s in steps if s.op == P.OP_MOUNT and s.strs[1] == b"/sys/fs/cgroup"]
+
+
+def test_cgroup2_mount_falls_back_to_binding_the_containers_cgroup():
+    """runc's rule: a refused cgroup2 mount (EPERM, or EBUSY on the host's own cgroup2
+    mount that a rootless /sys rbind brings in) becomes a bind of the container's dir."""
+    mount, bind, remount = _cgroup_steps(cgroupns=True)
+    assert mount.strs[2] == b"cgroup2"
+    assert mount.ints[1] & P.MOUNT_F_OR_ELSE and mount.ints[4] == 2
+    assert bind.strs[0] == b"/sys/fs/cgroup/app.slice/c1"
+    assert bind.ints[0] & F.MS_BIND and bind.ints[1] & P.MOUNT_F_BIND_SOURCE
+    assert remount.ints[0] & F.MS_REMOUNT and remount.ints[0] & F.MS_RDONLY
+    assert remount.ints[1] & P.MOUNT_F_KEEP_LOCKED
+
+
+def test_cgroup2_without_a_cgroup_namespace_is_a_bind_only():
+    bind, remount = _cgroup_steps(cgroupns=False)
+    assert bind.strs[0] == b"/sys/fs/cgroup/app.slice/c1" and bind.ints[1] & P.MOUNT_F_BIND_SOURCE
+    assert not bind.ints[1] & P.MOUNT_F_OR_ELSE
+    assert remount.ints[0] & F.MS_REMOUNT
