@@ -251,33 +251,49 @@ def test_another_user_cannot_see_or_touch_the_state(rootless):
     assert rootless.state(cid)["status"] == "running"
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+#: Pure cgroup v2: one hierarchy, mounted on /sys/fs/cgroup itself.
+V2 = (CGROUP_ROOT / "cgroup.procs").exists()
+
+
 def _hierarchies() -> list[Path]:
-    return sorted(p for p in Path("/sys/fs/cgroup").iterdir()
+    if V2:
+        return [CGROUP_ROOT]
+    return sorted(p for p in CGROUP_ROOT.iterdir()
                   if p.is_dir() and not p.is_symlink() and (p / "cgroup.procs").exists())
+
+
+def _caller_dir(h: Path, name: str) -> Path:
+    """Where the callers sit: on cgroup v2 a leaf of their own, since a cgroup
+    holding processes cannot hand controllers to its children (the container)."""
+    return h / name / "caller" if V2 else h / name
 
 
 @pytest.fixture
 def delegated_cgroup(rootless):
     """A cgroup subtree given to the test user in every hierarchy (as a systemd
     user session delegates one); the runtime is started inside it."""
+    if V2 and "pids" not in (CGROUP_ROOT / "cgroup.subtree_control").read_text().split():
+        pytest.skip("the cgroup2 root does not hand the pids controller to its children")
     name = f"pyrunc-rl-{uuid.uuid4().hex[:8]}"
     made = []
     try:
         for h in _hierarchies():
-            d = h / name
-            d.mkdir()
-            made.append(d)
-            for f in ("cpuset.cpus", "cpuset.mems"):
-                if (d / f).exists():
-                    (d / f).write_text((h / f).read_text())
-            os.chown(d, rootless.user.uid, rootless.user.gid)
-            for f in ("cgroup.procs", "tasks", "cgroup.subtree_control"):
-                if (d / f).exists():
-                    os.chown(d / f, rootless.user.uid, rootless.user.gid)
+            for d in dict.fromkeys([h / name, _caller_dir(h, name)]):
+                d.mkdir()
+                made.append(d)
+                for f in ("cpuset.cpus", "cpuset.mems") if not V2 else ():
+                    if (d / f).exists():  # v1 cpusets start empty
+                        (d / f).write_text((d.parent / f).read_text())
+                # What systemd hands over with Delegate=yes.
+                os.chown(d, rootless.user.uid, rootless.user.gid)
+                for f in ("cgroup.procs", "tasks", "cgroup.subtree_control", "cgroup.threads"):
+                    if (d / f).exists():
+                        os.chown(d / f, rootless.user.uid, rootless.user.gid)
         yield name
     finally:
         rootless.cleanup()  # the containers first: their cgroups are inside
-        for d in made:
+        for d in reversed(made):
             for sub in sorted(d.glob("**/"), key=lambda p: -len(p.parts)):
                 if sub != d:
                     try:
@@ -293,7 +309,7 @@ def delegated_cgroup(rootless):
 def _inside(name: str) -> list[str]:
     """A prefix that moves the command into the delegated subtree first (cgroup v2
     lets a user move a process only within a subtree it owns)."""
-    procs = " ".join(str(h / name / "cgroup.procs") for h in _hierarchies())
+    procs = " ".join(str(_caller_dir(h, name) / "cgroup.procs") for h in _hierarchies())
     return ["sh", "-c", f'for f in {procs}; do echo $$ > "$f"; done; exec "$@"', "sh"]
 
 
@@ -305,7 +321,7 @@ def test_writable_cgroups_path_enforces_limits(rootless, delegated_cgroup):
     # Every call runs in the delegated subtree, as in a user session.
     rootless.prefix = _inside(delegated_cgroup)
     rootless.ok("run", "-d", "-b", str(rootless.bundle(cfg)), cid)
-    pids_dir = Path("/sys/fs/cgroup/pids") / delegated_cgroup / cid
+    pids_dir = (CGROUP_ROOT if V2 else CGROUP_ROOT / "pids") / delegated_cgroup / cid
     assert pids_dir.is_dir()
     assert (pids_dir / "pids.max").read_text().strip() == "24"
     rootless("exec", cid, "sh", "-c", "i=0; while [ $i -lt 40 ]; do sleep 30 & i=$((i+1)); done")
