@@ -141,6 +141,22 @@ def dumps_go(value: Any) -> str:
     return text
 
 
+def _go_string(value: str) -> str:
+    return dumps_go(value)
+
+
+def dumps_go_indent(value: Any, indent: int = 2) -> str:
+    """json.MarshalIndent(value, "", indent spaces) as Go writes it (runc's
+    state): the strings as :func:`dumps_go` writes them, no final newline.
+
+    Go sorts the keys of a map but keeps a struct's field order; a dict
+    here keeps its order, so a caller sorts the dicts that stand for maps.
+    """
+    out: list[str] = []
+    _pretty(value, 0, " " * indent, out, _go_string)
+    return "".join(out)
+
+
 def dumps(value: Any, indent: int | None = None) -> str:
     """json.dumps(value) or json.dumps(value, indent=N), ASCII output."""
     if indent is None:
@@ -162,8 +178,14 @@ def _string(value: str) -> str:
     return str(_json.encode_basestring_ascii(value))
 
 
-def _pretty(value: Any, level: int, unit: str, out: list[str]) -> None:
-    """json.dumps's indented layout: ",\\n" between items, ": " after keys."""
+def _pretty(value: Any, level: int, unit: str, out: list[str],
+            string: Callable[[str], str] | None = None) -> None:
+    """json.dumps's indented layout: ",\\n" between items, ": " after keys.
+
+    ``string`` encodes a string (default: json.dumps's ASCII form).
+    """
+    if string is None:
+        string = _string
     if isinstance(value, dict):
         if not value:
             out.append("{}")
@@ -174,9 +196,9 @@ def _pretty(value: Any, level: int, unit: str, out: list[str]) -> None:
         for key, item in value.items():
             out.append(inner if first else "," + inner)
             first = False
-            out.append(_string(key if isinstance(key, str) else _key(key)))
+            out.append(string(key if isinstance(key, str) else _key(key)))
             out.append(": ")
-            _pretty(item, level + 1, unit, out)
+            _pretty(item, level + 1, unit, out, string)
         out.append("\n" + unit * level + "}")
     elif isinstance(value, (list, tuple)):
         if not value:
@@ -186,10 +208,10 @@ def _pretty(value: Any, level: int, unit: str, out: list[str]) -> None:
         out.append("[")
         for i, item in enumerate(value):
             out.append(inner if i == 0 else "," + inner)
-            _pretty(item, level + 1, unit, out)
+            _pretty(item, level + 1, unit, out, string)
         out.append("\n" + unit * level + "]")
     elif isinstance(value, str):
-        out.append(_string(value))
+        out.append(string(value))
     elif value is None:
         out.append("null")
     elif value is True:

@@ -112,9 +112,10 @@ def oci_state(store: Store, record: ContainerRecord) -> dict[str, Any]:
         "rootfs": record.rootfs,
         "created": record.created,
     }
-    # runc's field order: annotations (when there are any) before owner.
+    # runc's field order: annotations (when there are any) before owner;
+    # a Go map, so its keys come sorted.
     if record.annotations:
-        doc["annotations"] = record.annotations
+        doc["annotations"] = dict(sorted(record.annotations.items()))
     doc["owner"] = record.owner
     return doc
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pyrunc.cli.common import one_id, print_json
+import sys
+
+from pyrunc.cli.common import one_id
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -13,8 +15,8 @@ OPTIONS: list[Any] = []
 
 
 def run(ctx: Any, values: dict[str, Any], args: list[str]) -> int:
-    """Print the state of args[0]."""
-    from pyrunc import runtime
+    """Print the state of args[0] as runc does: Go's MarshalIndent, no final newline."""
+    from pyrunc import jsonio, runtime
 
-    print_json(runtime.state(ctx.store(), one_id(args, "state")))
+    sys.stdout.write(jsonio.dumps_go_indent(runtime.state(ctx.store(), one_id(args, "state"))))
     return 0

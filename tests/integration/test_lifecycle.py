@@ -283,3 +283,43 @@ def test_list_json_is_compact_go_json(runtime, bundle, tmp_path):
                 f'"created":"{st["created"]}","annotations":{{"k\\u0026":"v\\u003c1\\u003e",'
                 f'"z":"é"}},"owner":"root"}}]\n')
     assert runtime("list", "--format", "json", check=True).stdout.decode() == expected
+
+
+def test_state_is_printed_byte_for_byte_as_runc_prints_it(runtime, bundle, tmp_path):
+    # Go's MarshalIndent: two-space indent, no final newline, <>& and U+2028
+    # escaped, other non-ASCII as UTF-8, annotations (a map) sorted by key.
+    b = tmp_path / "b\u00fcn<&>dle"
+    b.mkdir()
+    cfg = bundle.config(["sleep", "100"])
+    cfg["annotations"] = {"z": "last", "a<b>": "x&y \u00fc \u20ac \u2028 \"q\" \\ /",
+                          "emoji": "\U0001F600", "ctl": "\t\n\x01"}
+    (b / "config.json").write_text(json.dumps(cfg))
+    cid = runtime.new_id()
+    runtime("create", "-b", str(b), cid, check=True)
+    out = runtime("state", cid, check=True).stdout
+    doc = json.loads(out)
+    bundle_text = str(b).replace("<", "\\u003c").replace("&", "\\u0026").replace(">", "\\u003e")
+    expected = (
+        "{\n"
+        f'  "ociVersion": "{doc["ociVersion"]}",\n'
+        f'  "id": "{cid}",\n'
+        f'  "pid": {doc["pid"]},\n'
+        '  "status": "created",\n'
+        f'  "bundle": "{bundle_text}",\n'
+        f'  "rootfs": "{cfg["root"]["path"]}",\n'
+        f'  "created": "{doc["created"]}",\n'
+        '  "annotations": {\n'
+        '    "a\\u003cb\\u003e": "x\\u0026y \u00fc \u20ac \\u2028 \\"q\\" \\\\ /",\n'
+        '    "ctl": "\\t\\n\\u0001",\n'
+        '    "emoji": "\U0001F600",\n'
+        '    "z": "last"\n'
+        "  },\n"
+        '  "owner": ""\n'
+        "}")
+    assert out == expected.encode()
+    # list --format json: the same strings, compact, sorted, one final newline.
+    listed = runtime("list", "--format", "json", check=True).stdout
+    assert listed.endswith(b"}]\n") and listed.count(b"\n") == 1
+    assert ('"annotations":{"a\\u003cb\\u003e":"x\\u0026y \u00fc \u20ac \\u2028 \\"q\\" \\\\ /",'
+            '"ctl":"\\t\\n\\u0001","emoji":"\U0001F600","z":"last"}').encode() in listed
+    assert f'"bundle":"{bundle_text}"'.encode() in listed

@@ -105,3 +105,14 @@ def test_dumps_go_is_go_encoding_json():
     assert dumps_go(doc) == ('[{"a":"x\\u0026y\\u003cz\\u003e","b":"é\\u2028","c":null,'
                              '"d":[1,true],"e":"\\n\\t\\u0001"}]')
     assert dumps_go(None) == "null"
+
+
+def test_dumps_go_indent_is_go_marshal_indent():
+    from pyrunc.jsonio import dumps_go_indent
+
+    doc = {"id": "x<&>", "n": 1, "a": {"k\u00e9": "\U0001F600\u2029"}, "e": {}, "l": [],
+           "m": [None, False]}
+    assert dumps_go_indent(doc) == (
+        '{\n  "id": "x\\u003c\\u0026\\u003e",\n  "n": 1,\n'
+        '  "a": {\n    "k\u00e9": "\U0001F600\\u2029"\n  },\n  "e": {},\n  "l": [],\n'
+        '  "m": [\n    null,\n    false\n  ]\n}')
