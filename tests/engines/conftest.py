@@ -427,6 +427,19 @@ def run(argv: Sequence[str], timeout: float = 120, input: bytes | None = None,
                           capture_output=True, timeout=timeout, env=env, check=False)
 
 
+def answers(call: Any) -> bool:
+    """True when a client call to a daemon succeeds; a call that times out is "not yet"
+    (a daemon in a slow guest can take longer than one probe to answer)."""
+    try:
+        return bool(call().returncode == 0)
+    except subprocess.TimeoutExpired:
+        return False
+
+
+#: How long a daemon may take to answer on its socket (a loaded software-CPU guest is slow).
+DAEMON_START_TIMEOUT = 180
+
+
 def wait_until(pred: Any, timeout: float = 20, interval: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
     while True:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.engines.conftest import (
+    DAEMON_START_TIMEOUT,
     HOG,
     IMAGE,
     IMAGE_USER,
@@ -28,6 +29,7 @@ from tests.engines.conftest import (
     PtySession,
     RuntimeBin,
     Sandbox,
+    answers,
     direct_create_failure,
     engine_env,
     explain,
@@ -114,8 +116,8 @@ def containerd(engine_runtime: RuntimeBin, image_archive: Path,
         pytest.skip(f"containerd cannot start here: {e}")
     cd = Containerd(sb, sock, RUN_TAG, engine_runtime, fifo_dir, config)
     try:
-        ok = wait_until(lambda: not sb.alive() or (sock.exists() and cd.ctr("version", timeout=10).returncode == 0),
-                        30)
+        ok = wait_until(lambda: not sb.alive() or (sock.exists() and answers(lambda: cd.ctr("version", timeout=10))),
+                        DAEMON_START_TIMEOUT)
         if not ok or not sb.alive():
             log = sb.log_tail()
             pytest.skip(f"containerd did not answer on its socket: {log}")

@@ -20,10 +20,12 @@ import pytest
 
 from tests.engines import cli_scenarios as S
 from tests.engines.conftest import (
+    DAEMON_START_TIMEOUT,
     IMAGE,
     RUN_TAG,
     RuntimeBin,
     Sandbox,
+    answers,
     direct_create_failure,
     engine_env,
     explain,
@@ -99,8 +101,8 @@ def docker(engine_runtime: RuntimeBin, image_archive: Path,
         pytest.skip(f"dockerd cannot start here: {e}")
     dk = Docker(sb, sock, engine_runtime, base / "client")
     try:
-        if not wait_until(lambda: not sb.alive() or (sock.exists() and dk("version", timeout=10).returncode == 0),
-                          60) or not sb.alive():
+        if not wait_until(lambda: not sb.alive() or (sock.exists() and answers(lambda: dk("version", timeout=10))),
+                          DAEMON_START_TIMEOUT) or not sb.alive():
             pytest.skip(f"dockerd did not answer on its socket: {sb.log_tail()}")
         load = dk("load", "--input", str(image_archive))
         assert load.returncode == 0, explain(load) + sb.log_tail()
