@@ -170,8 +170,8 @@ class SystemdManager:
     # calls
 
     def _reopen(self) -> None:
-        """Connect again to the same socket: systemd closes its connections when it
-        re-executes (``daemon-reexec``, an upgrade) and is back a moment later."""
+        """Connect again to the same socket, waiting up to the timeout for it to come
+        back (a restarted dbus-daemon, a manager that dropped its clients)."""
         self.conn.close()
         deadline = time.monotonic() + self.timeout
         while True:

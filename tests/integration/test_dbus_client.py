@@ -244,7 +244,7 @@ class FakeManager(threading.Thread):
         self.units: dict[str, list[Any]] = {}
         self.results: dict[str, str] = {}
         self.early: set[str] = set()
-        # unit -> when the connection is closed, as systemd does when it re-executes:
+        # unit -> when the connection is closed (as a restarted bus or manager does):
         # "after-reply" (no JobRemoved), "before-reply" (unit made), "unheard" (call lost)
         self.drop: dict[str, str] = {}
         self.states: dict[str, str] = {}
@@ -468,7 +468,7 @@ def test_system_manager_absent(bus: Bus, monkeypatch: pytest.MonkeyPatch) -> Non
 
 @pytest.mark.parametrize("when", ["after-reply", "before-reply", "unheard"])
 def test_connection_lost_while_starting(fake: FakeManager, tmp_path: Path, when: str) -> None:
-    """systemd closes its connections when it re-executes: the client connects again and
+    """A connection lost mid-start (bus or manager restarted): the client connects again and
     learns the job's outcome from the unit, or asks again if the call was never heard."""
     fake.drop["r.scope"] = when
     with _manager(fake, tmp_path) as m:
