@@ -330,66 +330,72 @@ struct stub_jump {
 	int to_enosys; /* else to the main program */
 };
 
+struct stub {
+	struct sock_filter *out;
+	unsigned len;
+	struct stub_jump fix[2 * STUB_MAX_ARCHS * 2];
+	unsigned nfix;
+};
+
+/* One ABI's test on the loaded syscall number: "above max? ENOSYS : main",
+ * or straight to the main program when the profile names nothing of it
+ * (max 0). */
+static void emit_above_max(struct stub *st, uint32_t max)
+{
+	unsigned at = st->len;
+
+	if (max) {
+		st->out[st->len++] = insn(BPF_JMP | BPF_JGT | BPF_K, max, 0, 0);
+		st->fix[st->nfix++] = (struct stub_jump){ at, 0, 1 };
+		st->fix[st->nfix++] = (struct stub_jump){ at, 1, 0 };
+	} else {
+		st->out[st->len++] = insn(BPF_JMP | BPF_JA, 0, 0, 0);
+		st->fix[st->nfix++] = (struct stub_jump){ at, 2, 0 };
+	}
+}
+
 static unsigned build_stub(const struct arch_max *a, unsigned n, struct sock_filter *out)
 {
-	struct stub_jump fix[2 * STUB_MAX_ARCHS * 2];
-	unsigned len = 0, nfix = 0, enosys, main_at;
+	struct stub st = { .out = out };
+	unsigned enosys, main_at;
 
-#define JUMP_TO(idx, f, e) (fix[nfix++] = (struct stub_jump){ (idx), (f), (e) })
-	out[len++] = insn(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch), 0, 0);
+	out[st.len++] = insn(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch), 0, 0);
 	for (unsigned i = 0; i < n; i++) {
-		int x86_64 = a[i].audit_arch == SCMP_ARCH_X86_64;
 		unsigned skip_at;
 
 		if (!a[i].max && !a[i].max_x32)
 			continue;
-		skip_at = len;
-		out[len++] = insn(BPF_JMP | BPF_JEQ | BPF_K, a[i].audit_arch, 0, 0);
-		out[len++] = insn(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr), 0, 0);
-		if (x86_64) {
-			/* x32 numbers carry the x32 bit: compare each ABI with its own
-			 * largest, and leave an ABI the profile names nothing of to the
-			 * main program. */
-			out[len++] = insn(BPF_JMP | BPF_JSET | BPF_K, X32_SYSCALL_BIT, 0, 1);
-			if (a[i].max_x32) {
-				out[len++] = insn(BPF_JMP | BPF_JGT | BPF_K, a[i].max_x32, 0, 0);
-				JUMP_TO(len - 1, 0, 1);
-				JUMP_TO(len - 1, 1, 0);
-			} else {
-				out[len++] = insn(BPF_JMP | BPF_JA, 0, 0, 0);
-				JUMP_TO(len - 1, 2, 0);
-			}
+		skip_at = st.len;
+		out[st.len++] = insn(BPF_JMP | BPF_JEQ | BPF_K, a[i].audit_arch, 0, 0);
+		out[st.len++] = insn(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr), 0, 0);
+		if (a[i].audit_arch == SCMP_ARCH_X86_64) {
+			/* x32 numbers carry the x32 bit: each ABI is compared with
+			 * its own largest. */
+			out[st.len++] = insn(BPF_JMP | BPF_JSET | BPF_K, X32_SYSCALL_BIT, 0, 1);
+			emit_above_max(&st, a[i].max_x32);
 		}
-		if (!x86_64 || a[i].max) {
-			out[len++] = insn(BPF_JMP | BPF_JGT | BPF_K, a[i].max, 0, 0);
-			JUMP_TO(len - 1, 0, 1);
-			JUMP_TO(len - 1, 1, 0);
-		} else {
-			out[len++] = insn(BPF_JMP | BPF_JA, 0, 0, 0);
-			JUMP_TO(len - 1, 2, 0);
-		}
+		emit_above_max(&st, a[i].max);
 		/* Not this architecture: on to the next block. */
-		out[skip_at].jf = (uint8_t)(len - (skip_at + 1));
+		out[skip_at].jf = (uint8_t)(st.len - (skip_at + 1));
 	}
-#undef JUMP_TO
-	if (len == 1)
+	if (st.len == 1)
 		return 0; /* nothing named for any architecture: no stub */
-	out[len++] = insn(BPF_JMP | BPF_JA, 1, 0, 0); /* no block matched: main */
-	enosys = len;
-	out[len++] = insn(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA), 0, 0);
-	main_at = len;
-	for (unsigned i = 0; i < nfix; i++) {
-		unsigned target = fix[i].to_enosys ? enosys : main_at;
-		unsigned off = target - (fix[i].at + 1);
+	out[st.len++] = insn(BPF_JMP | BPF_JA, 1, 0, 0); /* no block matched: main */
+	enosys = st.len;
+	out[st.len++] = insn(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA), 0, 0);
+	main_at = st.len;
+	for (unsigned i = 0; i < st.nfix; i++) {
+		const struct stub_jump *j = &st.fix[i];
+		unsigned off = (j->to_enosys ? enosys : main_at) - (j->at + 1);
 
-		if (fix[i].field == 0)
-			out[fix[i].at].jt = (uint8_t)off;
-		else if (fix[i].field == 1)
-			out[fix[i].at].jf = (uint8_t)off;
+		if (j->field == 0)
+			out[j->at].jt = (uint8_t)off;
+		else if (j->field == 1)
+			out[j->at].jf = (uint8_t)off;
 		else
-			out[fix[i].at].k = off;
+			out[j->at].k = off;
 	}
-	return len;
+	return st.len;
 }
 
 /* Export the filter as BPF (with the stub in front when asked) and release

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import json
 import os
-import shutil
 import signal
 import socket
-import subprocess
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -22,6 +21,8 @@ from typing import Any, Iterator
 import pytest
 
 from tests.conftest import BundleFactory, Runtime, needs_root
+from tests.helpers import seccomp_probe
+from tests.helpers.seccomp_probe import build_static_probe, run
 
 pytestmark = needs_root
 
@@ -78,39 +79,12 @@ ALLOW_LIST = [
 
 @pytest.fixture(scope="session")
 def probe_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory holding the static probe, to be bind-mounted at /tmp/probe.
-
-    Below the config's /tmp tmpfs, so the mount point is not created in the
-    rootfs that all tests share.
-    """
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is needed to build the probe")
-    d = tmp_path_factory.mktemp("probe")
-    (d / "probe.c").write_text(PROBE_SOURCE)
-    res = subprocess.run(["gcc", "-static", "-O1", "-o", str(d / "probe"), str(d / "probe.c")],
-                         capture_output=True, text=True)
-    if res.returncode != 0:
-        pytest.skip(f"cannot build a static probe: {res.stderr.strip()[:200]}")
-    d.chmod(0o755)  # tests run the probe as an unprivileged user too
-    return d
+    """The static probe, to be bind-mounted at /tmp/probe."""
+    return build_static_probe(tmp_path_factory, "probe", PROBE_SOURCE)
 
 
-def config_with(bundle: BundleFactory, args: list[str], seccomp: dict[str, Any],
-                probe: Path | None = None, nnp: bool = True) -> dict[str, Any]:
-    cfg = bundle.config(args)
-    cfg["root"]["readonly"] = False
-    cfg["process"]["noNewPrivileges"] = nnp
-    cfg["linux"]["seccomp"] = seccomp
-    if probe is not None:
-        cfg["mounts"].append({"destination": "/tmp/probe", "type": "bind", "source": str(probe),
-                              "options": ["rbind", "ro"]})
-    return cfg
-
-
-def run(runtime: Runtime, bundle: BundleFactory, cfg: dict[str, Any]) -> tuple[int, str, str]:
-    cid = runtime.new_id("sc")
-    res = runtime("run", "--bundle", str(bundle(config=cfg)), cid, timeout=60)
-    return res.returncode, res.stdout.decode(), res.stderr.decode()
+# Every config here has a writable root (a test makes a directory in it).
+config_with = functools.partial(seccomp_probe.config_with, writable_root=True)
 
 
 def probe(runtime: Runtime, bundle: BundleFactory, probe_dir: Path, seccomp: dict[str, Any],

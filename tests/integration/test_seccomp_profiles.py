@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import BundleFactory, Runtime, needs_root
+from tests.helpers.seccomp_probe import build_static_probe, config_with, run
 
 pytestmark = needs_root
 
@@ -177,32 +176,7 @@ OLD_PROFILE: dict[str, Any] = {
 @pytest.fixture(scope="session")
 def probe_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The static glibc probe, to be bind-mounted at /tmp/probe."""
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is needed to build the probe")
-    d = tmp_path_factory.mktemp("glibcprobe")
-    (d / "probe.c").write_text(PROBE_SOURCE)
-    res = subprocess.run(["gcc", "-static", "-O1", "-Wall", "-Werror", "-o", str(d / "probe"),
-                          str(d / "probe.c")], capture_output=True, text=True)
-    if res.returncode != 0:
-        pytest.skip(f"cannot build a static probe: {res.stderr.strip()[:200]}")
-    d.chmod(0o755)
-    return d
-
-
-def config_with(bundle: BundleFactory, args: list[str], seccomp: dict[str, Any],
-                probe_dir: Path | None = None, nnp: bool = True) -> dict[str, Any]:
-    cfg = bundle.config(args)
-    cfg["process"]["noNewPrivileges"] = nnp
-    cfg["linux"]["seccomp"] = seccomp
-    if probe_dir is not None:
-        cfg["mounts"].append({"destination": "/tmp/probe", "type": "bind",
-                              "source": str(probe_dir), "options": ["rbind", "ro"]})
-    return cfg
-
-
-def run(runtime: Runtime, bundle: BundleFactory, cfg: dict[str, Any]) -> tuple[int, str, str]:
-    res = runtime("run", "--bundle", str(bundle(config=cfg)), runtime.new_id("sp"), timeout=60)
-    return res.returncode, res.stdout.decode(), res.stderr.decode()
+    return build_static_probe(tmp_path_factory, "glibcprobe", PROBE_SOURCE, "-Wall", "-Werror")
 
 
 @pytest.mark.parametrize("nnp", [True, False])
