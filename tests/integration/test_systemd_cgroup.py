@@ -227,9 +227,12 @@ def test_a_slice_name_creates_a_slice(sd, bundle):
 def _assert_refused(sd, cid: str, res, *needles: str) -> None:
     assert res.returncode == 1, res.stderr
     lines = [ln for ln in res.stderr.decode().splitlines() if ln.strip()]
-    assert len(lines) == 1, lines
+    if IS_PYRUNC:
+        assert len(lines) == 1, lines
+    # runc logs in logfmt (quotes escaped) and may warn before its error line.
+    last = lines[-1].replace('\\"', '"')
     for needle in needles:
-        assert needle in lines[0], lines[0]
+        assert needle in last, last
     assert not (sd.root / cid).exists()
     assert scopes_named(cid) == []
 
@@ -242,8 +245,10 @@ def test_unit_that_exists_is_refused_and_kept(sd, bundle):
     assert sd("run", "-d", "-b", str(config_with(bundle, ["sleep", "600"], path)), first).returncode == 0
     pid = sd.state(first)["pid"]
     res = sd("run", "-d", "-b", str(config_with(bundle, ["sleep", "600"], path)), second)
+    if not IS_PYRUNC and res.returncode == 0:
+        pytest.xfail("runc 1.1.5 puts a second container into an existing scope (newer runc refuses)")
     assert res.returncode == 1
-    assert unit in res.stderr.decode() and "exists" in res.stderr.decode()
+    assert unit in res.stderr.decode() and "exists" in res.stderr.decode().lower()
     assert not (sd.root / second).exists()
     # The other container's unit is untouched.
     assert show(unit, "ActiveState")["ActiveState"] == "active"

@@ -272,8 +272,8 @@ class SystemdManager(base.Manager):
         return self.inner.exists()
 
     def check_fit(self) -> None:
-        """Refuse a unit cgroup that already holds processes or is frozen."""
-        self.inner.check_fit()
+        """Nothing: systemd itself refuses a unit that exists (UnitExists), with
+        its own error, and this create never touches a unit it did not start."""
 
     def to_state(self) -> dict[str, Any]:
         """The cgroupfs manager's state plus ``systemd``: unit, slice, cgroup, user."""
