@@ -248,9 +248,6 @@ class TestEnforcing:
         extra = [] if keyring else ["--no-new-keyring"]
         proc = runtime("create", *extra, "-b", str(bundle(config=cfg)), cid)
         err = proc.stderr.decode()
-        if not is_pyrunc() and not keyring and proc.returncode == 0:
-            pytest.xfail("runc 1.1.5 writes the exec label after create has reported "
-                         "success; `start` fails instead")
         assert proc.returncode == 1, err
         assert len(err.splitlines()) == 1, err
         if is_pyrunc():
