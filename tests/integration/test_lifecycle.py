@@ -323,3 +323,38 @@ def test_state_is_printed_byte_for_byte_as_runc_prints_it(runtime, bundle, tmp_p
     assert ('"annotations":{"a\\u003cb\\u003e":"x\\u0026y \u00fc \u20ac \\u2028 \\"q\\" \\\\ /",'
             '"ctl":"\\t\\n\\u0001","emoji":"\U0001F600","z":"last"}').encode() in listed
     assert f'"bundle":"{bundle_text}"'.encode() in listed
+
+
+def test_delete_force_with_host_pid_namespace_and_init_gone(rt, bundle):
+    # No pid namespace: the init's death does not take its children with it.
+    # delete --force must still succeed, kill what is left in the cgroup and
+    # remove the cgroup and the state (issue 16; runc 1.1.5 does the same).
+    cfg = bundle.config(["sh", "-c", "sleep 1001 & sleep 1002"])
+    cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "pid"]
+    cid = rt.new_id()
+    rt("run", "-d", "-b", str(bundle(config=cfg)), cid, check=True)
+    init = rt.state(cid)["pid"]
+    deadline = time.monotonic() + 10
+    while not sleepers("1001") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(init, signal.SIGKILL)
+    wait_for_status(rt, cid, "stopped")
+    assert sleepers("1001")  # the child outlived the init
+    proc = rt("delete", "--force", cid)
+    assert proc.returncode == 0, proc.stderr
+    assert not (rt.root / cid).exists()
+    assert cgroup_dirs_named(cid) == []
+    assert not sleepers("1001")
+
+
+def sleepers(seconds: str) -> list[int]:
+    """Pids running exactly `sleep SECONDS`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes() == \
+                    f"sleep\0{seconds}\0".encode():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
