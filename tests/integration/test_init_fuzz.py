@@ -44,7 +44,7 @@ MIN_STRS = {P.OP_SETNS: 1, P.OP_SET_ROOT: 1, P.OP_MOUNT: 4, P.OP_MKDIR: 1, P.OP_
             P.OP_CHECK_EXEC: 2, P.OP_EXEC: 1, P.OP_SECCOMP: 2, P.OP_HOOK: 1,
             P.OP_MOUNT_SETATTR: 1, P.OP_MOUNT_IDMAP: 1, P.OP_CPU_AFFINITY: 1,
             P.OP_MEMPOLICY: 1, P.OP_NETDEV: 1, P.OP_APPARMOR: 1,
-            P.OP_BIND_SOURCES_FORK: 1}
+            P.OP_SELINUX_LABEL: 1, P.OP_KEYRING: 2, P.OP_BIND_SOURCES_FORK: 1}
 # Strings that may hold NUL bytes (only the first 8 strings of a step are checked).
 BINARY = {P.OP_WRITE_PROC: {1}, P.OP_SETGROUPS: {0}, P.OP_SECCOMP: {1},
           P.OP_CPU_AFFINITY: {0}, P.OP_MEMPOLICY: {0}, P.OP_NETDEV: set(range(1, 8))}
@@ -140,8 +140,10 @@ def _op_rules_ok(op: int, ints: tuple[int, ...], strs: list[bytes]) -> bool:
                 and (not mask or ints[1] <= 8 * len(mask) + 1))
     if op == P.OP_NETDEV:
         return 1 <= len(strs[0]) < IFNAMSIZ and all(_netdev_addr_ok(a) for a in strs[1:])
-    if op == P.OP_APPARMOR:
+    if op in (P.OP_APPARMOR, P.OP_SELINUX_LABEL):
         return 1 <= len(strs[0]) <= PATH_MAX
+    if op == P.OP_KEYRING:
+        return 1 <= len(strs[0]) <= 255 and len(strs[1]) <= PATH_MAX
     if op == P.OP_SYNC:
         return ints[1] <= P.HOOK_STATE_SLOTS
     if op == P.OP_EXEC:
@@ -170,7 +172,7 @@ def reference_valid(data: bytes) -> bool:
     if nsteps > (len(data) - 16) // STEP_HEADER.size:
         return False
     pos = 16
-    for _ in range(nsteps):
+    for i in range(nsteps):
         if len(data) - pos < STEP_HEADER.size:
             return False
         op, nstrs, step_len, *ints = STEP_HEADER.unpack_from(data, pos)
@@ -188,6 +190,9 @@ def reference_valid(data: bytes) -> bool:
             strs.append(data[pos:pos + n])
             pos += n
         if pos != end or not _step_ok(op, tuple(ints), strs):
+            return False
+        # a fallback mount names how many of the following steps are its alternative
+        if op == P.OP_MOUNT and ints[1] & P.MOUNT_F_OR_ELSE and not 1 <= ints[4] < nsteps - i:
             return False
     return pos == len(data)
 
