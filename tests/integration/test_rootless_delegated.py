@@ -226,10 +226,11 @@ def test_pids_limit_pause_resume_ps_events_delete(delegated):
     init = delegated.state(cid)["pid"]
     assert str(init) in (cg / "cgroup.procs").read_text().split()
 
-    # Forks past the limit fail inside the container.
-    proc = delegated("exec", cid, "sh", "-c",
-                     "for i in $(seq 30); do sleep 120 & done; echo started")
-    assert int((cg / "pids.events").read_text().split()[-1]) > 0, proc
+    # Forks past the limit fail inside the container.  Detached: runc 1.1.5's exec,
+    # a subreaper, would wait for the orphaned sleeps too.
+    delegated.ok("exec", "-d", cid, "sh", "-c", "for i in $(seq 30); do sleep 120 & done")
+    _wait_for("forks refused by pids.max",
+              lambda: int((cg / "pids.events").read_text().split()[-1]) > 0, timeout=60)
     assert int((cg / "pids.current").read_text()) <= 16
 
     delegated.ok("pause", cid)
@@ -250,4 +251,67 @@ def test_pids_limit_pause_resume_ps_events_delete(delegated):
     delegated.ok("delete", "--force", cid)
     assert not cg.exists()
     assert not (delegated.root / cid).exists()
+    assert processes_with(cid) == []
+
+
+# --------------------------------------------------------------------- rootless podman
+
+PODMAN_PROBE = (f"cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max; {HOG}; "
+                "echo rc=$?")
+
+
+@pytest.fixture(scope="module")
+def scoped_podman(session: UserSession) -> Iterator[Any]:
+    """Rootless podman (tests/engines/test_podman_rootless.py's setup) run as the
+    user in a delegated scope of its session, with the runtime under test."""
+    from tests.engines.conftest import IMAGE, build_docker_archive, skip_unless_binaries
+    from tests.engines.test_podman_rootless import RootlessPodman
+
+    skip_unless_binaries("podman", "conmon")
+
+    class ScopedPodman(RootlessPodman):
+        manager = "cgroupfs"
+
+        def argv(self, *args: str) -> list[str]:
+            b = self.base
+            return session.in_scope(
+                "podman", "--root", str(b / "storage"), "--runroot", str(b / "runroot"),
+                "--tmpdir", str(b / "libpod"), "--storage-driver", "vfs",
+                "--cgroup-manager", self.manager, "--events-backend", "file", *args,
+                env={"CONTAINERS_CONF": str(self.conf), "TMPDIR": str(b / "tmp"),
+                     "XDG_CONFIG_HOME": str(b / "config"), "XDG_DATA_HOME": str(b / "data")})
+
+    # Short: podman refuses a run root path longer than 50 characters.
+    base = session.user.base / "pm"
+    base.mkdir()
+    session.user.chown_tree(base)
+    pm = ScopedPodman(session.user, base)
+    pm.image = IMAGE
+    try:
+        archive = build_docker_archive(base / "image.tar", session.user.rootfs)
+        session.user.chown_tree(archive)
+        pm.ok("load", "--input", str(archive))
+        yield pm
+    finally:
+        pm("rm", "--all", "--force", "--time", "0", timeout=120)
+        # The rest (podman's pause process) ends with the session.
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize("manager", ["cgroupfs", "systemd"])
+def test_podman_limits_are_enforced(scoped_podman, manager):
+    """`podman run --memory 32m --pids-limit 20` through the runtime: the limits are
+    the container's own cgroup files, the hog is OOM-killed, nothing is left."""
+    pm = scoped_podman
+    pm.manager = manager
+    cidfile = pm.base / f"cid-{manager}"
+    proc = pm("run", "--rm", "--network", "none", "--cidfile", str(cidfile), "--memory", "32m",
+              "--pids-limit", "20", pm.image, "sh", "-c", PODMAN_PROBE, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    out = proc.stdout.decode().split()
+    assert out[:2] == [str(LIMIT), "20"], out
+    assert "rc=137" in out, out
+    cid = cidfile.read_text().strip()
+    assert cgroup_dirs_named(f"libpod-{cid}") == [] and \
+        cgroup_dirs_named(f"libpod-{cid}.scope") == []
     assert processes_with(cid) == []
