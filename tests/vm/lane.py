@@ -217,6 +217,24 @@ class _Stream:
             self.out.flush()
 
 
+#: Boots tried again when the guest stops before its job has started.
+BOOT_RETRIES = 1
+
+
+def _boot(img: Path, run_dir: Path, lsm: str) -> subprocess.Popen[bytes]:
+    """Start qemu on a fresh copy-on-write overlay of the image."""
+    (run_dir / "disk.qcow2").unlink(missing_ok=True)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
+                    "-b", str(img / "disk.img"), str(run_dir / "disk.qcow2")], check=True)
+    with open(run_dir / "qemu.log", "wb") as qlog:
+        proc = subprocess.Popen(qemu_argv(img, run_dir, lsm), stdin=subprocess.DEVNULL, stdout=qlog,
+                                stderr=subprocess.STDOUT,
+                                preexec_fn=_die_with_parent)  # noqa: PLW1509 - no threads here
+    log(f"booting {img.name} (accel {os.environ.get('PYRUNC_VM_ACCEL', 'tcg')}, {lsm}), "
+        f"run dir {run_dir}")
+    return proc
+
+
 def _raise_exit(signum: int, _frame: object) -> None:
     log(f"stopped by signal {signum}; killing the guest")
     raise SystemExit(128 + signum)
@@ -239,16 +257,10 @@ def run(pytest_args: list[str] | None, shell_cmd: str | None, timeout: float,
     signal.signal(signal.SIGTERM, _raise_exit)
     signal.signal(signal.SIGHUP, _raise_exit)
     try:
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
-                        "-b", str(img / "disk.img"), str(run_dir / "disk.qcow2")], check=True)
         write_checkout_tar(job / "checkout.tar")
         (job / "job.sh").write_text(job_script(pytest_args, shell_cmd, env, lsm))
-        with open(run_dir / "qemu.log", "wb") as qlog:
-            proc = subprocess.Popen(qemu_argv(img, run_dir, lsm), stdin=subprocess.DEVNULL, stdout=qlog,
-                                    stderr=subprocess.STDOUT,
-                                    preexec_fn=_die_with_parent)  # noqa: PLW1509 - no threads here
-        log(f"booting {img.name} (accel {os.environ.get('PYRUNC_VM_ACCEL', 'tcg')}, {lsm}), "
-            f"run dir {run_dir}")
+        proc = _boot(img, run_dir, lsm)
+        boots_left = BOOT_RETRIES
         streams = [_Stream(job / "stdout", sys.stdout.buffer), _Stream(job / "stderr", sys.stderr.buffer)]
         started = finished = None
         status: int | None = None
@@ -270,6 +282,15 @@ def run(pytest_args: list[str] | None, shell_cmd: str | None, timeout: float,
                 # The guest powers off by itself now; give it a little while.
                 deadline = min(deadline, finished + 60)
             if proc.poll() is not None:
+                if started is None and boots_left > 0:
+                    # A software CPU on a loaded machine now and then panics at
+                    # boot (the timer check); the job never ran, so boot again.
+                    boots_left -= 1
+                    log(f"the guest stopped before the job started (qemu exit status {proc.returncode}); "
+                        "booting it again")
+                    _show_console(run_dir)
+                    proc = _boot(img, run_dir, lsm)
+                    continue
                 break
             if status is None and not stopping and time.monotonic() > stop_at:
                 log("time nearly up; interrupting pytest so it prints its summary")
