@@ -56,6 +56,8 @@
  *     OP_BIND_SOURCES_FORK with more than MOUNT_SOURCE_SLOTS strings or a
  *     NUL in any; OP_BIND_SOURCES_OPEN int0 > MOUNT_SOURCE_SLOTS;
  *     OP_MOUNT with MOUNT_F_OR_ELSE and int4 < 1 or past the last step;
+ *     OP_MOUNT with MOUNT_F_LABEL and no str4, or a str4 of 0 or more than
+ *     PATH_MAX bytes;
  *     OP_MOUNT_IDMAP fd above INT_MAX or slot >= MOUNT_IDMAP_SLOTS;
  *     OP_IOPRIO class outside 1-3 or level above 7; an OP_CPU_AFFINITY or
  *     OP_MEMPOLICY mask whose length is not a multiple of 8; OP_MEMPOLICY
@@ -103,7 +105,8 @@ enum plan_op {
 
 	/* Stage B: container init, in the container's namespaces. */
 	OP_SET_ROOT = 10,   /* str0 host path of the rootfs: becomes the root fd */
-	OP_MOUNT = 11,      /* mount(2). str0 source, str1 target, str2 fstype, str3 data;
+	OP_MOUNT = 11,      /* mount(2). str0 source, str1 target, str2 fstype, str3 data,
+	                     * str4 label with MOUNT_F_LABEL;
 	                     * int0 MS_* flags; int1 MOUNT_F_* bits; int2 mode for created dirs;
 	                     * int3 idmap slot (< MOUNT_IDMAP_SLOTS) with MOUNT_F_DETACHED;
 	                     * int4 number of alternative steps with MOUNT_F_OR_ELSE */
@@ -270,6 +273,9 @@ enum plan_op {
                                     * succeeds (runc's cgroup2 fallback to a bind: the
                                     * kernel refuses cgroup2 on top of the host's cgroup2
                                     * mount that a rootless /sys rbind brings in) */
+#define MOUNT_F_LABEL         0x10000 /* after the mount, set the SELinux label str4 on the
+                                    * mounted directory (security.selinux): mqueue, which
+                                    * takes no context= option (runc's mountLabel) */
 #define MOUNT_IDMAP_SLOTS 64
 #define MOUNT_SOURCE_SLOTS 64
 

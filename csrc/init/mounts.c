@@ -19,6 +19,7 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "init.h"
@@ -201,6 +202,24 @@ static int dir_mode_data(const char *dst, const struct pstr *data, char **out)
 	return 0;
 }
 
+/* MOUNT_F_LABEL: the root of what was just mounted on DST gets LABEL as its
+ * SELinux file label.  The target is opened again, so the path resolves to
+ * the new mount and not to the directory it covers. */
+static int label_mounted(const char *dst, uint64_t mflags, const struct pstr *label)
+{
+	char path[FD_PATH_LEN];
+	int err = 0, fd = mflags & MOUNT_F_TARGET_HOST ? open_host(dst, 0) : root_open(dst, 0);
+
+	if (fd < 0)
+		return fail(-fd, "%s", dst);
+	fd_path(path, sizeof(path), fd);
+	/* The label without a NUL, as runc writes it; the kernel takes both. */
+	if (setxattr(path, "security.selinux", label->s, label->len, 0) < 0)
+		err = fail(errno, "set SELinux label \"%s\" on %s", label->s, dst);
+	close(fd);
+	return err;
+}
+
 int op_mount(const struct step *s)
 {
 	const char *src = s->strs[0].s, *dst = s->strs[1].s, *data = opt_str(&s->strs[3]);
@@ -298,6 +317,8 @@ int op_mount(const struct step *s)
 			err = copyup_fill(copy_fd, dst);
 		close(copy_fd);
 	}
+	if (!err && !fell_back && (mflags & MOUNT_F_LABEL))
+		err = label_mounted(dst, mflags, &s->strs[4]);
 	if (!err && on_root && (err = root_reopen()) < 0)
 		err = fail(-err, "%s", ctx.root_path);
 	return err;

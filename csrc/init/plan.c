@@ -133,6 +133,9 @@ static int check_op(uint32_t idx, const struct step *s)
 	if (s->op == OP_MOUNT && (s->ints[1] & MOUNT_F_SOURCE_FD) &&
 	    s->ints[3] >= MOUNT_SOURCE_SLOTS)
 		return bad("step %u: bind source slot %llu", idx, (unsigned long long)s->ints[3]);
+	if (s->op == OP_MOUNT && (s->ints[1] & MOUNT_F_LABEL) &&
+	    (s->nstrs < 5 || !s->strs[4].len || s->strs[4].len > PATH_MAX))
+		return bad("step %u: bad mount label", idx);
 	if (s->op == OP_BIND_SOURCES_FORK) {
 		if (s->nstrs > MOUNT_SOURCE_SLOTS)
 			return bad("step %u: %u bind sources", idx, s->nstrs);

@@ -6,6 +6,7 @@ import os
 import stat
 
 from pyrunc.errors import ConfigError
+from pyrunc.linux.netdevs import selinux_enabled
 from pyrunc.plan.builder import CgroupHierarchy, HostFacts
 from pyrunc.plan.mounts import bind_source, parse_options
 
@@ -145,4 +146,5 @@ def gather(config: Mapping[str, Any], bundle: str, rootfs: str, *, fifo_fd: int,
         cgroup_hierarchies=cgroup_hierarchies(mountinfo, container_cgroup_dirs),
         has_kcore=os.path.exists("/proc/kcore"), no_pivot=no_pivot,
         passwd_home=passwd_home(rootfs, int(user.get("uid", 0))),
+        selinux_enabled=selinux_enabled(),
     )

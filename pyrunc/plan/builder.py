@@ -84,7 +84,7 @@ class HostFacts(Record):
     __slots__ = ("rootfs", "bundle", "fifo_fd", "first_closed_fd", "source_kinds",
                  "cgroup_hierarchies", "has_kcore", "no_pivot", "passwd_home", "net_addresses",
                  "console_fd", "seccomp_fds", "idmap_userns_fds", "setgroups_denied",
-                 "in_user_namespace", "container_id", "new_keyring")
+                 "in_user_namespace", "container_id", "new_keyring", "selinux_enabled")
 
     def __init__(self, rootfs: str, bundle: str, fifo_fd: int = -1, first_closed_fd: int = 3,
                  source_kinds: Mapping[str, str] | None = None,
@@ -94,7 +94,8 @@ class HostFacts(Record):
                  console_fd: int = -1, seccomp_fds: tuple[int, int] = (-1, -1),
                  idmap_userns_fds: Mapping[int, int] | None = None,
                  setgroups_denied: bool = False, in_user_namespace: bool = False,
-                 container_id: str = "", new_keyring: bool = False) -> None:
+                 container_id: str = "", new_keyring: bool = False,
+                 selinux_enabled: bool = False) -> None:
         self.rootfs = rootfs                      # absolute host path
         self.bundle = bundle
         self.fifo_fd = fifo_fd                    # O_PATH fd of exec.fifo (-1: run without wait)
@@ -120,6 +121,8 @@ class HostFacts(Record):
         # A session keyring of the container's own (runc's default; not with
         # --no-new-keyring).
         self.new_keyring = new_keyring
+        # SELinux is enabled on the host (runc labels mqueue mounts only then).
+        self.selinux_enabled = selinux_enabled
 
 
 def namespace_steps(linux: Mapping[str, Any], name_fields: bool = False) -> list[P.Step]:
@@ -489,7 +492,8 @@ def build_create_plan(config: Mapping[str, Any], facts: HostFacts) -> list[P.Ste
     steps += H.with_start_hooks(config, process_steps(process, facts.first_closed_fd,
                                                       facts.passwd_home, facts.setgroups_denied),
                                 facts.fifo_fd >= 0)
-    steps = PA.finish_create_plan(steps, config, facts.net_addresses)
+    steps = PA.finish_create_plan(steps, config, facts.net_addresses,
+                                  selinux_enabled=facts.selinux_enabled)
     steps = with_bind_source_fds(steps)
     return S.with_seccomp(steps, linux.get("seccomp"), bool(process.get("noNewPrivileges")),
                           facts.seccomp_fds)

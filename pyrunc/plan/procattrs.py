@@ -365,25 +365,36 @@ def keyring_step(container_id: str, label: str, *, user_namespace: bool,
 
 # Filesystem types whose mounts runc labels with mountLabel (context=...).
 _UNLABELLED_TYPES = frozenset({"", "proc", "sysfs", "mqueue", "cgroup", "cgroup2", "bind"})
+# Filesystem types runc labels after mounting instead (no context= option).
+_RELABELLED_TYPES = frozenset({"mqueue"})
 
 
-def apply_mount_label(steps: Sequence[P.Step], label: str) -> list[P.Step]:
-    """Add ``context="<label>"`` to the data of the mounts runc labels.
+def apply_mount_label(steps: Sequence[P.Step], label: str, *,
+                      selinux_enabled: bool = False) -> list[P.Step]:
+    """Give the mounts runc labels the mount label.
 
-    On a host without SELinux the kernel rejects the option (EINVAL), so the
-    mount fails exactly as it does under runc.
+    Most get ``context="<label>"`` in their data: on a host without SELinux
+    the kernel rejects the option (EINVAL), so the mount fails exactly as it
+    does under runc.  mqueue takes no such option; runc sets the label on the
+    mounted directory instead (MOUNT_F_LABEL), and only when SELinux is
+    enabled (without it runc skips the step, and so does this).
     """
     if not label:
         return list(steps)
     out: list[P.Step] = []
     for s in steps:
         bind = len(s.ints) > 0 and s.ints[0] & 0x1000  # MS_BIND
-        if s.op == P.OP_MOUNT and len(s.strs) == 4 and not bind and \
-                s.strs[2].decode() not in _UNLABELLED_TYPES:
+        fstype = s.strs[2].decode() if s.op == P.OP_MOUNT and len(s.strs) == 4 else ""
+        if fstype and not bind and fstype not in _UNLABELLED_TYPES:
             data = s.strs[3]
             extra = f'context="{label}"'.encode()
             data = data + b"," + extra if data else extra
             out.append(P.Step(s.op, s.ints, (*s.strs[:3], data), s.what, s.extra))
+        elif fstype in _RELABELLED_TYPES and not bind and selinux_enabled:
+            ints = list(s.ints) + [0] * (2 - len(s.ints))
+            ints[1] |= P.MOUNT_F_LABEL
+            out.append(P.Step(s.op, tuple(ints), (*s.strs, label.encode()),
+                              f'{s.what} labelled "{label}" (linux.mountLabel)', s.extra))
         else:
             out.append(s)
     return out
@@ -416,7 +427,8 @@ def _insert_before_last(steps: list[P.Step], op: int, extra: Sequence[P.Step]) -
 
 
 def finish_create_plan(steps: Sequence[P.Step], config: Mapping[str, Any],
-                       addresses: Mapping[str, Sequence[NetAddress]]) -> list[P.Step]:
+                       addresses: Mapping[str, Sequence[NetAddress]], *,
+                       selinux_enabled: bool = False) -> list[P.Step]:
     """Add this module's steps to a create plan.
 
     Network devices are moved right after the fork (the namespace exists and
@@ -427,7 +439,7 @@ def finish_create_plan(steps: Sequence[P.Step], config: Mapping[str, Any],
     linux = config.get("linux") or {}
     process = config.get("process") or {}
     check_net_devices(linux)
-    out = apply_mount_label(steps, linux.get("mountLabel") or "")
+    out = apply_mount_label(steps, linux.get("mountLabel") or "", selinux_enabled=selinux_enabled)
     net = netdev_steps(linux, addresses)
     if net:
         fork = next((i for i, s in enumerate(out) if s.op == P.OP_FORK), len(out) - 1)

@@ -123,7 +123,9 @@ def _op_rules_ok(op: int, ints: tuple[int, ...], strs: list[bytes]) -> bool:
         return strs[0].startswith(b"/") and not any(b"\0" in s for s in strs)
     if op == P.OP_MOUNT:
         return ((not ints[1] & P.MOUNT_F_DETACHED or ints[3] < P.MOUNT_IDMAP_SLOTS)
-                and (not ints[1] & P.MOUNT_F_SOURCE_FD or ints[3] < P.MOUNT_SOURCE_SLOTS))
+                and (not ints[1] & P.MOUNT_F_SOURCE_FD or ints[3] < P.MOUNT_SOURCE_SLOTS)
+                and (not ints[1] & P.MOUNT_F_LABEL
+                     or (len(strs) >= 5 and 1 <= len(strs[4]) <= PATH_MAX)))
     if op == P.OP_BIND_SOURCES_FORK:
         return len(strs) <= P.MOUNT_SOURCE_SLOTS and not any(b"\0" in s for s in strs)
     if op == P.OP_BIND_SOURCES_OPEN:
@@ -223,6 +225,8 @@ def base_plan() -> bytes:
         s(P.OP_HOOK, 1, 1, 1, 0, P.HOOK_CREATE_CONTAINER, 0,
           strs=["/nonexistent/hook", "hook", "A=1"]),
         s(P.OP_MOUNT_IDMAP, 1000, P.MOUNT_F_IDMAP_RECURSIVE, 1, strs=["/nonexistent"]),
+        s(P.OP_MOUNT, 0, P.MOUNT_F_NOSYMLINK_DST | P.MOUNT_F_LABEL, 0o755,
+          strs=["mqueue", "/nonexistent", "mqueue", "", "system_u:object_r:fuzz_t:s0"]),
         s(P.OP_IOPRIO, 2, 4),
         s(P.OP_CPU_AFFINITY, strs=[(1).to_bytes(8, "little")]),
         s(P.OP_MEMPOLICY, 1, 65, strs=[(1).to_bytes(8, "little")]),

@@ -27,6 +27,7 @@ from pyrunc.plan.protocol import (
     CHDIR_F_RETRY,
     CHDIR_F_TRY,
     MOUNT_F_BIND_SOURCE,
+    MOUNT_F_LABEL,
     MOUNT_F_MKDIR,
     MOUNT_F_NO_SOURCE,
     MOUNT_F_NOSYMLINK_DST,
@@ -410,6 +411,24 @@ def test_mount_or_else_runs_the_alternative_only_on_refusal(root: Path) -> None:
     assert "No such file" in res.stderr
 
 
+@pytest.mark.skipif(os.path.exists("/sys/fs/selinux/enforce"), reason="the host has SELinux")
+def test_mount_label_failure_names_label_and_path(root: Path) -> None:
+    """Without SELinux the kernel has no security.selinux to set on the new mqueue
+    mount: the step fails after the mount, naming the label and the target."""
+    label = "system_u:object_r:pyrunc_test_t:s0"
+    steps = [*namespaces(root), *proc_and_dev(),
+             step(OP_MOUNT, MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  MOUNT_F_MKDIR | MOUNT_F_NOSYMLINK_DST | MOUNT_F_LABEL, 0o755,
+                  strs=["mqueue", "/dev/mqueue", "mqueue", "", label],
+                  what='mount "mqueue" on "/dev/mqueue"'),
+             step(OP_READY, what="ready")]
+    e = fails(steps)
+    assert e.index == len(steps) - 2
+    assert e.errno in (errno.EOPNOTSUPP, errno.EPERM)
+    assert f'set SELinux label "{label}" on /dev/mqueue' in str(e)
+    assert "\n" not in str(e), str(e)
+
+
 def test_mask_path_refuses_fake_dev_null(root: Path) -> None:
     (root / "dev").mkdir(exist_ok=True)
     for name in os.listdir(root / "dev"):
@@ -601,6 +620,9 @@ def test_bad_seccomp_table_rejected(root: Path, table: bytes) -> None:
                  step(OP_READY)]),
     encode_plan([step(OP_MOUNT, 0, MOUNT_F_OR_ELSE, 0, 0, 2, strs=["a", "b", "c", ""]),
                  step(OP_READY)]),
+    # a mount to label without a label, or with an empty one
+    encode_plan([step(OP_MOUNT, 0, MOUNT_F_LABEL, strs=["a", "b", "c", ""])]),
+    encode_plan([step(OP_MOUNT, 0, MOUNT_F_LABEL, strs=["a", "b", "c", "", ""])]),
 ])
 def test_bad_plan_rejected(plan: bytes) -> None:
     if not plan:

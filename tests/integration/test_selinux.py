@@ -235,6 +235,19 @@ class TestEnforcing:
             xattr = os.getxattr(f"/proc/{pid}/root/{where}", "security.selinux")
             assert xattr.rstrip(b"\0").decode() == FILE_LABEL, where
 
+    def test_mount_label_on_the_mqueue_mount(self, runtime, bundle, labelled_rootfs):
+        """mqueue takes no context= option: as runc, the mounted directory is labelled
+        (its security.selinux) with linux.mountLabel after the mount."""
+        label = FILE_LABEL + ":c1,c2"  # categories: surely not what mqueue gets by default
+        cid = started(runtime, bundle, labelled_rootfs, CONTAINER + ":c1,c2",
+                      mount_label=label)
+        pid = runtime.state(cid)["pid"]
+        root = f"/proc/{pid}/root"
+        assert any(line.split()[4] == "/dev/mqueue" and " - mqueue " in line
+                   for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines())
+        xattr = os.getxattr(f"{root}/dev/mqueue", "security.selinux")
+        assert xattr.rstrip(b"\0").decode() == label
+
     def test_session_keyring_carries_the_label(self, runtime, bundle, labelled_rootfs):
         """As runc: the container's session keyring "_ses.<id>" is created with its label."""
         cid = started(runtime, bundle, labelled_rootfs, CONTAINER)

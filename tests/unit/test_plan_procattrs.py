@@ -199,3 +199,25 @@ def test_mount_label_only_on_the_mounts_runc_labels():
                                             b"", b"", b""]
     assert out[7] is steps[7]
     assert PA.apply_mount_label(steps, "") == steps
+    # mqueue takes no context=: without SELinux it is left alone (runc skips it too)
+    assert all(not s.ints[1] & P.MOUNT_F_LABEL for s in out if s.op == P.OP_MOUNT)
+
+
+def test_mount_label_relabels_mqueue_with_selinux():
+    """mqueue: MOUNT_F_LABEL and the label as str4; every other step as without SELinux."""
+    label = "system_u:object_r:container_file_t:s0"
+    steps = [P.step(P.OP_MOUNT, flags, P.MOUNT_F_NOSYMLINK_DST, 0o755,
+                    strs=(fstype, "/x", fstype, ""), what=f"mount {fstype}")
+             for fstype, flags in [("mqueue", 0xE), ("tmpfs", 0), ("proc", 0), ("sysfs", 0),
+                                   ("none", 0x1000)]]
+    out = PA.apply_mount_label(steps, label, selinux_enabled=True)
+    assert out[0].ints == (0xE, P.MOUNT_F_NOSYMLINK_DST | P.MOUNT_F_LABEL, 0o755)
+    assert out[0].strs == (b"mqueue", b"/x", b"mqueue", b"", label.encode())
+    assert label in out[0].what
+    assert out[1:] == PA.apply_mount_label(steps, label)[1:]
+    assert all(not s.ints[1] & P.MOUNT_F_LABEL for s in out[1:])
+    assert PA.apply_mount_label(steps, "", selinux_enabled=True) == steps
+    cfg = {"linux": {"mountLabel": label}, "process": {}}
+    for enabled in (True, False):
+        plan = PA.finish_create_plan(steps, cfg, {}, selinux_enabled=enabled)
+        assert bool(plan[0].ints[1] & P.MOUNT_F_LABEL) is enabled
