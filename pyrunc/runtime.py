@@ -241,7 +241,9 @@ def create(store: Store, container_id: str, opts: CreateOptions,
         if opts.systemd_cgroup:
             from pyrunc.linux.cgroups import systemd
 
-            candidate = systemd.manager_for(linux.get("cgroupsPath"), container_id, rootless=unprivileged,
+            candidate = systemd.manager_for(linux.get("cgroupsPath"), container_id,
+                                            rootless=systemd.use_user_manager(unprivileged=unprivileged,
+                                                                              rootless=opts.rootless),
                                             annotations=config.get("annotations") or {})
         else:
             candidate = manager_for(linux.get("cgroupsPath"), container_id)

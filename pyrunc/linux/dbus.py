@@ -582,6 +582,23 @@ def session_bus_address() -> str:
 
 # --- the connection ---------------------------------------------------------------------
 
+
+def outside_uid(uid: int, uid_map: str = "/proc/self/uid_map") -> int:
+    """uid as the parent user namespace sees it (itself outside a user namespace)."""
+    try:
+        with open(uid_map) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return uid
+    for line in lines:
+        fields = line.split()
+        if len(fields) == 3:
+            inside, outside, count = (int(x) for x in fields)
+            if inside <= uid < inside + count:
+                return outside + (uid - inside)
+    return uid
+
+
 class Connection:
     """One authenticated D-Bus connection.
 
@@ -677,7 +694,9 @@ class Connection:
     # authentication (specification, "Authentication Protocol")
 
     def _authenticate(self, deadline: float) -> None:
-        uid = str(os.geteuid()).encode().hex()
+        # The server checks the uid against the socket's credentials as its own
+        # namespace sees them: root of a rootless user namespace is its owner.
+        uid = str(outside_uid(os.geteuid())).encode().hex()
         # The first byte must be NUL (it carries credentials on some systems).
         self._send_raw(b"\0AUTH EXTERNAL " + uid.encode() + b"\r\n", deadline)
         line = self._read_line(deadline)

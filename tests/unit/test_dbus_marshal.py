@@ -5,6 +5,7 @@ signatures and values, header and error-reply parsing, addresses and match rules
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pyrunc.linux import dbus
-from pyrunc.linux.dbus import MarshalError, Message, marshal, split_signature, unmarshal
+from pyrunc.linux.dbus import MarshalError, Message, marshal, outside_uid, split_signature, unmarshal
 
 # --- byte layouts, each derived by hand from the specification's alignment rules --------
 
@@ -351,3 +352,19 @@ def test_connection_error_text_names_the_socket(tmp_path: Any) -> None:
         dbus.Connection.open(f"unix:path={missing}")
     assert str(info.value) == f"connect {missing}: No such file or directory"
     assert info.value.errno == 2 and info.value.path == str(missing)
+
+
+@pytest.mark.parametrize(("uid_map", "uid", "expected"), [
+    ("         0          0 4294967295\n", 0, 0),          # the initial namespace
+    ("         0       1000          1\n", 0, 1000),       # rootless: root is its owner
+    ("         0       1000          1\n         1     100000      65536\n", 5, 100004),
+    ("         0       1000          1\n", 7, 7),          # unmapped: left as it is
+])
+def test_outside_uid_maps_through_the_uid_map(tmp_path: Path, uid_map: str, uid: int, expected: int) -> None:
+    path = tmp_path / "uid_map"
+    path.write_text(uid_map)
+    assert outside_uid(uid, str(path)) == expected
+
+
+def test_outside_uid_without_a_uid_map_is_the_uid(tmp_path: Path) -> None:
+    assert outside_uid(42, str(tmp_path / "missing")) == 42

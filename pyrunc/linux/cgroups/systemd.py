@@ -309,9 +309,26 @@ def manager_for(cgroups_path: str | None, container_id: str, *, rootless: bool =
     return SystemdManager(target, _fs_manager(layout, cgroup), container_id, annotations, layout=layout)
 
 
+def use_user_manager(*, unprivileged: bool, rootless: bool) -> bool:
+    """Whether the container's unit belongs to the user's systemd instance.
+
+    An unprivileged caller always uses its own manager.  Root in a user
+    namespace that rootless mode applies to (rootless podman runs the
+    runtime so) uses the manager of the namespace's owner, unless that owner
+    is the host's root (runc asks the user bus for its owner the same way).
+    """
+    if unprivileged:
+        return True
+    from pyrunc.linux.dbus import outside_uid
+
+    return rootless and outside_uid(os.geteuid()) != 0
+
+
 def _user_manager_cgroup() -> str:
     """The cgroup of the calling user's systemd instance (user@UID.service)."""
-    uid = os.getuid()
+    from pyrunc.linux.dbus import outside_uid
+
+    uid = outside_uid(os.getuid())
     from pyrunc.linux.cgroups.detect import parse_proc_cgroup, read_text
 
     own = parse_proc_cgroup(read_text("/proc/self/cgroup")).get("", "")
