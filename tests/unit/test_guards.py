@@ -58,6 +58,7 @@ ALLOWED: dict[tuple[str, str], str] = {
                                       "(symlinks followed, as runc does); opened O_PATH, checked on "
                                       "nsfs, checked again by pyrunc-init when joined",
     ("systemd_manager.py", "connect"): "/run/systemd/system of the host (is systemd running)",
+    ("dbus.py", "outside_uid"): "/proc/self/uid_map of pyrunc itself",
     ("netdevs.py", "apparmor_enabled"): "host /sys",
     ("netdevs.py", "apparmor_profiles"): "host /sys",
     ("netdevs.py", "selinux_enabled"): "host /sys",
