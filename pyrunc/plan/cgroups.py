@@ -302,7 +302,8 @@ def _int(section: Mapping[str, Any], key: str, where: str) -> int | None:
     return value
 
 
-def _section(resources: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+def resources_section(resources: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """linux.resources.<key> as an object ({} when absent); anything else is refused."""
     value = resources.get(key)
     if value is None:
         return {}
@@ -341,7 +342,7 @@ def _check_before_update(mem: Mapping[str, Any], limit: int, plan: CgroupPlan) -
 
 def _rdma_writes(resources: Mapping[str, Any]) -> list[Write]:
     writes = []
-    rdma = _section(resources, "rdma")
+    rdma = resources_section(resources, "rdma")
     for device in sorted(rdma):
         limits = rdma[device] or {}
         parts = [device]
@@ -357,7 +358,7 @@ def _rdma_writes(resources: Mapping[str, Any]) -> list[Write]:
 
 
 def _pids_writes(resources: Mapping[str, Any]) -> list[Write]:
-    pids = _section(resources, "pids")
+    pids = resources_section(resources, "pids")
     limit = _int(pids, "limit", "linux.resources.pids")
     if limit is None:
         return []
@@ -420,14 +421,14 @@ def plan_v1(
     if resources.get("unified"):
         raise ConfigError("linux.resources.unified: invalid configuration: cannot use unified on cgroup v1")
     w = plan.writes
-    cpu = _section(resources, "cpu")
+    cpu = resources_section(resources, "cpu")
     where = "linux.resources.cpu"
     _cpuset_writes(cpu, w)
     # devices
     if devices is not None:
         w.extend(device_writes_v1(devices))
     # memory
-    mem = _section(resources, "memory")
+    mem = resources_section(resources, "memory")
     mwhere = "linux.resources.memory"
     limit = _int(mem, "limit", mwhere) or 0
     swap = _int(mem, "swap", mwhere) or 0
@@ -488,7 +489,7 @@ def plan_v1(
     # pids
     w.extend(_pids_writes(resources))
     # blkio
-    blkio = _section(resources, "blockIO")
+    blkio = resources_section(resources, "blockIO")
     bwhere = "linux.resources.blockIO"
     weight = _int(blkio, "weight", bwhere) or 0
     if weight:
@@ -516,7 +517,7 @@ def plan_v1(
     # hugetlb
     w.extend(_hugetlb_writes(resources, V1))
     # net_cls / net_prio
-    net = _section(resources, "network")
+    net = resources_section(resources, "network")
     classid = _int(net, "classID", "linux.resources.network")
     if classid is not None:
         w.append(Write("net_cls", "net_cls.classid", str(classid), field="linux.resources.network.classID"))
@@ -549,11 +550,11 @@ def plan_v2(
     """
     plan = CgroupPlan(V2, devices=list(devices) if devices is not None else None)
     w = plan.writes
-    cpu = _section(resources, "cpu")
+    cpu = resources_section(resources, "cpu")
     where = "linux.resources.cpu"
     _cpuset_writes(cpu, w)
     # memory
-    mem = _section(resources, "memory")
+    mem = resources_section(resources, "memory")
     mwhere = "linux.resources.memory"
     limit = _int(mem, "limit", mwhere) or 0
     swap = _int(mem, "swap", mwhere) or 0
@@ -597,7 +598,7 @@ def plan_v2(
     # pids
     w.extend(_pids_writes(resources))
     # io
-    blkio = _section(resources, "blockIO")
+    blkio = resources_section(resources, "blockIO")
     bwhere = "linux.resources.blockIO"
     weight = _int(blkio, "weight", bwhere) or 0
     if weight:
@@ -621,7 +622,7 @@ def plan_v2(
     # hugetlb
     w.extend(_hugetlb_writes(resources, V2))
     # network: net_cls and net_prio exist only in v1
-    net = _section(resources, "network")
+    net = resources_section(resources, "network")
     if _int(net, "classID", "linux.resources.network"):
         _v1_only("linux.resources.network.classID", "net_cls.classid")
     if net.get("priorities"):

@@ -22,6 +22,7 @@ the unit's cgroup files afterwards, as the cgroupfs driver does.
 from __future__ import annotations
 
 from pyrunc.errors import ConfigError
+from pyrunc.plan.cgroups import resources_section
 from pyrunc.plan.record import FrozenRecord
 
 TYPE_CHECKING = False
@@ -201,15 +202,6 @@ def _int_field(section: Mapping[str, Any], key: str, where: str) -> int:
     return value
 
 
-def _section(resources: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = resources.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"linux.resources.{key}: expected an object")
-    return value
-
-
 def _unified_properties(unified: Mapping[str, Any], sd_version: int) -> list[Property]:
     """``linux.resources.unified`` entries systemd has a property for (the rest go to files)."""
     props: list[Property] = []
@@ -311,13 +303,13 @@ def resource_properties(resources: Mapping[str, Any], version: str, sd_version: 
     if devices is not None:
         dprops, warnings = device_properties(devices)
         props.extend(dprops)
-    mem = _section(resources, "memory")
+    mem = resources_section(resources, "memory")
     mwhere = "linux.resources.memory"
     limit = _int_field(mem, "limit", mwhere)
-    cpu = _section(resources, "cpu")
+    cpu = resources_section(resources, "cpu")
     cwhere = "linux.resources.cpu"
     shares = _int_field(cpu, "shares", cwhere)
-    pids = _section(resources, "pids")
+    pids = resources_section(resources, "pids")
     pids_limit = _int_field(pids, "limit", "linux.resources.pids")
     if version == "v2":
         if limit:
@@ -338,7 +330,7 @@ def resource_properties(resources: Mapping[str, Any], version: str, sd_version: 
     props.extend(cpu_quota_properties(_int_field(cpu, "quota", cwhere), _int_field(cpu, "period", cwhere),
                                       sd_version))
     if version != "v2":
-        weight = _int_field(_section(resources, "blockIO"), "weight", "linux.resources.blockIO")
+        weight = _int_field(resources_section(resources, "blockIO"), "weight", "linux.resources.blockIO")
         if weight:
             props.append(("BlockIOWeight", ("t", weight)))
     if pids_limit > 0 or pids_limit < 0:

@@ -24,6 +24,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.engines.conftest import IMAGE, build_docker_archive, skip_unless_binaries
+from tests.helpers.rootless import user_pids
 
 CONF = """\
 [containers]
@@ -83,18 +84,6 @@ class RootlessPodman:
         return proc
 
 
-def _user_pids(uid: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if entry.stat().st_uid == uid:
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
-
-
 @pytest.fixture(scope="module")
 def podman(rootless_user, tmp_path_factory) -> Iterator[RootlessPodman]:
     skip_unless_binaries("podman", "conmon", "slirp4netns")
@@ -113,7 +102,7 @@ def podman(rootless_user, tmp_path_factory) -> Iterator[RootlessPodman]:
         pm("rm", "--all", "--force", "--time", "0", timeout=60)
         # podman keeps a pause process (its user namespace) and conmons: every
         # process of the tests' own user is ours to end.
-        for pid in _user_pids(rootless_user.uid):
+        for pid in user_pids(rootless_user.uid):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:

@@ -26,6 +26,19 @@ from tests.conftest import REPO, runtime_argv
 SUBUID, SUBGID = "/etc/subuid", "/etc/subgid"
 
 
+def user_pids(uid: int) -> list[int]:
+    """Pids of the processes a host uid owns (what a test user left running)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
 def _ranges(path: str, name: str) -> list[tuple[int, int]]:
     try:
         lines = Path(path).read_text().splitlines()

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.conftest import cgroup_dirs_named, needs_root, processes_with
-from tests.helpers.rootless import RootlessRuntime, rootless_runtime_argv, runtime_name
+from tests.helpers.rootless import RootlessRuntime, rootless_runtime_argv, runtime_name, user_pids
 
 if TYPE_CHECKING:  # (a Test* name at module level would be collected by pytest)
     from tests.helpers.rootless import TestUser
@@ -53,18 +53,6 @@ def _session_unavailable() -> str | None:
         if shutil.which(tool) is None:
             return f"{tool} is not installed"
     return None
-
-
-def _user_pids(uid: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if entry.stat().st_uid == uid:
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
 
 
 def _wait_for(what: str, check: Any, timeout: float = 120) -> None:
@@ -117,7 +105,7 @@ class UserSession:
         subprocess.run(["loginctl", "terminate-user", self.user.name], capture_output=True,
                        timeout=60)
         _wait_for(f"the processes of uid {self.user.uid} to end",
-                  lambda: not _user_pids(self.user.uid), timeout=60)
+                  lambda: not user_pids(self.user.uid), timeout=60)
         assert not self.cgroup.exists()
         assert not self.runtime_dir.exists()
         linger = Path("/var/lib/systemd/linger") / self.user.name
