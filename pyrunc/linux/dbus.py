@@ -608,6 +608,8 @@ class Connection:
     """
 
     MAX_QUEUED = 4096
+    #: Seconds without the first reply on a peer-to-peer connection before a nudge (see _nudge).
+    NUDGE_AFTER = 1.0
 
     def __init__(self, sock: _socket.socket, *, bus: bool, path: str = "") -> None:
         self.sock = sock
@@ -621,6 +623,8 @@ class Connection:
         self._rx = bytearray()
         self._rules: list[tuple[str, dict[str, str]]] = []
         self._queue: list[Message] = []
+        #: Whether the peer has answered a call yet (until then a slow reply is nudged).
+        self._answered = False
 
     # opening and closing
 
@@ -783,6 +787,18 @@ class Connection:
         self._send_raw(msg.to_bytes(), time.monotonic() + timeout)
         return msg.serial
 
+    def _nudge(self, deadline: float) -> None:
+        """Send a Ping that wants no answer, so that a peer reads its socket again.
+
+        systemd's sd-bus reads past ``BEGIN`` while it authenticates; a first
+        call that arrived in the same read then waits, unparsed, until more
+        bytes come in (seen on loaded machines as a 25-30 s stall before the
+        reply to the first call on /run/systemd/private).
+        """
+        self.send(Message(METHOD_CALL, flags=NO_REPLY_EXPECTED | NO_AUTO_START, path="/",
+                          interface="org.freedesktop.DBus.Peer", member="Ping"),
+                  max(deadline - time.monotonic(), 0.001))
+
     def _keep(self, msg: Message) -> None:
         if msg.type == METHOD_CALL or (msg.type == SIGNAL and any(rule_matches(r, msg) for _, r in self._rules)):
             if len(self._queue) >= self.MAX_QUEUED:
@@ -799,10 +815,18 @@ class Connection:
                       destination=destination, signature=signature, body=args)
         serial = self.send(msg, timeout)
         while True:
-            reply = self._read_message(deadline)
+            wait_until = deadline
+            if not self.bus and not self._answered:
+                wait_until = min(deadline, time.monotonic() + self.NUDGE_AFTER)
+            reply = self._read_message(wait_until)
             if reply is None:
+                if wait_until < deadline:
+                    self._nudge(deadline)
+                    continue
                 raise DBusError("org.freedesktop.DBus.Error.NoReply",
                                 f"{interface}.{member}: no reply within {timeout:g} s")
+            if reply.type in (METHOD_RETURN, ERROR):
+                self._answered = True
             if reply.type in (METHOD_RETURN, ERROR) and reply.reply_serial == serial:
                 if reply.type == ERROR:
                     raise error_of(reply)
