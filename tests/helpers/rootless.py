@@ -223,10 +223,18 @@ class RootlessRuntime:
     def root(self) -> Path:
         return self.user.xdg / runtime_name()
 
-    def __call__(self, *args: str, input: bytes | None = None, timeout: float = 60,
+    #: Seconds a command may take unless the call says otherwise.
+    timeout: float = 60
+
+    def command_argv(self, *args: str, env: dict[str, str] | None = None) -> list[str]:
+        """The argv that runs a runtime command as the user."""
+        return self.prefix + self.user.argv(*rootless_runtime_argv(self.user), *args, env=env)
+
+    def __call__(self, *args: str, input: bytes | None = None, timeout: float | None = None,
                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
         """Run a runtime command as the user; output through temp files (see tests/conftest)."""
-        argv = self.prefix + self.user.argv(*rootless_runtime_argv(self.user), *args, env=env)
+        argv = self.command_argv(*args, env=env)
+        timeout = self.timeout if timeout is None else timeout
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             proc = subprocess.run(argv, input=input, timeout=timeout, stdout=out, stderr=err,
                                   stdin=None if input is not None else subprocess.DEVNULL)

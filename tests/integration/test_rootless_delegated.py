@@ -136,16 +136,10 @@ class DelegatedRuntime(RootlessRuntime):
     def root(self) -> Path:
         return self.session.runtime_dir / runtime_name()
 
-    def __call__(self, *args: str, input: bytes | None = None, timeout: float = 120,
-                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
-        argv = self.session.in_scope(*rootless_runtime_argv(self.user), *args, env=env)
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            proc = subprocess.run(argv, input=input, timeout=timeout, stdout=out, stderr=err,
-                                  stdin=None if input is not None else subprocess.DEVNULL)
-            out.seek(0)
-            err.seek(0)
-            proc.stdout, proc.stderr = out.read(), err.read()
-        return proc
+    timeout = 120
+
+    def command_argv(self, *args: str, env: dict[str, str] | None = None) -> list[str]:
+        return self.session.in_scope(*rootless_runtime_argv(self.user), *args, env=env)
 
 
 @pytest.fixture
