@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SYSTEMD_CGROUP, runtime_argv, runtime_env
+from tests.helpers.stop_point import kill_at_stop_point
 
 pytestmark = [
     pytest.mark.skipif(not os.path.isdir("/run/systemd/system"),
@@ -292,18 +293,7 @@ def test_kill_9_at_each_stage_leaves_no_unit(sd, bundle, tmp_path, stage):
     argv = [*runtime_argv(), "--root", str(sd.root), *FLAG, "create", "-b", str(b), cid]
     with open(tmp_path / "out", "wb") as out:
         proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
-    try:
-        deadline = time.monotonic() + 60
-        while Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
-            assert proc.poll() is None, (tmp_path / "out").read_text()
-            assert time.monotonic() < deadline, "pyrunc never reached the stop point"
-            time.sleep(0.02)
-        proc.kill()
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    kill_at_stop_point(proc, tmp_path / "out", timeout=60)
     if stage == "spawned":
         # The init dies with its parent's socket, the scope empties and
         # systemd collects it, even before any delete.

@@ -25,19 +25,12 @@ from tests.conftest import (
     runtime_argv,
     runtime_env,
 )
+from tests.helpers.stop_point import kill_at_stop_point, proc_state
 from tests.security.conftest import one_error_line
 
 pytestmark = needs_root
 
 STAGES = ["reserved", "cgroup", "spawned", "ready"]
-
-
-def proc_state(pid: int) -> str:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return "gone"
-    return stat.rsplit(")", 1)[1].split()[0]
 
 
 def pids_in_cgroups_named(cid: str) -> list[int]:
@@ -78,18 +71,7 @@ def test_kill_9_at_each_stage_then_delete_force(runtime, bundle, rootfs, tmp_pat
     with open(tmp_path / "out", "wb") as out:
         proc = subprocess.Popen(runtime.argv("create", "-b", str(b), cid), env=env,
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=out)
-    try:
-        deadline = time.monotonic() + 30
-        while proc_state(proc.pid) != "T":
-            assert proc.poll() is None, (tmp_path / "out").read_text()
-            assert time.monotonic() < deadline, "pyrunc never reached the stop point"
-            time.sleep(0.01)
-        proc.kill()
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    kill_at_stop_point(proc, tmp_path / "out", timeout=30)
     assert (runtime.root / cid).exists()
     if stage == "ready":
         assert runtime.state(cid)["status"] == "created"
