@@ -1,7 +1,7 @@
 # pyrunc: the two set-up commands of the README.
 #   make demo  - install what pyrunc needs, build it, run the demo container
 #   make test  - install the test dependencies too and run the whole suite
-#   make vm-test - run the suite (VM_TESTS) in a Debian 12 guest: systemd, cgroup v2
+#   make vm-test - run the suite (VM_TESTS) in a Debian 12 guest: systemd, cgroup v2 (VM_CGROUP=hybrid: v1)
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip
 # The tests and linters run in a virtual environment of their own, holding the
@@ -62,6 +62,9 @@ VM_PYTEST_FLAGS ?= -q -p no:cacheprovider
 VM_TIMEOUT ?= 5400
 # The LSM the guest boots with: apparmor (Debian's default) or selinux.
 VM_LSM ?= apparmor
+# systemd's cgroup layout in the guest: v2 (pure cgroup v2) or hybrid (v1
+# controllers, name=systemd and an empty cgroup2 mount at /sys/fs/cgroup/unified).
+VM_CGROUP ?= v2
 
 vm-deps:
 	@if [ "$$(id -u)" != 0 ]; then echo "run as root" >&2; exit 1; fi
@@ -72,4 +75,4 @@ vm-image: vm-deps venv
 	$(VPY) tests/vm/lane.py build
 
 vm-test: vm-image
-	$(VPY) tests/vm/lane.py run --timeout $(VM_TIMEOUT) --lsm $(VM_LSM) -- $(VM_PYTEST_FLAGS) $(VM_TESTS)
+	$(VPY) tests/vm/lane.py run --timeout $(VM_TIMEOUT) --lsm $(VM_LSM) --cgroup $(VM_CGROUP) -- $(VM_PYTEST_FLAGS) $(VM_TESTS)

@@ -5,6 +5,7 @@
     tests/vm/lane.py run [--timeout S] [--env K=V]... -- <pytest args>
     tests/vm/lane.py run [--timeout S] --shell-cmd 'CMD'
     tests/vm/lane.py run --lsm selinux ...   (the same image booted with SELinux)
+    tests/vm/lane.py run --cgroup hybrid ... (the same image, systemd's hybrid cgroup layout)
 
 `build` builds the guest image (tests/vm/image.py) or reuses the cached one.
 `run` copies this checkout (the files git tracks or would track, with their
@@ -24,7 +25,14 @@ PYRUNC_VM_ACCEL (tcg, the default, or kvm), PYRUNC_VM_MEM (MiB, default 4096),
 PYRUNC_VM_CPUS (default 2), PYRUNC_VM_APPEND (more kernel command line),
 PYRUNC_VM_MIRROR (the Debian mirror to build from, instead of the one apt
 uses here), PYRUNC_VM_LSM (apparmor, the default, or selinux; --lsm),
+PYRUNC_VM_CGROUP (v2, the default, or hybrid; --cgroup),
 PYRUNC_TEST_RUNTIME (passed on to the guest).
+
+--cgroup hybrid boots the same image with systemd's hybrid layout
+(systemd.unified_cgroup_hierarchy=0): every v1 controller in its own
+hierarchy under /sys/fs/cgroup/<controller>, systemd's named hierarchy at
+/sys/fs/cgroup/systemd and a cgroup2 mount (no controllers) at
+/sys/fs/cgroup/unified.  The job sees PYRUNC_VM_CGROUP=hybrid (or v2).
 
 --lsm selinux boots the same image with SELinux instead of AppArmor
 (security=selinux, Debian's reference policy "default", permissive at boot)
@@ -64,6 +72,10 @@ EXIT_TIMEOUT, EXIT_SETUP, EXIT_NO_RESULT, EXIT_INTERRUPTED = 124, 125, 126, 130
 # Kernel command line of each LSM the guest can boot with.  Debian's kernel
 # starts AppArmor unless told otherwise.
 LSM_APPEND = {"apparmor": "", "selinux": "security=selinux selinux=1 enforcing=0"}
+
+# Kernel command line of each cgroup layout systemd 252 can set up at boot.
+CGROUP_APPEND = {"v2": "systemd.unified_cgroup_hierarchy=1",
+                 "hybrid": "systemd.unified_cgroup_hierarchy=0"}
 
 # The job's first steps in an SELinux guest.  The image is built on a host
 # without SELinux, so its files carry no labels (relabelling all of it takes
@@ -132,9 +144,9 @@ def write_checkout_tar(dest: Path) -> None:
 
 
 def job_script(pytest_args: list[str] | None, shell_cmd: str | None, env: dict[str, str],
-               lsm: str = "apparmor") -> str:
+               lsm: str = "apparmor", cgroup: str = "v2") -> str:
     """The bash script the guest's pyrunc-job.service runs from the share."""
-    env = {**env, "PYRUNC_VM_LSM": lsm}
+    env = {**env, "PYRUNC_VM_LSM": lsm, "PYRUNC_VM_CGROUP": cgroup}
     setup = SELINUX_SETUP if lsm == "selinux" else ""
     exports = " ".join(shlex.quote(f"{k}={v}") for k, v in sorted(env.items()))
     if shell_cmd is not None:
@@ -158,7 +170,7 @@ export PYTHONUNBUFFERED=1 PYRUNC_VM_GUEST=1 {exports}
 mkdir -p {GUEST_CHECKOUT.rsplit('/', 1)[0]}
 tar -xf "$share/checkout.tar" -C {GUEST_CHECKOUT.rsplit('/', 1)[0]} || exit {EXIT_SETUP}
 cd {GUEST_CHECKOUT} || exit {EXIT_SETUP}
-echo "vm lane: guest $(uname -r), job cgroup $(cut -d: -f3 /proc/self/cgroup)" >&2
+echo "vm lane: guest $(uname -r), job cgroup $(sed -n "s/^0:://p" /proc/self/cgroup)" >&2
 {setup}if ! python setup.py -q build_ext --inplace >&2; then
     echo "vm lane: building pyrunc in the guest failed" >&2
     exit {EXIT_SETUP}
@@ -175,7 +187,7 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def qemu_argv(img: Path, run_dir: Path, lsm: str = "apparmor") -> list[str]:
+def qemu_argv(img: Path, run_dir: Path, lsm: str = "apparmor", cgroup: str = "v2") -> list[str]:
     accel = os.environ.get("PYRUNC_VM_ACCEL", "tcg")
     if accel == "kvm":
         cpu = ["-accel", "kvm", "-cpu", "host"]
@@ -184,7 +196,7 @@ def qemu_argv(img: Path, run_dir: Path, lsm: str = "apparmor") -> list[str]:
     else:
         raise SystemExit(f"vm lane: PYRUNC_VM_ACCEL={accel!r}: expected tcg or kvm")
     append = ("root=/dev/vda rw console=ttyS0 panic=-1 pyrunc.job=1 "
-              "systemd.unified_cgroup_hierarchy=1 " + LSM_APPEND[lsm] + " "
+              + CGROUP_APPEND[cgroup] + " " + LSM_APPEND[lsm] + " "
               + os.environ.get("PYRUNC_VM_APPEND", ""))
     return [
         "qemu-system-x86_64", "-nodefaults", "-no-reboot", *cpu,
@@ -221,16 +233,16 @@ class _Stream:
 BOOT_RETRIES = 1
 
 
-def _boot(img: Path, run_dir: Path, lsm: str) -> subprocess.Popen[bytes]:
+def _boot(img: Path, run_dir: Path, lsm: str, cgroup: str) -> subprocess.Popen[bytes]:
     """Start qemu on a fresh copy-on-write overlay of the image."""
     (run_dir / "disk.qcow2").unlink(missing_ok=True)
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
                     "-b", str(img / "disk.img"), str(run_dir / "disk.qcow2")], check=True)
     with open(run_dir / "qemu.log", "wb") as qlog:
-        proc = subprocess.Popen(qemu_argv(img, run_dir, lsm), stdin=subprocess.DEVNULL, stdout=qlog,
+        proc = subprocess.Popen(qemu_argv(img, run_dir, lsm, cgroup), stdin=subprocess.DEVNULL, stdout=qlog,
                                 stderr=subprocess.STDOUT,
                                 preexec_fn=_die_with_parent)  # noqa: PLW1509 - no threads here
-    log(f"booting {img.name} (accel {os.environ.get('PYRUNC_VM_ACCEL', 'tcg')}, {lsm}), "
+    log(f"booting {img.name} (accel {os.environ.get('PYRUNC_VM_ACCEL', 'tcg')}, {lsm}, cgroup {cgroup}), "
         f"run dir {run_dir}")
     return proc
 
@@ -241,7 +253,7 @@ def _raise_exit(signum: int, _frame: object) -> None:
 
 
 def run(pytest_args: list[str] | None, shell_cmd: str | None, timeout: float,
-        env: dict[str, str], keep: bool, lsm: str = "apparmor") -> int:
+        env: dict[str, str], keep: bool, lsm: str = "apparmor", cgroup: str = "v2") -> int:
     """Boot the guest, run the job, stream its output; return its exit status."""
     t0 = time.monotonic()
     img = image.build()
@@ -258,8 +270,8 @@ def run(pytest_args: list[str] | None, shell_cmd: str | None, timeout: float,
     signal.signal(signal.SIGHUP, _raise_exit)
     try:
         write_checkout_tar(job / "checkout.tar")
-        (job / "job.sh").write_text(job_script(pytest_args, shell_cmd, env, lsm))
-        proc = _boot(img, run_dir, lsm)
+        (job / "job.sh").write_text(job_script(pytest_args, shell_cmd, env, lsm, cgroup))
+        proc = _boot(img, run_dir, lsm, cgroup)
         boots_left = BOOT_RETRIES
         streams = [_Stream(job / "stdout", sys.stdout.buffer), _Stream(job / "stderr", sys.stderr.buffer)]
         started = finished = None
@@ -289,7 +301,7 @@ def run(pytest_args: list[str] | None, shell_cmd: str | None, timeout: float,
                     log(f"the guest stopped before the job started (qemu exit status {proc.returncode}); "
                         "booting it again")
                     _show_console(run_dir)
-                    proc = _boot(img, run_dir, lsm)
+                    proc = _boot(img, run_dir, lsm, cgroup)
                     continue
                 break
             if status is None and not stopping and time.monotonic() > stop_at:
@@ -361,6 +373,8 @@ def main(argv: list[str]) -> int:
     r.add_argument("--keep", action="store_true", help="keep the run directory (disk overlay, console log)")
     r.add_argument("--lsm", choices=sorted(LSM_APPEND), default=os.environ.get("PYRUNC_VM_LSM", "apparmor"),
                    help="the LSM the guest boots with (default apparmor, or $PYRUNC_VM_LSM)")
+    r.add_argument("--cgroup", choices=sorted(CGROUP_APPEND), default=os.environ.get("PYRUNC_VM_CGROUP", "v2"),
+                   help="systemd's cgroup layout in the guest: v2 (default) or hybrid (or $PYRUNC_VM_CGROUP)")
     r.add_argument("pytest_args", nargs="*", help="arguments for pytest (after --)")
     args = parser.parse_args(argv)
     if args.cmd == "build":
@@ -376,7 +390,9 @@ def main(argv: list[str]) -> int:
         env[k] = v
     if args.lsm not in LSM_APPEND:
         parser.error(f"--lsm {args.lsm!r}: expected one of {', '.join(sorted(LSM_APPEND))}")
-    return run(args.pytest_args, args.shell_cmd, args.timeout, env, args.keep, args.lsm)
+    if args.cgroup not in CGROUP_APPEND:
+        parser.error(f"--cgroup {args.cgroup!r}: expected one of {', '.join(sorted(CGROUP_APPEND))}")
+    return run(args.pytest_args, args.shell_cmd, args.timeout, env, args.keep, args.lsm, args.cgroup)
 
 
 if __name__ == "__main__":
