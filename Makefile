@@ -65,6 +65,9 @@ VM_LSM ?= apparmor
 # systemd's cgroup layout in the guest: v2 (pure cgroup v2) or hybrid (v1
 # controllers, name=systemd and an empty cgroup2 mount at /sys/fs/cgroup/unified).
 VM_CGROUP ?= v2
+# K=V settings for the job's environment, e.g. PYRUNC_TEST_SYSTEMD_CGROUP=1 to
+# run the tests' containers under the systemd cgroup driver.
+VM_ENV ?=
 
 vm-deps:
 	@if [ "$$(id -u)" != 0 ]; then echo "run as root" >&2; exit 1; fi
@@ -75,4 +78,4 @@ vm-image: vm-deps venv
 	$(VPY) tests/vm/lane.py build
 
 vm-test: vm-image
-	$(VPY) tests/vm/lane.py run --timeout $(VM_TIMEOUT) --lsm $(VM_LSM) --cgroup $(VM_CGROUP) -- $(VM_PYTEST_FLAGS) $(VM_TESTS)
+	$(VPY) tests/vm/lane.py run --timeout $(VM_TIMEOUT) --lsm $(VM_LSM) --cgroup $(VM_CGROUP) $(addprefix --env ,$(VM_ENV)) -- $(VM_PYTEST_FLAGS) $(VM_TESTS)
