@@ -211,7 +211,9 @@ def bundle(tmp_path: Path, rootfs: Path) -> BundleFactory:
 
 
 def cgroup_dirs_named(name: str) -> list[str]:
-    """Every cgroup called `name` in any mounted cgroup hierarchy (leak check).
+    """Every cgroup called `name` in any mounted cgroup hierarchy (leak check);
+    with PYRUNC_TEST_SYSTEMD_CGROUP also every `<prefix>-<name>.scope`, the
+    cgroup the systemd driver gives container `name`.
 
     Only mounted hierarchies count (from the mount table): plain directories
     on the /sys/fs/cgroup tmpfs, which podman's cgroupfs driver makes for
@@ -219,7 +221,7 @@ def cgroup_dirs_named(name: str) -> list[str]:
     """
     from tests.helpers.cgroupfs import dirs_named
 
-    return dirs_named(name)
+    return dirs_named(name, suffix=f"-{name}.scope" if SYSTEMD_CGROUP else None)
 
 
 def processes_with(text: str) -> list[int]:

@@ -120,14 +120,15 @@ def hierarchies() -> list[Path]:
     return seen
 
 
-def dirs_named(name: str, max_depth: int = 8) -> list[str]:
-    """Every cgroup called ``name`` in any mounted hierarchy (leak checks)."""
+def dirs_named(name: str, max_depth: int = 8, suffix: str | None = None) -> list[str]:
+    """Every cgroup called ``name`` (or, given ``suffix``, whose name ends
+    with it) in any mounted hierarchy (leak checks)."""
     found = []
     for top in hierarchies():
         base_depth = len(top.parts)
         for dirpath, dirnames, _ in os.walk(top):
-            if name in dirnames:
-                found.append(os.path.join(dirpath, name))
+            found += [os.path.join(dirpath, d) for d in dirnames
+                      if d == name or (suffix is not None and d.endswith(suffix))]
             if len(Path(dirpath).parts) - base_depth >= max_depth:
                 dirnames.clear()
     return found
@@ -155,6 +156,17 @@ def path_dir(cgroups_path: str, controller: str) -> Path:
     return Path(unified.mountpoint, cgroups_path.lstrip("/"))
 
 
+def own_cgroups(pid: int) -> dict[str, str]:
+    """/proc/<pid>/cgroup as {controller: cgroup}: one entry per v1 controller
+    (``name=systemd`` included), "" for the cgroup2 hierarchy."""
+    own: dict[str, str] = {}
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, ctrls, path = line.split(":", 2)
+        for c in (ctrls.split(",") if ctrls else [""]):
+            own[c] = path
+    return own
+
+
 class CgroupFiles:
     """The cgroup files of process ``pid``, whatever the host's layout.
 
@@ -166,11 +178,7 @@ class CgroupFiles:
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.dirs: dict[str, Path] = {}
-        own: dict[str, str] = {}
-        for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
-            _, ctrls, path = line.split(":", 2)
-            for c in (ctrls.split(",") if ctrls else [""]):
-                own[c] = path
+        own = own_cgroups(pid)
         for m in mounts():
             if m.fstype == "cgroup2":
                 if "" in own and (m.mountpoint + "/").startswith("/sys/fs/cgroup/"):
@@ -281,6 +289,20 @@ class CgroupFiles:
         except Unavailable:
             d = self.dir("")
         return [int(p) for p in (d / "cgroup.procs").read_text().split()]
+
+    def members(self) -> list[int]:
+        """The PIDs systemd counts as the cgroup's (not its children's): its
+        named hierarchy on v1 and hybrid hosts, the cgroup2 one on pure v2."""
+        d = self.dirs["name=systemd"] if "name=systemd" in self.dirs else self.dirs[""]
+        return [int(p) for p in (d / "cgroup.procs").read_text().split()]
+
+    def cpu_quota(self) -> tuple[int, int]:
+        """(quota, period) in microseconds; quota -1 means none (v1
+        cpu.cfs_quota_us/cfs_period_us, v2 cpu.max)."""
+        if self.version("cpu") == "v1":
+            return int(self.read("cpu", "cpu.cfs_quota_us")), int(self.read("cpu", "cpu.cfs_period_us"))
+        quota, period = self.read("cpu", "cpu.max").split()
+        return (-1 if quota == "max" else int(quota)), int(period)
 
     def oom_kills(self) -> int:
         """How many OOM kills the cgroup saw (v2 memory.events oom_kill, v1

@@ -515,7 +515,7 @@ def test_delete_force_succeeds_when_the_cgroup_cannot_be_removed(rt, bundle):
     (b / "config.json").write_text(json.dumps(cfg))
     detached(rt, "run", "-d", "-b", str(b), cid)
     init = rt.state(cid)["pid"]
-    stuck = freezer / "pyrunc-test" / cid / "stuck"
+    stuck = cg(cid).dir("freezer") / "stuck"
     stuck.mkdir()
     holder = subprocess.Popen(["sleep", "1000"])
     try:

@@ -1,7 +1,11 @@
 """The systemd cgroup driver (``--systemd-cgroup``), checked with systemd itself.
 
 Each container's cgroup is a transient unit; `systemctl show` tells its
-properties, its ControlGroup and whether it still exists.  Runs where systemd
+properties, its ControlGroup and whether it still exists; the cgroup files
+are read through tests/helpers/cgroupfs, so the same tests check a pure v2
+host and a hybrid one (`lane.py run --cgroup hybrid`), where systemd makes the
+scope only in the hierarchies it manages and the runtime must make and join
+it in the other v1 ones (cpuset, freezer, net_cls, ...).  Runs where systemd
 is PID 1 (the VM lane); elsewhere the module is skipped.  PYRUNC_TEST_RUNTIME=runc
 runs the same tests against runc (whose default unit prefix is "runc"; the
 tests that stop pyrunc at a given stage of create are pyrunc's own).
@@ -14,11 +18,12 @@ import os
 import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import SYSTEMD_CGROUP, runtime_argv, runtime_env
+from tests.helpers import cgroupfs
+from tests.helpers.cgroupfs import CgroupFiles
 from tests.helpers.stop_point import kill_at_stop_point
 
 pytestmark = [
@@ -29,7 +34,7 @@ pytestmark = [
 
 IS_PYRUNC = "pyrunc" in " ".join(runtime_argv())
 DEFAULT_PREFIX = "pyrunc" if IS_PYRUNC else "runc"
-CGROUP_ROOT = Path("/sys/fs/cgroup")
+V1 = cgroupfs.mode() != "v2"
 MiB = 1 << 20
 # The flag, unless PYRUNC_TEST_SYSTEMD_CGROUP already adds it to every command.
 FLAG: tuple[str, ...] = () if SYSTEMD_CGROUP else ("--systemd-cgroup",)
@@ -66,9 +71,9 @@ def scopes_named(text: str) -> list[str]:
     return [line.split()[0] for line in out.splitlines() if text in line]
 
 
-def v2_only() -> None:
-    if not (CGROUP_ROOT / "cgroup.controllers").exists():
-        pytest.skip("these checks read cgroup v2 files")
+def no_dirs_left(unit: str) -> list[str]:
+    """The unit's cgroup directories still present in any hierarchy (v1 ones included)."""
+    return cgroupfs.dirs_named(unit)
 
 
 @pytest.fixture
@@ -93,6 +98,7 @@ def sd(runtime):
         runtime(*FLAG, "delete", "--force", cid, timeout=60)
     for unit in s.units:
         assert wait_gone(unit), f"unit {unit} left behind"
+        assert no_dirs_left(unit) == []
     for cid in runtime.ids:
         assert not (runtime.root / cid).exists()
         assert scopes_named(cid) == []
@@ -110,47 +116,63 @@ def config_with(bundle, args, path: str | None = None, resources=None, annotatio
 
 
 def procs_of(cgroup: str) -> list[int]:
-    """The pids in a cgroup; [] once it is gone (systemd removes an emptied scope)."""
+    """The pids systemd counts in a unit's cgroup; [] once it is gone (systemd
+    removes an emptied scope)."""
     try:
-        text = (CGROUP_ROOT / cgroup.lstrip("/") / "cgroup.procs").read_text()
+        return CgroupFiles.of_path(cgroup).members()
     except FileNotFoundError:
         return []
-    return [int(x) for x in text.split()]
+
+
+def assert_joined_everywhere(pid: int, cgroup: str) -> None:
+    """``pid`` is in ``cgroup`` in every hierarchy: on v1 also in those systemd
+    leaves alone, which the runtime must create and join itself."""
+    own = cgroupfs.own_cgroups(pid)
+    mounted = {c for m in cgroupfs.mounts() for c in (m.controllers if m.fstype == "cgroup" else ("",))}
+    assert {c: own.get(c) for c in mounted if own.get(c) != cgroup} == {}
 
 
 def test_scope_unit_carries_the_container(sd, bundle):
-    v2_only()
     cid = sd.new_id("sd")
     unit = f"pyrunc-test-{cid}.scope"
     sd.units.append(unit)
-    b = config_with(bundle, ["sleep", "600"], f"system.slice:pyrunc-test:{cid}",
-                    resources={"memory": {"limit": 64 * MiB}, "pids": {"limit": 50},
-                               "cpu": {"quota": 50000, "period": 100000, "shares": 512},
-                               "unified": {"memory.oom.group": "1"}},
+    resources = {"memory": {"limit": 64 * MiB}, "pids": {"limit": 50},
+                 "cpu": {"quota": 50000, "period": 100000, "shares": 512, "cpus": "0"}}
+    if not V1:
+        resources["unified"] = {"memory.oom.group": "1"}
+    b = config_with(bundle, ["sleep", "600"], f"system.slice:pyrunc-test:{cid}", resources=resources,
                     annotations={"org.systemd.property.CollectMode": "'inactive-or-failed'"})
     res = sd("create", "-b", str(b), cid)
     assert res.returncode == 0, res.stderr
     pid = sd.state(cid)["pid"]
-    props = show(unit, "ActiveState", "Delegate", "Slice", "ControlGroup", "MemoryMax", "TasksMax",
-                 "CPUQuotaPerSecUSec", "CPUWeight", "CollectMode", "DefaultDependencies", "MemoryAccounting")
+    # v1: the runtime asks for MemoryLimit and CPUShares, v2 for MemoryMax and CPUWeight.
+    memory, cpu = ("MemoryLimit", "CPUShares") if V1 else ("MemoryMax", "CPUWeight")
+    props = show(unit, "ActiveState", "Delegate", "Slice", "ControlGroup", memory, "TasksMax",
+                 "CPUQuotaPerSecUSec", cpu, "CollectMode", "DefaultDependencies", "MemoryAccounting")
     assert props["ActiveState"] == "active"
     assert props["Delegate"] == "yes"
     assert props["Slice"] == "system.slice"
     assert props["ControlGroup"] == f"/system.slice/{unit}"
-    assert props["MemoryMax"] == str(64 * MiB)
+    assert props[memory] == str(64 * MiB)
+    if V1:
+        assert props["CPUShares"] == "512"
     assert props["TasksMax"] == "50"
     assert props["CPUQuotaPerSecUSec"] == "500ms"
     assert props["CollectMode"] == "inactive-or-failed"
     assert props["DefaultDependencies"] == "no"
     assert props["MemoryAccounting"] == "yes"
-    # The created (not yet started) init is in the unit's cgroup, and the
-    # files systemd has no property for are written too.
+    # The created (not yet started) init is in the unit's cgroup in every
+    # hierarchy, and the files systemd has no property for (or, on v1, no
+    # controller: cpuset) are written too.
     assert procs_of(props["ControlGroup"]) == [pid]
-    cg = CGROUP_ROOT / props["ControlGroup"].lstrip("/")
-    assert (cg / "memory.max").read_text().strip() == str(64 * MiB)
-    assert (cg / "memory.oom.group").read_text().strip() == "1"
-    assert (cg / "cpu.max").read_text().split() == ["50000", "100000"]
-    assert f"0::/system.slice/{unit}" in Path(f"/proc/{pid}/cgroup").read_text()
+    assert_joined_everywhere(pid, props["ControlGroup"])
+    files = CgroupFiles(pid)
+    assert files.memory_limit() == 64 * MiB
+    assert files.pids_max() == 50
+    assert files.cpu_quota() == (50000, 100000)
+    assert files.read("cpuset", "cpuset.cpus") == "0"
+    if not V1:
+        assert files.read("memory", "memory.oom.group") == "1"
     assert sd("start", cid).returncode == 0
 
 
@@ -165,18 +187,17 @@ def test_default_path_is_prefix_id_scope_in_system_slice(sd, bundle):
     res = sd("delete", "--force", cid)
     assert res.returncode == 0, res.stderr
     assert wait_gone(unit, 5)
-    assert not (CGROUP_ROOT / "system.slice" / unit).exists()
+    assert no_dirs_left(unit) == []
 
 
 def test_commands_on_a_systemd_container(sd, bundle):
-    v2_only()
     cid = sd.new_id("sd")
     unit = f"pyrunc-test-{cid}.scope"
     sd.units.append(unit)
     b = config_with(bundle, ["sleep", "600"], f"system.slice:pyrunc-test:{cid}",
                     resources={"memory": {"limit": 64 * MiB}})
     assert sd("run", "-d", "-b", str(b), cid).returncode == 0
-    cg = CGROUP_ROOT / "system.slice" / unit
+    cg = CgroupFiles.of_path(f"/system.slice/{unit}")
     # exec joins the scope's cgroup.
     assert sd("exec", "-d", cid, "sleep", "300").returncode == 0
     ps = json.loads(sd("ps", "--format", "json", cid, check=True).stdout)
@@ -184,16 +205,17 @@ def test_commands_on_a_systemd_container(sd, bundle):
     # pause / resume through the cgroup's freezer.
     assert sd("pause", cid).returncode == 0
     assert sd.state(cid)["status"] == "paused"
-    assert (cg / "cgroup.freeze").read_text().strip() == "1"
+    assert cg.frozen()
     assert sd("resume", cid).returncode == 0
     assert sd.state(cid)["status"] == "running"
     # update sets the unit property too, so a daemon-reload keeps the new limit.
     res = sd("update", "--memory", str(128 * MiB), cid)
     assert res.returncode == 0, res.stderr
-    assert show(unit, "MemoryMax")["MemoryMax"] == str(128 * MiB)
-    assert (cg / "memory.max").read_text().strip() == str(128 * MiB)
+    memory = "MemoryLimit" if V1 else "MemoryMax"
+    assert show(unit, memory)[memory] == str(128 * MiB)
+    assert cg.memory_limit() == 128 * MiB
     subprocess.run(["systemctl", "daemon-reload"], check=True)
-    assert (cg / "memory.max").read_text().strip() == str(128 * MiB)
+    assert cg.memory_limit() == 128 * MiB
     # events --stats reads the scope's files.
     stats = json.loads(sd("events", "--stats", cid, check=True).stdout)
     assert stats["type"] == "stats" and stats["data"]["memory"]["usage"]["limit"] == 128 * MiB
@@ -206,6 +228,7 @@ def test_commands_on_a_systemd_container(sd, bundle):
     assert sd("delete", cid).returncode == 0
     assert wait_gone(unit)
     assert not cg.exists()
+    assert no_dirs_left(unit) == []
 
 
 def test_a_slice_name_creates_a_slice(sd, bundle):

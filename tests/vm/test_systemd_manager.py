@@ -2,7 +2,8 @@
 systemd runs and the tests are root.
 
 Every unit is checked with systemd's own tools (``systemctl show``) and the cgroup
-filesystem, and every test leaves no unit behind.
+filesystem (through tests/helpers/cgroupfs: pure v2 or, `lane.py run --cgroup hybrid`,
+systemd's hybrid layout), and every test leaves no unit behind.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import pytest
 from pyrunc.linux.dbus import Connection
 from pyrunc.linux.systemd_manager import SystemdError, SystemdManager
 from tests.conftest import REPO
+from tests.helpers import cgroupfs
+from tests.helpers.cgroupfs import CgroupFiles
 
 pytestmark = [
     pytest.mark.skipif(not os.path.isdir("/run/systemd/system"), reason="systemd is not PID 1 here (VM lane)"),
@@ -89,18 +92,25 @@ def test_transient_scope_lifecycle(manager: SystemdManager, sleeper: subprocess.
         assert show(unit, "ControlGroup", "Delegate", "MemoryMax", "TasksMax", "ActiveState") == {
             "ControlGroup": cgroup, "Delegate": "yes", "MemoryMax": str(64 << 20), "TasksMax": "50",
             "ActiveState": "active"}
-        # The process is in the scope, and systemd wrote the limit.
-        assert Path(f"/proc/{sleeper.pid}/cgroup").read_text() == f"0::{cgroup}\n"
-        assert Path(f"/sys/fs/cgroup{cgroup}/memory.max").read_text().strip() == str(64 << 20)
+        # The process is in the scope (on v1, in systemd's own hierarchies and
+        # those of the controllers it manages), and systemd wrote the limit
+        # (on v1 to memory.limit_in_bytes).
+        own = cgroupfs.own_cgroups(sleeper.pid)
+        if cgroupfs.mode() == "v2":
+            assert own == {"": cgroup}
+        else:
+            assert own["name=systemd"] == own["memory"] == own["pids"] == cgroup
+        files = CgroupFiles(sleeper.pid)
+        assert files.memory_limit() == 64 << 20
 
         manager.set_unit_properties(unit, True, [("MemoryMax", ("t", 128 << 20))])
         assert show(unit, "MemoryMax") == {"MemoryMax": str(128 << 20)}
-        assert Path(f"/sys/fs/cgroup{cgroup}/memory.max").read_text().strip() == str(128 << 20)
+        assert files.memory_limit() == 128 << 20
 
         manager.stop_unit(unit)
         assert sleeper.wait(timeout=30) == -signal.SIGTERM
         assert gone(unit)
-        assert not Path(f"/sys/fs/cgroup{cgroup}").exists()
+        assert not CgroupFiles.of_path(cgroup).exists()
         with pytest.raises(SystemdError) as info:
             manager.get_unit_property(unit, UNIT, "ActiveState")
         assert info.value.dbus_name == "org.freedesktop.systemd1.NoSuchUnit"
@@ -279,13 +289,13 @@ def test_user_manager(lingering_user: tuple[str, int]) -> None:
         cgroup = started["cgroup"]
         assert cgroup.startswith(f"/user.slice/user-{uid}.slice/user@{uid}.service/") and cgroup.endswith(unit)
         # From outside: the kernel has the process in that cgroup.
-        assert str(started["pid"]) in Path(f"/sys/fs/cgroup{cgroup}/cgroup.procs").read_text().split()
+        assert started["pid"] in CgroupFiles.of_path(cgroup).members()
         proc.stdin.write("\n")
         proc.stdin.flush()
         done = json.loads(proc.stdout.readline())
         assert done["rc"] == -signal.SIGTERM
         assert done["after"] == "org.freedesktop.systemd1.NoSuchUnit"
-        assert not Path(f"/sys/fs/cgroup{cgroup}").exists()
+        assert not CgroupFiles.of_path(cgroup).exists()
     finally:
         proc.kill()
         proc.communicate(timeout=30)
