@@ -288,10 +288,11 @@ def manager_for(cgroups_path: str | None, container_id: str, *, rootless: bool =
     """The systemd-driven manager for a new container (nothing started yet).
 
     Refuses a host where systemd is not the init (runc checks
-    /run/systemd/system the same way) and a ``cgroupsPath`` that is not
-    ``slice:prefix:name``.
+    /run/systemd/system the same way), a ``cgroupsPath`` that is not
+    ``slice:prefix:name``, and, as runc does, a user's manager on a v1 or
+    hybrid host: systemd delegates no v1 controller to a user.
     """
-    from pyrunc.linux.cgroups.detect import detect
+    from pyrunc.linux.cgroups.detect import MODE_V2, detect
     from pyrunc.plan.systemd_unit import parse_cgroups_path
 
     target = parse_cgroups_path(cgroups_path, container_id, rootless=rootless)
@@ -299,6 +300,9 @@ def manager_for(cgroups_path: str | None, container_id: str, *, rootless: bool =
         raise PyruncError(f'unable to start unit "{target.unit}": systemd not running on this host, '
                           "cannot use systemd cgroups manager")
     layout = detect(root)
+    if rootless and layout.mode != MODE_V2:
+        raise PyruncError(f'unable to start unit "{target.unit}": cannot use rootless systemd cgroups manager '
+                          "on cgroup v1")
     cgroup = target.cgroup
     if rootless:
         # The user manager's units live below its own cgroup.
