@@ -5,6 +5,10 @@ here. A :class:`Flavor` carries the few places where the two differ: how a
 container is removed, what `top` is asked for, which runtime calls the engine
 is known to make, how the log format flag is spelled, whether the engine
 records an OOM kill, and the environment a pty session needs.
+
+An engine object carries ``driver`` ("cgroupfs" or "systemd"), its
+``sandbox`` and ``scope(container_id)``, the scope unit the systemd driver
+makes for a container.
 """
 
 from __future__ import annotations
@@ -13,7 +17,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.engines.conftest import HOG, IMAGE_USER, IMAGE_USER_ID, PtySession, explain, new_name, wait_until
+from tests.engines.conftest import (
+    HOG,
+    IMAGE_USER,
+    IMAGE_USER_ID,
+    PtySession,
+    check_limits,
+    explain,
+    new_name,
+    wait_until,
+)
 
 
 class Flavor:
@@ -80,6 +93,35 @@ def detached_exec_top_stop_remove(eng: Any, fl: Flavor) -> None:
     assert name not in eng("ps", "--all", "--format", "{{.Names}}").stdout.decode().split()
     calls = rt.calls_since(mark)
     assert fl.detached_calls <= set(calls.split()), calls
+    assert ("--systemd-cgroup" in calls.split()) == (eng.driver == "systemd"), calls
+
+
+#: Starts 30 sleeps in the background: more than a pids limit of 20 allows.
+FORK_30 = "for i in $(seq 30); do sleep 60 >/dev/null 2>&1 & done; echo forked"
+
+
+def limits_seen_by_the_driver(eng: Any, fl: Flavor) -> None:
+    """`--memory 16m --pids-limit 20 --cpus 0.5`: in the container's cgroup files and,
+    with the systemd driver, in `systemctl show` of its scope; the pids limit stops
+    an exec forking 30 processes; after rm no cgroup/scope is left."""
+    rt = eng.rt
+    mark = rt.mark()
+    name = new_name("lim")
+    start = eng.run("sleep", "300", opts=("--detach", "--name", name, "--memory", "16m",
+                                          "--pids-limit", "20", "--cpus", "0.5"))
+    assert start.returncode == 0, explain(start, rt, mark)
+    try:
+        assert wait_until(lambda: eng.status(name) == "running", 20), explain(start, rt, mark)
+        info = eng("inspect", "--format", "{{.Id}} {{.State.Pid}}", name).stdout.decode().split()
+        cid, pid = info[0], eng.sandbox.host_pid(int(info[1]))
+        seen = check_limits(eng.driver, eng.scope(cid), pid, memory=16 << 20, pids=20,
+                            cpu_quota="500ms")
+        ex = eng("exec", name, "sh", "-c", FORK_30)
+        assert b"can't fork" in ex.stderr, explain(ex, rt, mark)
+    finally:
+        rm = eng(*fl.rm, name)
+    assert rm.returncode == 0, explain(rm, rt, mark)
+    assert wait_until(seen.gone, 10), (seen.dirs, seen.scope)
 
 
 def _counter(path: Path) -> int:

@@ -12,6 +12,13 @@ state dirs, so nothing reaches the host outside the test's temp dirs (except the
 containers' cgroups, which are named after a per-run prefix and removed at the
 end).  Clients talk to the daemon over its unix socket path (docker, ctr) or run
 inside the sandbox (podman, which is daemonless).
+
+With the systemd cgroup driver (``Sandbox(..., driver="systemd")``) the
+sandbox keeps the host's PID namespace, since the runtime hands systemd the
+container's pid as it sees it, and binds /run/systemd and /run/dbus back into
+its /run; it runs in a transient scope of a slice named after the run
+(``run_slice``), where the engine is also told to put its containers, and its
+clean-up stops that scope and that slice instead of killing a PID 1.
 """
 
 from __future__ import annotations
@@ -44,6 +51,9 @@ IMAGE_USER_ID = "1234:5678"
 
 #: A per-run prefix for everything the engines create on the host (cgroups).
 RUN_TAG = f"pyrunc-eng-{uuid.uuid4().hex[:8]}"
+
+#: The cgroup drivers the driver-dependent scenarios run with.
+DRIVERS = ["cgroupfs", "systemd"]
 
 #: The shell snippet every memory test runs: doubles a variable up to 64 MiB
 #: and stops there.  The last doubling holds the old and the new value, so the
@@ -265,6 +275,22 @@ def _ns_inode(pid: int, ns: str) -> int | None:
         return None
 
 
+def _status_field(pid: int, key: str) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return [int(v) for v in line.split()[1:]]
+    except OSError:
+        pass
+    return []
+
+
+def _nspids(pid: int) -> list[int]:
+    """NSpid of /proc/PID/status: the pid in each PID namespace, ours first."""
+    return _status_field(pid, "NSpid")
+
+
 def _pids_in_pidns(inode: int) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
@@ -274,11 +300,21 @@ def _pids_in_pidns(inode: int) -> list[int]:
 
 
 class Sandbox:
-    """Private mount/PID/net namespaces with an optional daemon under a small PID 1."""
+    """Private mount/PID/net namespaces with an optional daemon under a small PID 1.
 
-    def __init__(self, base: Path, name: str, daemon: Sequence[str] = ()) -> None:
+    ``driver="systemd"``: private mount/net namespaces only, in a transient
+    scope of ``run_slice(name)`` (see the module's docstring).
+    """
+
+    def __init__(self, base: Path, name: str, daemon: Sequence[str] = (),
+                 driver: str = "cgroupfs") -> None:
         self.base = base
         self.name = name
+        self.driver = driver
+        self.slice = run_slice(name) if driver == "systemd" else ""
+        self.scope = f"{self.slice[:-len('.slice')]}-sandbox.scope" if self.slice else ""
+        self.scopes_before = scope_units() if self.slice else set()
+        self.units_left: list[str] = []
         self.log = base / f"{name}.log"
         overlays = []
         for host in OVERLAID:
@@ -289,10 +325,22 @@ class Sandbox:
                 overlays.append([host, str(tmp / "upper"), str(tmp / "work")])
         ready = base / f"{name}.ready"
         setup = base / f"{name}.setup.json"
-        setup.write_text(json.dumps({"ready": str(ready), "overlay": overlays}))
-        argv = ["unshare", "--mount", "--pid", "--net", "--fork", "--mount-proc",
-                "--propagation", "private", "--",
-                sys.executable, str(HERE / "nsinit.py"), str(setup)]
+        conf: dict[str, Any] = {"ready": str(ready), "overlay": overlays}
+        if driver == "systemd":
+            # The engines look for /run/systemd/system; the runtime and podman
+            # talk to systemd through /run/systemd/private or the system bus.
+            conf["keep_run"] = [d for d in ("/run/systemd", "/run/dbus") if os.path.isdir(d)]
+            conf["stage"] = str(base / "run-stage")
+            conf["pid1"] = False
+            argv = ["systemd-run", "--scope", "--quiet", "--collect", "--unit", self.scope,
+                    "--slice", self.slice, "--property", "TimeoutStopSec=20",
+                    "unshare", "--mount", "--net", "--propagation", "private", "--",
+                    sys.executable, str(HERE / "nsinit.py"), str(setup)]
+        else:
+            argv = ["unshare", "--mount", "--pid", "--net", "--fork", "--mount-proc",
+                    "--propagation", "private", "--",
+                    sys.executable, str(HERE / "nsinit.py"), str(setup)]
+        setup.write_text(json.dumps(conf))
         if daemon:
             argv += ["--", *daemon]
         self.logf = open(self.log, "ab")  # noqa: SIM115  (closed in stop())
@@ -311,9 +359,33 @@ class Sandbox:
                 self.stop()
                 raise RuntimeError(f"sandbox {name} did not come up: {self.log_tail()}")
             time.sleep(0.02)
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        self.init_pid = int(children[0])
-        self.pidns = _ns_inode(self.init_pid, "pid")
+        if driver == "systemd":
+            # systemd-run --scope and unshare (without --fork) exec: nsinit has
+            # the pid systemd-run started with.
+            self.init_pid = self.proc.pid
+        else:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+            self.init_pid = int(children[0])
+            self.pidns = _ns_inode(self.init_pid, "pid")
+
+    def host_pid(self, pid: int) -> int:
+        """The host's pid of the process an engine in the sandbox reports as ``pid``."""
+        if self.pidns is None:
+            return pid
+        level = len(_nspids(self.init_pid)) - 1
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                ns = _nspids(int(entry))
+                if len(ns) > level and ns[level] == pid and self._descends(int(entry)):
+                    return int(entry)
+        raise LookupError(f"pid {pid} of sandbox {self.name} not found")
+
+    def _descends(self, pid: int) -> bool:
+        while pid > 1:
+            if pid == self.init_pid:
+                return True
+            pid = _status_field(pid, "PPid")[0] if _status_field(pid, "PPid") else 0
+        return False
 
     def log_tail(self, n: int = 4000) -> str:
         try:
@@ -325,8 +397,9 @@ class Sandbox:
         return self.proc.poll() is None
 
     def nsenter_argv(self, argv: Sequence[str]) -> list[str]:
+        namespaces = ["--mount", "--net"] if self.driver == "systemd" else ["--mount", "--pid", "--net"]
         return ["env", f"TMPDIR={self.tmpdir}", f"HOME={self.home}",
-                "nsenter", "--target", str(self.init_pid), "--mount", "--pid", "--net", "--", *argv]
+                "nsenter", "--target", str(self.init_pid), *namespaces, "--", *argv]
 
     def stop(self) -> list[int]:
         """Stop the daemon, kill the namespace's PID 1; returns leftover pids (should be [])."""
@@ -352,6 +425,8 @@ class Sandbox:
                 self.proc.wait(timeout=10)
         self.logf.close()
         leftovers: list[int] = []
+        if self.driver == "systemd":
+            return self._stop_units()
         if self.pidns is not None:
             deadline = time.monotonic() + 10
             while True:
@@ -360,6 +435,132 @@ class Sandbox:
                     break
                 time.sleep(0.1)
         return leftovers
+
+
+    def _stop_units(self) -> list[int]:
+        """Stop the sandbox's scope (what the daemon left: shims, conmons) and its
+        slice; returns the pids that outlived the stop (should be [])."""
+        cgroup = unit_cgroup(self.scope)
+        run(["systemctl", "stop", self.scope], timeout=60)
+        leftovers = cgroup_pids(cgroup)
+        self.units_left = sorted(u for u in scope_units() - self.scopes_before - {self.scope}
+                                 if unit_properties(u, "Slice").get("Slice") == self.slice)
+        run(["systemctl", "stop", self.slice], timeout=60)
+        run(["systemctl", "reset-failed", self.slice, *self.units_left], timeout=60)
+        return leftovers
+
+
+# --------------------------------------------------------------------------- systemd
+
+def systemd_unavailable() -> str | None:
+    """Why the systemd cgroup driver cannot be tested here, or None."""
+    if not os.path.isdir("/run/systemd/system"):
+        return ("systemd is not PID 1 here: the systemd cgroup driver needs it "
+                "(these variants run in the VM lane, tests/vm/lane.py)")
+    if shutil.which("systemctl") is None or shutil.which("systemd-run") is None:
+        return "systemctl/systemd-run are not installed"
+    return None
+
+
+def skip_unless_systemd() -> None:
+    why = systemd_unavailable()
+    if why:
+        pytest.skip(why)
+
+
+def run_slice(name: str) -> str:
+    """The slice an engine's sandbox and containers go to: one per engine and run.
+
+    Underscores, not dashes: a dash in a slice name means a parent slice.
+    """
+    return f"{RUN_TAG.replace('-', '_')}_{name}.slice"
+
+
+def scope_units() -> set[str]:
+    """Every scope unit systemd has loaded (`systemctl list-units --all '*.scope'`)."""
+    proc = run(["systemctl", "list-units", "--all", "--plain", "--no-legend", "--full", "*.scope"],
+               timeout=60)
+    return {line.split()[0] for line in proc.stdout.decode().splitlines() if line.strip()}
+
+
+def unit_properties(unit: str, *names: str) -> dict[str, str]:
+    """`systemctl show -p NAME... UNIT` as a dict."""
+    args = [a for n in names for a in ("--property", n)]
+    proc = run(["systemctl", "show", *args, unit], timeout=60)
+    props = {}
+    for line in proc.stdout.decode().splitlines():
+        key, _, value = line.partition("=")
+        props[key] = value
+    return props
+
+
+def unit_cgroup(unit: str) -> Path | None:
+    """The unit's cgroup directory (unified or name=systemd hierarchy), or None."""
+    group = unit_properties(unit, "ControlGroup").get("ControlGroup", "")
+    if not group:
+        return None
+    for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"):
+        path = Path(root + group)
+        if (path / "cgroup.procs").exists():
+            return path
+    return None
+
+
+class LimitsSeen:
+    """What a test checked of a running container's cgroup (see check_limits)."""
+
+    def __init__(self, driver: str, scope: str, dirs: list[Path]) -> None:
+        self.driver = driver
+        self.scope = scope
+        self.dirs = dirs
+
+    def gone(self) -> bool:
+        """The container's cgroup (and with systemd its scope unit) no longer exists."""
+        if any(d.is_dir() for d in self.dirs):
+            return False
+        return self.driver != "systemd" or self.scope not in scope_units()
+
+
+def check_limits(driver: str, scope: str, pid: int, *, memory: int, pids: int | None = None,
+                 cpu_quota: str | None = None) -> LimitsSeen:
+    """Assert the limits of the container whose init is ``pid``: in its cgroup's
+    files and, with the systemd driver, in ``systemctl show`` of ``scope`` (the
+    unit is active and its ControlGroup is the init's cgroup).
+
+    ``cpu_quota`` is systemd's CPUQuotaPerSecUSec text (e.g. "500ms").
+    """
+    from tests.helpers.cgroupfs import CgroupFiles
+
+    files = CgroupFiles(pid)
+    assert files.memory_limit() == memory, files.dirs
+    if pids is not None:
+        assert files.pids_max() == pids, files.dirs
+    if driver == "systemd":
+        props = unit_properties(scope, "ActiveState", "MemoryMax", "TasksMax",
+                                "CPUQuotaPerSecUSec", "ControlGroup", "Delegate")
+        assert props.get("ActiveState") == "active", props
+        assert props.get("Delegate") == "yes", props
+        assert props.get("MemoryMax") == str(memory), props
+        if pids is not None:
+            assert props.get("TasksMax") == str(pids), props
+        if cpu_quota is not None:
+            assert props.get("CPUQuotaPerSecUSec") == cpu_quota, props
+        cgroup = unit_cgroup(scope)
+        assert cgroup is not None and pid in cgroup_pids(cgroup), (props, cgroup)
+    return LimitsSeen(driver, scope, list(files.dirs.values()))
+
+
+def cgroup_pids(cgroup: Path | None) -> list[int]:
+    """The pids in ``cgroup`` and below it ([] for None or a cgroup that is gone)."""
+    if cgroup is None:
+        return []
+    pids = []
+    for procs in [cgroup / "cgroup.procs", *cgroup.rglob("*/cgroup.procs")]:
+        try:
+            pids += [int(p) for p in procs.read_text().split()]
+        except OSError:
+            pass
+    return pids
 
 
 def _rmdir_tree(top: Path) -> bool:
@@ -417,6 +618,8 @@ def finish_sandbox(sb: Sandbox) -> None:
     shutil.rmtree(sb.base, ignore_errors=True)
     assert not leftovers, f"processes left in sandbox {sb.name}: {leftovers}"
     assert not stayed, f"cgroups left behind: {stayed}"
+    if sb.driver == "systemd":
+        assert not sb.units_left, f"scope units left behind (now stopped): {sb.units_left}"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -554,14 +757,18 @@ def skip_unless_binaries(*names: str) -> None:
 
 
 __all__ = [
+    "DRIVERS",
     "HOG",
     "IMAGE",
     "IMAGE_USER",
     "IMAGE_USER_ID",
+    "LimitsSeen",
     "RUN_TAG",
     "Iterator",
     "PtySession",
     "RuntimeBin",
+    "cgroup_pids",
+    "check_limits",
     "Sandbox",
     "direct_create_failure",
     "engine_env",
@@ -571,7 +778,13 @@ __all__ = [
     "pyrunc_pending",
     "require_root",
     "run",
+    "run_slice",
+    "scope_units",
     "skip_unless_binaries",
+    "skip_unless_systemd",
+    "systemd_unavailable",
+    "unit_cgroup",
+    "unit_properties",
     "testing_pyrunc",
     "wait_until",
 ]

@@ -9,6 +9,11 @@ SETUP_JSON names a file with:
              dir, so that whatever an engine writes to its default places
              lands in a temp dir, inside this private mount namespace only.
 
+  "keep_run": host dirs under /run (/run/systemd, /run/dbus) bound back into
+             the new /run, through "stage", an empty dir of the sandbox's,
+  "pid1":    false when run without a new PID namespace (the systemd driver's
+             sandbox, whose scope unit is what gets stopped at the end).
+
 It brings up lo, mounts a tmpfs on /run (engines keep sockets, shim state and
 runtime roots there: /run/containerd, /run/docker, /run/libpod, ...), starts
 the daemon if one is given, reaps every orphan, and exits when the daemon
@@ -30,12 +35,22 @@ def main() -> int:
     with open(sys.argv[1]) as f:
         setup = json.load(f)
     daemon_argv = sys.argv[3:] if len(sys.argv) > 2 and sys.argv[2] == "--" else []
-    if os.getpid() != 1:
+    if setup.get("pid1", True) and os.getpid() != 1:
         print("nsinit: not PID 1 of a new PID namespace", file=sys.stderr)
         return 2
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     # The mount namespace was made private by unshare; mounts below stay here.
+    keep = setup.get("keep_run", [])
+    staged = []
+    for i, host_dir in enumerate(keep):
+        stage = os.path.join(setup["stage"], str(i))
+        os.makedirs(stage)
+        subprocess.run(["mount", "--rbind", host_dir, stage], check=True)
+        staged.append((stage, host_dir))
     subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=755", "tmpfs", "/run"], check=True)
+    for stage, host_dir in staged:
+        os.makedirs(host_dir, exist_ok=True)
+        subprocess.run(["mount", "--move", stage, host_dir], check=True)
     for host_dir, upper, work in setup.get("overlay", []):
         opts = f"lowerdir={host_dir},upperdir={upper},workdir={work}"
         subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, host_dir], check=True)

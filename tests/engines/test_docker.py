@@ -5,6 +5,11 @@ and chosen per container with `docker run --runtime NAME`.  dockerd hands it
 to containerd as runc.v2 options (BinaryName), so the runtime sees the same
 command lines as under containerd.  The docker client runs on the host and
 talks to the sandboxed daemon through its unix socket.
+
+The scenarios about cgroups run with both cgroup drivers: dockerd's
+``native.cgroupdriver=cgroupfs`` and ``native.cgroupdriver=systemd`` (with
+``--cgroup-parent`` the run's slice; see tests/engines/conftest.py for that
+sandbox).  The systemd variant is skipped where systemd is not PID 1.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import pytest
 from tests.engines import cli_scenarios as S
 from tests.engines.conftest import (
     DAEMON_START_TIMEOUT,
+    DRIVERS,
     IMAGE,
     RUN_TAG,
     RuntimeBin,
@@ -33,7 +39,10 @@ from tests.engines.conftest import (
     new_name,
     require_root,
     run,
+    run_slice,
+    scope_units,
     skip_unless_binaries,
+    skip_unless_systemd,
     wait_until,
 )
 
@@ -58,6 +67,11 @@ class Docker:
         self.env = engine_env({"DOCKER_CONFIG": str(config_dir), "DOCKER_HOST": f"unix://{sock}"})
         self.client = docker_client() or "docker"
         self.runtime_name = docker_runtime_name(rt)
+        self.driver = sandbox.driver
+
+    def scope(self, container_id: str) -> str:
+        """The scope unit of a container (systemd driver)."""
+        return f"docker-{container_id}.scope"
 
     def argv(self, *args: str) -> list[str]:
         return [self.client, "--host", f"unix://{self.sock}", *args]
@@ -79,11 +93,36 @@ class Docker:
 @pytest.fixture(scope="module")
 def docker(engine_runtime: RuntimeBin, image_archive: Path,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Docker]:
+    yield from _docker(engine_runtime, image_archive, tmp_path_factory, "cgroupfs")
+
+
+@pytest.fixture(scope="module")
+def docker_systemd(engine_runtime: RuntimeBin, image_archive: Path,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[Docker]:
+    skip_unless_systemd()
+    yield from _docker(engine_runtime, image_archive, tmp_path_factory, "systemd")
+
+
+@pytest.fixture(params=DRIVERS)
+def dk(request: pytest.FixtureRequest) -> Iterator[Docker]:
+    """dockerd with each cgroup driver; with systemd, the test must leave no scope."""
+    if request.param == "cgroupfs":
+        yield request.getfixturevalue("docker")
+        return
+    eng: Docker = request.getfixturevalue("docker_systemd")
+    before = scope_units()
+    yield eng
+    assert wait_until(lambda: not (scope_units() - before), 20), \
+        f"scope units left by the test: {sorted(scope_units() - before)}"
+
+
+def _docker(engine_runtime: RuntimeBin, image_archive: Path,
+            tmp_path_factory: pytest.TempPathFactory, driver: str) -> Iterator[Docker]:
     require_root()
     skip_unless_binaries("dockerd", "containerd", "unshare", "nsenter")
     if docker_client() is None:
         pytest.skip("not installed: docker client")
-    base = tmp_path_factory.mktemp("docker")
+    base = tmp_path_factory.mktemp(f"docker-{driver}")
     sock = base / "docker.sock"
     daemon_json = base / "daemon.json"
     runtimes = {docker_runtime_name(engine_runtime): {"path": str(engine_runtime.path)}}
@@ -93,25 +132,29 @@ def docker(engine_runtime: RuntimeBin, image_archive: Path,
             "--data-root", str(base / "data"), "--exec-root", str(base / "exec"),
             "--pidfile", str(base / "docker.pid"), "--host", f"unix://{sock}",
             "--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
-            "--storage-driver", "vfs", "--exec-opt", "native.cgroupdriver=cgroupfs",
-            "--cgroup-parent", f"/{RUN_TAG}-docker", "--userland-proxy=false"]
+            "--storage-driver", "vfs", "--userland-proxy=false"]
+    sb_name = "dockerd"
+    if driver == "systemd":
+        argv += ["--exec-opt", "native.cgroupdriver=systemd", "--cgroup-parent", run_slice(sb_name)]
+    else:
+        argv += ["--exec-opt", "native.cgroupdriver=cgroupfs", "--cgroup-parent", f"/{RUN_TAG}-docker"]
     try:
-        sb = Sandbox(base, "dockerd", argv)
+        sb = Sandbox(base, sb_name, argv, driver=driver)
     except RuntimeError as e:
         pytest.skip(f"dockerd cannot start here: {e}")
-    dk = Docker(sb, sock, engine_runtime, base / "client")
+    eng = Docker(sb, sock, engine_runtime, base / "client")
     try:
-        if not wait_until(lambda: not sb.alive() or (sock.exists() and answers(lambda: dk("version", timeout=10))),
+        if not wait_until(lambda: not sb.alive() or (sock.exists() and answers(lambda: eng("version", timeout=10))),
                           DAEMON_START_TIMEOUT) or not sb.alive():
             pytest.skip(f"dockerd did not answer on its socket: {sb.log_tail()}")
-        load = dk("load", "--input", str(image_archive))
+        load = eng("load", "--input", str(image_archive))
         assert load.returncode == 0, explain(load) + sb.log_tail()
-        yield dk
+        yield eng
     finally:
         if sb.alive():
-            names = dk("ps", "--all", "--quiet").stdout.decode().split()
+            names = eng("ps", "--all", "--quiet").stdout.decode().split()
             if names:
-                dk("rm", "--force", *names, timeout=60)
+                eng("rm", "--force", *names, timeout=60)
         finish_sandbox(sb)
 
 
@@ -129,8 +172,12 @@ def _flavor(docker: Docker) -> S.Flavor:
                     log_format_word="--log-format", records_oom=True, pty_env=docker.env)
 
 
-def test_run_prints_output(docker: Docker) -> None:
-    S.run_prints_output(docker, _flavor(docker))
+def test_run_prints_output(dk: Docker) -> None:
+    S.run_prints_output(dk, _flavor(dk))
+
+
+def test_limits_seen_by_the_driver(dk: Docker) -> None:
+    S.limits_seen_by_the_driver(dk, _flavor(dk))
 
 
 def test_exit_code_propagates(docker: Docker) -> None:
@@ -141,16 +188,16 @@ def test_env_workdir_and_user(docker: Docker) -> None:
     S.env_workdir_and_user(docker)
 
 
-def test_detached_exec_top_stop_remove(docker: Docker) -> None:
-    S.detached_exec_top_stop_remove(docker, _flavor(docker))
+def test_detached_exec_top_stop_remove(dk: Docker) -> None:
+    S.detached_exec_top_stop_remove(dk, _flavor(dk))
 
 
-def test_pause_unpause(docker: Docker, hostdir: Path) -> None:
-    S.pause_unpause(docker, _flavor(docker), hostdir)
+def test_pause_unpause(dk: Docker, hostdir: Path) -> None:
+    S.pause_unpause(dk, _flavor(dk), hostdir)
 
 
-def test_memory_limit_oom_kills_hog(docker: Docker) -> None:
-    S.memory_limit_oom_kills_hog(docker, _flavor(docker))
+def test_memory_limit_oom_kills_hog(dk: Docker) -> None:
+    S.memory_limit_oom_kills_hog(dk, _flavor(dk))
 
 
 def test_read_only_rootfs(docker: Docker) -> None:

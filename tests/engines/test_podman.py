@@ -5,6 +5,11 @@ namespaces (nsenter); conmon and the containers stay there.  The runtime is
 declared the way docs/engines.md tells users to: a containers.conf that names
 it in [engine.runtimes], makes it the default and lists it in
 runtime_supports_json (so podman passes `--log ... --log-format=json`).
+
+The scenarios about cgroups run with both cgroup managers: ``cgroupfs`` and
+``systemd`` (``cgroup_manager = "systemd"``, with ``--cgroup-parent`` the
+run's slice; see tests/engines/conftest.py for that sandbox).  The systemd
+variant is skipped where systemd is not PID 1.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import pytest
 
 from tests.engines import cli_scenarios as S
 from tests.engines.conftest import (
+    DRIVERS,
     IMAGE,
     RUN_TAG,
     RuntimeBin,
@@ -28,7 +34,10 @@ from tests.engines.conftest import (
     new_name,
     require_root,
     run,
+    scope_units,
     skip_unless_binaries,
+    skip_unless_systemd,
+    wait_until,
 )
 
 CONTAINERS_CONF = """\
@@ -37,7 +46,7 @@ netns = "none"
 log_driver = "k8s-file"
 
 [engine]
-cgroup_manager = "cgroupfs"
+cgroup_manager = "{driver}"
 events_logger = "file"
 runtime = "{name}"
 runtime_supports_json = ["{name}", "pyrunc", "runc", "crun"]
@@ -53,14 +62,22 @@ class Podman:
         self.base = base
         self.rt = rt
         self.conf = conf
-        self.cgroup_parent = f"/{RUN_TAG}-podman"
+        self.driver = sandbox.driver
+        if self.driver == "systemd":
+            self.cgroup_parent = sandbox.slice
+        else:
+            self.cgroup_parent = f"/{RUN_TAG}-podman"
+
+    def scope(self, container_id: str) -> str:
+        """The scope unit of a container (systemd driver)."""
+        return f"libpod-{container_id}.scope"
 
     def argv(self, *args: str) -> list[str]:
         return self.sandbox.nsenter_argv([
             "env", f"CONTAINERS_CONF={self.conf}",
             "podman", "--root", str(self.base / "storage"), "--runroot", str(self.base / "runroot"),
             "--tmpdir", str(self.base / "libpod"), "--storage-driver", "vfs",
-            "--cgroup-manager", "cgroupfs", "--events-backend", "file", *args])
+            "--cgroup-manager", self.driver, "--events-backend", "file", *args])
 
     def __call__(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
         return run(self.argv(*args), timeout=timeout, env=engine_env())
@@ -80,26 +97,52 @@ class Podman:
 @pytest.fixture(scope="module")
 def podman(engine_runtime: RuntimeBin, image_archive: Path,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
+    yield from _podman(engine_runtime, image_archive, tmp_path_factory, "cgroupfs")
+
+
+@pytest.fixture(scope="module")
+def podman_systemd(engine_runtime: RuntimeBin, image_archive: Path,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
+    skip_unless_systemd()
+    yield from _podman(engine_runtime, image_archive, tmp_path_factory, "systemd")
+
+
+@pytest.fixture(params=DRIVERS)
+def pm(request: pytest.FixtureRequest) -> Iterator[Podman]:
+    """podman with each cgroup manager; with systemd, the test must leave no scope."""
+    if request.param == "cgroupfs":
+        yield request.getfixturevalue("podman")
+        return
+    eng: Podman = request.getfixturevalue("podman_systemd")
+    before = scope_units()
+    yield eng
+    assert wait_until(lambda: not (scope_units() - before), 20), \
+        f"scope units left by the test: {sorted(scope_units() - before)}"
+
+
+def _podman(engine_runtime: RuntimeBin, image_archive: Path,
+            tmp_path_factory: pytest.TempPathFactory, driver: str) -> Iterator[Podman]:
     require_root()
     skip_unless_binaries("podman", "conmon", "unshare", "nsenter")
-    base = tmp_path_factory.mktemp("podman")
+    base = tmp_path_factory.mktemp({"cgroupfs": "pm-fs", "systemd": "pm-sd"}[driver])  # runroot < 50 chars
     conf = base / "containers.conf"
-    conf.write_text(CONTAINERS_CONF.format(name=engine_runtime.name, path=engine_runtime.path))
+    conf.write_text(CONTAINERS_CONF.format(name=engine_runtime.name, path=engine_runtime.path,
+                                           driver=driver))
     try:
-        sb = Sandbox(base, "podman")
+        sb = Sandbox(base, "podman", driver=driver)
     except RuntimeError as e:
         pytest.skip(f"cannot make a sandbox for podman: {e}")
-    pm = Podman(sb, base, engine_runtime, conf)
+    eng = Podman(sb, base, engine_runtime, conf)
     try:
-        info = pm("info", "--format", "{{.Host.OCIRuntime.Path}}")
+        info = eng("info", "--format", "{{.Host.OCIRuntime.Path}}")
         if info.returncode != 0:
             pytest.skip(f"podman cannot run here: {explain(info)}")
-        load = pm("load", "--input", str(image_archive))
+        load = eng("load", "--input", str(image_archive))
         assert load.returncode == 0, explain(load)
-        yield pm
+        yield eng
     finally:
         if sb.alive():
-            pm("rm", "--all", "--force", "--time", "0", timeout=60)
+            eng("rm", "--all", "--force", "--time", "0", timeout=60)
         finish_sandbox(sb)
 
 
@@ -115,8 +158,12 @@ def _flavor(podman: Podman) -> S.Flavor:
                     records_oom=False, pty_env=engine_env())
 
 
-def test_run_prints_output(podman: Podman) -> None:
-    S.run_prints_output(podman, _flavor(podman))
+def test_run_prints_output(pm: Podman) -> None:
+    S.run_prints_output(pm, _flavor(pm))
+
+
+def test_limits_seen_by_the_driver(pm: Podman) -> None:
+    S.limits_seen_by_the_driver(pm, _flavor(pm))
 
 
 def test_exit_code_propagates(podman: Podman) -> None:
@@ -127,16 +174,16 @@ def test_env_workdir_and_user(podman: Podman) -> None:
     S.env_workdir_and_user(podman)
 
 
-def test_detached_exec_top_stop_remove(podman: Podman) -> None:
-    S.detached_exec_top_stop_remove(podman, _flavor(podman))
+def test_detached_exec_top_stop_remove(pm: Podman) -> None:
+    S.detached_exec_top_stop_remove(pm, _flavor(pm))
 
 
-def test_pause_unpause(podman: Podman, hostdir: Path) -> None:
-    S.pause_unpause(podman, _flavor(podman), hostdir)
+def test_pause_unpause(pm: Podman, hostdir: Path) -> None:
+    S.pause_unpause(pm, _flavor(pm), hostdir)
 
 
-def test_memory_limit_oom_kills_hog(podman: Podman) -> None:
-    S.memory_limit_oom_kills_hog(podman, _flavor(podman))
+def test_memory_limit_oom_kills_hog(pm: Podman) -> None:
+    S.memory_limit_oom_kills_hog(pm, _flavor(pm))
 
 
 def test_read_only_rootfs(podman: Podman) -> None:
