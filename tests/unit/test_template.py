@@ -101,7 +101,9 @@ def _runc_spec(tmp_path: Path, rootless: bool) -> dict[str, Any]:
 def test_matches_runc_spec(tmp_path: Path, rootless: bool) -> None:
     """Same as the installed runc's output, except where newer runc changed the defaults."""
     theirs = _runc_spec(tmp_path, rootless)
-    ours = default_spec(rootless=rootless, cgroupns=False)
+    # runc 1.1 adds a cgroup namespace only where /sys/fs/cgroup is cgroup2.
+    unified = Path("/sys/fs/cgroup/cgroup.controllers").exists()
+    ours = default_spec(rootless=rootless, cgroupns=unified)
     assert ours["mounts"] == theirs["mounts"]
     assert ours["root"] == theirs["root"]
     assert ours["hostname"] == theirs["hostname"]
