@@ -381,10 +381,13 @@ class Sandbox:
         raise LookupError(f"pid {pid} of sandbox {self.name} not found")
 
     def _descends(self, pid: int) -> bool:
+        """Whether ``pid`` is the sandbox's PID 1 or below it (orphans there are
+        reparented to it, so the chain of parents always reaches it)."""
         while pid > 1:
             if pid == self.init_pid:
                 return True
-            pid = _status_field(pid, "PPid")[0] if _status_field(pid, "PPid") else 0
+            ppid = _status_field(pid, "PPid")
+            pid = ppid[0] if ppid else 0
         return False
 
     def log_tail(self, n: int = 4000) -> str:
