@@ -34,6 +34,22 @@ SHARED = REPO.parent / "shared"
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
+# PYRUNC_TEST_RUNTIME=runc (or another runc-compatible binary): the same tests run
+# against that runtime, to show that they check runc-compatible behaviour.
+OTHER_RUNTIME: str | None = os.environ.get("PYRUNC_TEST_RUNTIME") or None
+
+
+def runc_differs(reason: str, *, when: bool = True) -> pytest.MarkDecorator:
+    """A deliberate difference from runc 1.1.5 (pyrunc follows newer runc or the
+    runtime-spec): under another runtime the test must fail (strict xfail), under
+    pyrunc it runs and asserts as written.  ``reason`` names runc 1.1.5's behaviour."""
+    return pytest.mark.xfail(bool(OTHER_RUNTIME) and when, reason=reason, strict=True)
+
+
+def pyrunc_only(reason: str) -> pytest.MarkDecorator:
+    """A pyrunc-only feature or test hook: skipped under another runtime."""
+    return pytest.mark.skipif(bool(OTHER_RUNTIME), reason=reason)
+
 
 # PYRUNC_TEST_SYSTEMD_CGROUP=1: every command runs with --systemd-cgroup (the systemd
 # cgroup driver; needs systemd as PID 1), and tests that name a cgroupsPath use
@@ -59,8 +75,7 @@ def error_line(proc: subprocess.CompletedProcess[bytes]) -> str:
 
 def runtime_argv() -> list[str]:
     """The command that runs the runtime under test."""
-    other = os.environ.get("PYRUNC_TEST_RUNTIME")
-    argv = shlex.split(other) if other else [sys.executable, "-m", "pyrunc"]
+    argv = shlex.split(OTHER_RUNTIME) if OTHER_RUNTIME else [sys.executable, "-m", "pyrunc"]
     return [*argv, "--systemd-cgroup"] if SYSTEMD_CGROUP else argv
 
 

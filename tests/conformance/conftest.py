@@ -9,7 +9,6 @@ the probe and the exact config.json of the bundle.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -26,11 +25,6 @@ INSIDE = "/tmp/oci"
 TAP_LINE = re.compile(r"^(not )?ok (\d+) - (.*)$")
 
 pytestmark = needs_root
-
-
-def runtime_is_pyrunc() -> bool:
-    """False when PYRUNC_TEST_RUNTIME points the suite at another runtime."""
-    return not os.environ.get("PYRUNC_TEST_RUNTIME")
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.conformance.conftest import runtime_is_pyrunc
+from tests.conftest import OTHER_RUNTIME
 
 no_lsm = pytest.mark.skipif(
     os.path.exists("/sys/kernel/security/apparmor") or os.path.exists("/sys/fs/selinux/enforce"),
@@ -41,6 +41,6 @@ def test_intel_rdt_without_resctrl_is_an_error(runtime, bundle):
     cfg = bundle.config(["true"])
     cfg["linux"]["intelRdt"] = {"closID": "pyrunc-test"}
     proc = runtime("run", "-b", str(bundle(config=cfg)), runtime.new_id())
-    if not runtime_is_pyrunc() and proc.returncode == 0:
+    if OTHER_RUNTIME and proc.returncode == 0:
         pytest.xfail("runc 1.1.5 ignores intelRdt.closID without resctrl")
     assert proc.returncode != 0

@@ -11,12 +11,11 @@ import subprocess
 
 import pytest
 
-from tests.conformance.conftest import runtime_is_pyrunc
+from tests.conftest import runc_differs
 
 # Every test here fails under runc 1.1.5, which ignores netDevices (runtime-spec 1.2);
 # docs/spec-conformance.md "Fields added in runtime-spec 1.2/1.3".
-pytestmark = pytest.mark.xfail(not runtime_is_pyrunc(), strict=True,
-                               reason="runc 1.1.5 ignores linux.netDevices (runtime-spec 1.2)")
+pytestmark = runc_differs("runc 1.1.5 ignores linux.netDevices (runtime-spec 1.2)")
 
 @pytest.fixture
 def veth():

@@ -13,13 +13,13 @@ import time
 
 import pytest
 
-from tests.conformance.conftest import INSIDE, parse_attrs, runtime_is_pyrunc
+from tests.conformance.conftest import INSIDE, parse_attrs
+from tests.conftest import runc_differs
 
 # Every test here fails under runc 1.1.5, which ignores these fields; docs/spec-conformance.md
 # "Fields added in runtime-spec 1.2/1.3".
-pytestmark = pytest.mark.xfail(
-    not runtime_is_pyrunc(), strict=True,
-    reason="runc 1.1.5 ignores personality, scheduler, ioPriority, execCPUAffinity, memoryPolicy")
+pytestmark = runc_differs(
+    "runc 1.1.5 ignores personality, scheduler, ioPriority, execCPUAffinity, memoryPolicy")
 
 
 def test_personality_linux32(runtime, bundle):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.conformance.conftest import runtime_is_pyrunc
+from tests.conftest import pyrunc_only
 
 
 def wait_stopped(runtime, cid: str, timeout: float = 10.0) -> dict:
@@ -182,7 +182,7 @@ def test_namespace_not_listed_is_inherited(runtime, bundle):
     assert proc.stdout.decode().strip() == os.readlink("/proc/self/ns/ipc")
 
 
-@pytest.mark.skipif(not runtime_is_pyrunc(), reason="pyrunc's own wording")
+@pyrunc_only("pyrunc's own wording")
 def test_unsupported_platform_value_is_an_error(runtime, bundle):
     """Valid values: an unknown capability name is refused, not silently dropped."""
     cfg = bundle.config(["true"])

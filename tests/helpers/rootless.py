@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import REPO, runtime_argv
+from tests.conftest import OTHER_RUNTIME, REPO, runtime_argv
 
 SUBUID, SUBGID = "/etc/subuid", "/etc/subgid"
 
@@ -197,14 +197,14 @@ def make_test_user(rootfs: Path) -> tuple[TestUser | None, str, Any]:
 def rootless_runtime_argv(user: TestUser) -> list[str]:
     """The runtime under test as the user runs it (no --root: the XDG default)."""
     argv = runtime_argv()
-    if not os.environ.get("PYRUNC_TEST_RUNTIME"):
+    if not OTHER_RUNTIME:
         argv = [user.python, *argv[1:]]
     return argv
 
 
 def runtime_name() -> str:
     """The runtime's name under $XDG_RUNTIME_DIR: "pyrunc", or the other binary's."""
-    other = os.environ.get("PYRUNC_TEST_RUNTIME")
+    other = OTHER_RUNTIME
     return os.path.basename(shlex.split(other)[0]) if other else "pyrunc"
 
 

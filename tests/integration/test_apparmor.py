@@ -9,7 +9,6 @@ at the container process's execve (change_onexec), as with runc.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import uuid
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cgroup_dirs_named, needs_root, processes_with
+from tests.conftest import OTHER_RUNTIME, cgroup_dirs_named, needs_root, processes_with
 
 
 def _apparmor_enabled() -> bool:
@@ -54,9 +53,6 @@ profile {name} flags=(attach_disconnected,mediate_deleted) {{
 PROBE = ("cat /proc/self/attr/current; echo; "
          "if echo x > /tmp/probe; then echo wrote; else echo denied; fi")
 
-
-def is_pyrunc() -> bool:
-    return not os.environ.get("PYRUNC_TEST_RUNTIME")
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +145,7 @@ RUNC_P_UNCONFINED = ("runc 1.1.5 runs an `exec -p` process without a profile unc
 
 def test_exec_process_json_without_profile_gets_the_container_one(runtime, bundle, profile,
                                                                   tmp_path):
-    if not is_pyrunc():
+    if OTHER_RUNTIME:
         pytest.xfail(RUNC_P_UNCONFINED)
     cid = started(runtime, bundle, profile)
     process = {"args": ["sh", "-c", PROBE], "cwd": "/", "env": ["PATH=/bin"],
@@ -171,7 +167,7 @@ def test_profile_not_loaded_is_one_line_and_leaves_nothing(runtime, bundle):
     err = proc.stderr.decode()
     assert proc.returncode == 1, err
     assert len(err.splitlines()) == 1, err
-    if is_pyrunc():
+    if not OTHER_RUNTIME:
         assert err.strip() == f'process.apparmorProfile: AppArmor profile "{missing}" is not loaded'
     else:
         assert "apparmor" in err
@@ -189,7 +185,7 @@ def assert_exec_refused_for(proc, profile: str) -> str:
     err = proc.stderr.decode()
     assert proc.returncode != 0
     assert len(err.splitlines()) == 1, err
-    if is_pyrunc():
+    if not OTHER_RUNTIME:
         assert proc.returncode == 255
         assert err.strip() == ("exec failed: process.apparmorProfile: AppArmor profile "
                                f'"{profile}" is not loaded')
@@ -213,7 +209,7 @@ def test_profile_unloaded_before_exec_is_reported_from_the_write(runtime, bundle
     The process.json has no profile: the container's is used, and only the
     write in the container can find it missing.
     """
-    if not is_pyrunc():
+    if OTHER_RUNTIME:
         pytest.xfail(RUNC_P_UNCONFINED)
     name = f"pyrunc-test-gone-{uuid.uuid4().hex[:8]}"
     path = tmp_path / name
@@ -227,5 +223,5 @@ def test_profile_unloaded_before_exec_is_reported_from_the_write(runtime, bundle
     (tmp_path / "process.json").write_text(json.dumps(process))
     proc = runtime("exec", "-p", str(tmp_path / "process.json"), cid)
     err = assert_exec_refused_for(proc, name)
-    if not is_pyrunc():
+    if OTHER_RUNTIME:
         assert "apparmor" in err

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import needs_root, runtime_env
+from tests.conftest import needs_root, runc_differs, runtime_env
 
 pytestmark = needs_root
 
@@ -317,8 +317,7 @@ def test_a_failing_last_step_is_reported(runtime, bundle):
     assert len(lines) == 1 and "/nonexistent" in lines[0] and "exec failed" in lines[0], lines
 
 
-@pytest.mark.skipif(bool(os.environ.get("PYRUNC_TEST_RUNTIME")),
-                    reason="runc 1.1.5 truncates the gid to 32 bits and runs the process")
+@runc_differs("runc 1.1.5 truncates the gid to 32 bits and runs the process")
 def test_additional_gid_out_of_range_is_one_line(runtime, bundle):
     # A gid must fit in 32 bits; a bigger one is refused before anything runs.
     cid = started(runtime, bundle)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cgroup_dirs_named, error_line, needs_root, runtime_env
+from tests.conftest import OTHER_RUNTIME, cgroup_dirs_named, error_line, needs_root, runtime_env
 
 pytestmark = needs_root
 
@@ -254,7 +254,7 @@ def test_version_shape(runtime):
     assert out[0].split()[1] == "version"
     assert out[1].startswith("commit: ")
     # Another runtime names the spec version it implements (runc 1.1.5: 1.0.2-dev).
-    if os.environ.get("PYRUNC_TEST_RUNTIME"):
+    if OTHER_RUNTIME:
         assert re.fullmatch(r"spec: \d+\.\d+\.\d+(-dev)?", out[2]), out[2]
     else:
         assert out[2] == "spec: 1.3.0"

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.conftest import needs_root, runtime_env
+from tests.conftest import OTHER_RUNTIME, needs_root, runtime_env
 
 pytestmark = needs_root
 
@@ -200,7 +200,7 @@ def test_only_stdio_fds_are_open(runtime, bundle):
 
 @pytest.mark.parametrize("detach", [False, True])
 def test_stdio_passed_through_untouched(runtime, bundle, tmp_path, detach):
-    if not detach and os.environ.get("PYRUNC_TEST_RUNTIME"):
+    if not detach and OTHER_RUNTIME:
         pytest.skip("runc copies stdio through its own pipes in the foreground")
     out_path, err_path = tmp_path / "out", tmp_path / "err"
     script = ("readlink /proc/self/fd/0; stat -L -c %i /proc/self/fd/1 /proc/self/fd/2;"

@@ -16,7 +16,15 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SYSTEMD_CGROUP, cgroup_dirs_named, cgroups_path_for, error_line, needs_root, runtime_env
+from tests.conftest import (
+    OTHER_RUNTIME,
+    SYSTEMD_CGROUP,
+    cgroup_dirs_named,
+    cgroups_path_for,
+    error_line,
+    needs_root,
+    runtime_env,
+)
 from tests.helpers import cgroupfs
 from tests.helpers.cgroupfs import CgroupFiles
 
@@ -70,7 +78,7 @@ def procs_empty(cid: str) -> bool:
 
 def runc_115() -> bool:
     """runc 1.1.5 converts cpu shares to weight linearly (newer runc, pyrunc: quadratic)."""
-    other = os.environ.get("PYRUNC_TEST_RUNTIME", "")
+    other = (OTHER_RUNTIME or "")
     if not other:
         return False
     out = subprocess.run([*other.split(), "--version"], capture_output=True, text=True).stdout
@@ -119,7 +127,7 @@ def start_detached(rt, bundle, args: list[str], **kw: Any) -> tuple[str, int]:
 def stored_resources(rt, cid: str) -> dict[str, Any] | None:
     """The resources pyrunc recorded in state.json (None for another runtime,
     whose state.json is its own business)."""
-    if os.environ.get("PYRUNC_TEST_RUNTIME"):
+    if OTHER_RUNTIME:
         return None
     record = json.loads((rt.root / cid / "state.json").read_text())
     return record["config"]["linux"]["resources"]  # type: ignore[no-any-return]

@@ -10,14 +10,13 @@ hybrid cgroup2 mount (hugetlb there) must be applied, not dropped.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import cgroup_dirs_named, needs_root, processes_with
+from tests.conftest import OTHER_RUNTIME, cgroup_dirs_named, needs_root, processes_with, runc_differs
 from tests.integration.test_resources import detached, error_line, make, stored_resources
 
 pytestmark = needs_root
@@ -25,7 +24,6 @@ pytestmark = needs_root
 
 
 CG = Path("/sys/fs/cgroup")
-RUNC = bool(os.environ.get("PYRUNC_TEST_RUNTIME"))
 
 
 def _v1_mounted() -> set[str]:
@@ -86,12 +84,12 @@ def test_create_refuses_a_limit_without_its_controller(rt, bundle, field: str, c
     assert proc.returncode == 1, proc.stderr
     line = error_line(proc)
     assert controller in line, line
-    if not RUNC:  # runc 1.1.5: "cannot set net_cls limit: container could not join or create cgroup"
+    if not OTHER_RUNTIME:  # runc 1.1.5: "cannot set net_cls limit: container could not join or create cgroup"
         assert _names_field(line, field), line
     _assert_nothing_left(rt, cid, marker)
 
 
-@pytest.mark.xfail(RUNC, reason="runc 1.1.5 sets hugetlb only in a v1 hierarchy and refuses it on "
+@pytest.mark.xfail(bool(OTHER_RUNTIME), reason="runc 1.1.5 sets hugetlb only in a v1 hierarchy and refuses it on "
                                 "a hybrid host whose hugetlb is in the cgroup2 mount", strict=False)
 def test_hugetlb_only_in_cgroup2_is_applied_not_dropped(rt, bundle) -> None:
     if "hugetlb" in _v1_mounted() or not _host_has("hugetlb"):
@@ -104,7 +102,7 @@ def test_hugetlb_only_in_cgroup2_is_applied_not_dropped(rt, bundle) -> None:
     assert (root / "pyrunc-test" / cid / "hugetlb.2MB.max").read_text().strip() == str(4 << 20)
 
 
-@pytest.mark.xfail(RUNC, reason="runc update never applies network or rdma (ignored silently)", strict=True)
+@runc_differs("runc update never applies network or rdma (ignored silently)")
 @pytest.mark.parametrize(("field", "controller", "resources"), MISSING[:3], ids=[m[1] for m in MISSING[:3]])
 def test_update_refuses_a_limit_without_its_controller(rt, bundle, tmp_path: Path, field: str,
                                                        controller: str, resources: dict[str, Any]) -> None:

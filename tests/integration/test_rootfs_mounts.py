@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import mounts_under, needs_root
+from tests.conftest import OTHER_RUNTIME, mounts_under, needs_root
 
 pytestmark = needs_root
 
@@ -281,7 +281,7 @@ def test_recursive_rootfs_propagation(runtime, bundle, propagation):
     # The recursive words (runc's and crun's extension of the spec's enum, written
     # by containerd's CRI plugin for Kubernetes mount propagation) apply to every
     # mount of the container, the plain ones to "/" alone.
-    if os.environ.get("PYRUNC_TEST_RUNTIME") and propagation not in ("rslave", "rprivate"):
+    if OTHER_RUNTIME and propagation not in ("rslave", "rprivate"):
         # runc 1.1.5 applies rootfsPropagation to the host's "/" before it binds
         # the rootfs and makes the rootfs's parent private: shared words never
         # reach the container's mounts, unbindable ones fail its rootfs bind.

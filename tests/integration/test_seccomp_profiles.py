@@ -21,12 +21,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BundleFactory, Runtime, needs_root
+from tests.conftest import OTHER_RUNTIME, BundleFactory, Runtime, needs_root
 from tests.helpers.seccomp_probe import build_static_probe, config_with, run
 
 pytestmark = needs_root
 
-UNDER_RUNC = bool(os.environ.get("PYRUNC_TEST_RUNTIME"))
 
 PROBE_SOURCE = r"""
 #define _GNU_SOURCE
@@ -260,7 +259,7 @@ def test_enosys_without_architectures(runtime: Runtime, bundle: BundleFactory,
                                       probe_dir: Path) -> None:
     # No "architectures": the filter still governs the native one (runc since
     # 1.1.15/1.2; 1.1.5 puts no stub in front then and returns EPERM).
-    if UNDER_RUNC:
+    if OTHER_RUNTIME:
         pytest.xfail("runc 1.1.5 builds the ENOSYS stub for listed architectures only")
     profile = {k: v for k, v in OLD_PROFILE.items() if k != "architectures"}
     status, out, err = run(runtime, bundle, config_with(
@@ -275,7 +274,7 @@ def test_getcwd_denied_still_starts(runtime: Runtime, bundle: BundleFactory, nnp
                "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]}
     cfg = config_with(bundle, ["echo", "started"], profile, nnp=nnp)
     cfg["process"]["cwd"] = "/tmp"
-    if UNDER_RUNC and not nnp:
+    if OTHER_RUNTIME and not nnp:
         pytest.xfail("runc verifies the cwd under the filter without noNewPrivileges")
     status, out, err = run(runtime, bundle, cfg)
     assert (status, out) == (0, "started\n"), err
@@ -299,7 +298,7 @@ def test_what_the_init_needs_is_denied(runtime: Runtime, bundle: BundleFactory, 
     cfg = config_with(bundle, ["echo", "started"], profile, nnp=nnp)
     cfg["process"]["user"] = {"uid": 65534, "gid": 65534}
     cfg["process"]["cwd"] = "/tmp"
-    if UNDER_RUNC:
+    if OTHER_RUNTIME:
         pytest.xfail("runc runs Go code (and its fd sweep, caps, ids, chdir) under the filter")
     status, out, err = run(runtime, bundle, cfg)
     assert (status, out) == (0, "started\n"), err
@@ -324,7 +323,7 @@ def test_minimal_allow_list(runtime: Runtime, bundle: BundleFactory, probe_dir: 
                              "action": "SCMP_ACT_ALLOW"}]}
     cfg = config_with(bundle, ["/tmp/probe/probe", "raw", "getpid"], profile, probe_dir, nnp)
     cfg["process"]["user"] = {"uid": 65534, "gid": 65534}
-    if UNDER_RUNC:
+    if OTHER_RUNTIME:
         pytest.xfail("runc runs Go code and its fifo handshake under the filter")
     status, out, err = run(runtime, bundle, cfg)
     assert (status, out) == (0, "getpid errno=0\n"), err
@@ -348,7 +347,7 @@ def test_start_container_hook_runs_under_the_filter(runtime: Runtime, bundle: Bu
     res = runtime("create", "--bundle", str(bundle(config=cfg)), cid)
     assert res.returncode == 0, res.stderr.decode()
     res = runtime("start", cid)
-    if not UNDER_RUNC:
+    if not OTHER_RUNTIME:
         # pyrunc reports the hook's failure from `start`; runc 1.1.5 answers
         # `start` before its hooks run, and the container just dies
         # (docs/spec-conformance.md, "Hooks").

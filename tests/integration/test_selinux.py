@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, cgroup_dirs_named, needs_root, processes_with
+from tests.conftest import OTHER_RUNTIME, REPO, cgroup_dirs_named, needs_root, processes_with
 
 
 def context_known(context: str) -> bool:
@@ -75,9 +75,6 @@ def selinux_enforcing() -> bool:
     except OSError:
         return False
 
-
-def is_pyrunc() -> bool:
-    return not os.environ.get("PYRUNC_TEST_RUNTIME")
 
 
 needs_selinux = [
@@ -263,7 +260,7 @@ class TestEnforcing:
         err = proc.stderr.decode()
         assert proc.returncode == 1, err
         assert len(err.splitlines()) == 1, err
-        if is_pyrunc():
+        if not OTHER_RUNTIME:
             attr = "keycreate" if keyring else "exec"
             assert err.strip() == (f'unable to apply SELinux label "{BAD}" '
                                    f"(process.selinuxLabel): write /proc/thread-self/attr/"
@@ -276,7 +273,7 @@ class TestEnforcing:
         err = proc.stderr.decode()
         assert proc.returncode == 255, err
         assert len(err.splitlines()) == 1, err
-        if is_pyrunc():
+        if not OTHER_RUNTIME:
             assert BAD in err and "write /proc/thread-self/attr/keycreate" in err
         assert runtime.state(cid)["status"] == "running"
 

@@ -20,17 +20,18 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import (
+    OTHER_RUNTIME,
     cgroup_dirs_named,
     held_mount_namespace,
     mounts_under,
     needs_root,
     processes_with,
+    pyrunc_only,
     runtime_env,
 )
 
 pytestmark = needs_root
 
-RUNC = bool(os.environ.get("PYRUNC_TEST_RUNTIME"))
 
 
 def mount_index(cfg: dict) -> int:
@@ -113,7 +114,7 @@ BAD = {
 
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_bad_mount_namespace_path_is_refused(runtime, bundle, rootfs, tmp_path, case):
-    if RUNC and case == "fifo":
+    if OTHER_RUNTIME and case == "fifo":
         pytest.skip("runc 1.1.5 opens the path O_RDONLY and blocks forever on a FIFO "
                     "(its init is left behind)")
     make, reason = BAD[case]
@@ -124,7 +125,7 @@ def test_bad_mount_namespace_path_is_refused(runtime, bundle, rootfs, tmp_path, 
     # A FIFO must not block: the timeout fails the test instead of hanging it.
     proc = runtime("create", "-b", str(bundle(config=cfg)), cid, timeout=60)
     assert proc.returncode == 1, proc.stderr
-    if not RUNC:  # runc 1.1.5: "can't get final child's PID from pipe: EOF" and the like
+    if not OTHER_RUNTIME:  # runc 1.1.5: "can't get final child's PID from pipe: EOF" and the like
         line = error_line(proc.stderr)
         assert line.startswith(f"linux.namespaces[{i}].path: "), line
         assert reason in line, line
@@ -148,7 +149,7 @@ def _proc_state(pid: int) -> str:
         return ""
 
 
-@pytest.mark.skipif(RUNC, reason="needs pyrunc's PYRUNC_TEST_STOP_AT hook to swap the path mid-create")
+@pyrunc_only("needs pyrunc's PYRUNC_TEST_STOP_AT hook to swap the path mid-create")
 @pytest.mark.parametrize("target", ["file", "netns", "fifo"])
 def test_path_swapped_after_the_check_is_refused_by_the_init(runtime, bundle, rootfs, tmp_path,
                                                              mnt_ns, target):
