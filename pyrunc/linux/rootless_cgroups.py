@@ -51,13 +51,23 @@ def prepare(manager: Manager, linux: Mapping[str, Any], record: ContainerRecord,
             pass
         controller = limited_controller(manager, resources)
         if controller is not None:
-            raise PyruncError(f"cannot set {controller} limit: container could not join "
-                              f"or create cgroup: {e}") from None
+            raise PyruncError(_refusal(controller, e)) from None
         record.cgroup = {}
         store.save(record)
         return None
     manager.apply(resources, devices=False)
     return manager
+
+
+def _refusal(controller: str, error: CgroupError) -> str:
+    """runc's words for limits it cannot enforce: its cgroup2 manager and its v1
+    manager (also on hybrid hosts) each have their own."""
+    from pyrunc.linux.cgroups.detect import MODE_V2, detect
+
+    if detect().mode == MODE_V2:
+        return ("rootless needs no limits + no cgrouppath when no permission is granted "
+                f"for cgroups: {error}")
+    return f"cannot set {controller} limit: container could not join or create cgroup: {error}"
 
 
 def own_cgroup_dirs() -> list[str]:

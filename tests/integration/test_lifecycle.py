@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import OTHER_RUNTIME, cgroup_dirs_named, error_line, needs_root, runtime_env
+from tests.helpers import cgroupfs
 
 pytestmark = needs_root
 
@@ -328,7 +329,7 @@ def test_state_is_printed_byte_for_byte_as_runc_prints_it(runtime, bundle, tmp_p
 def test_delete_force_with_host_pid_namespace_and_init_gone(rt, bundle):
     # No pid namespace: the init's death does not take its children with it.
     # delete --force must still succeed, kill what is left in the cgroup and
-    # remove the cgroup and the state (issue 16; runc 1.1.5 does the same).
+    # remove the cgroup and the state (issue 16; runc 1.1.5 does the same on v1).
     cfg = bundle.config(["sh", "-c", "sleep 1001 & sleep 1002"])
     cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "pid"]
     cid = rt.new_id()
@@ -343,8 +344,28 @@ def test_delete_force_with_host_pid_namespace_and_init_gone(rt, bundle):
     proc = rt("delete", "--force", cid)
     assert proc.returncode == 0, proc.stderr
     assert not (rt.root / cid).exists()
-    assert cgroup_dirs_named(cid) == []
+    left = cgroup_dirs_named(cid)
+    if left and OTHER_RUNTIME and cgroupfs.mode() == "v2":
+        alive = sleepers("1001")
+        for pid in alive:
+            os.kill(pid, signal.SIGKILL)
+        _remove_when_empty(left)
+        pytest.xfail("runc 1.1.5 on cgroup v2 leaves the cgroup of a container force-deleted "
+                     f"after its init died (its other processes {'outlived' if alive else 'died with'} it)")
+    assert left == []
     assert not sleepers("1001")
+
+
+def _remove_when_empty(dirs: list[str]) -> None:
+    deadline = time.monotonic() + 10
+    for d in dirs:
+        while os.path.isdir(d):
+            try:
+                os.rmdir(d)
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
 
 def sleepers(seconds: str) -> list[int]:
