@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 from tests.conftest import needs_root, runtime_env
 
@@ -56,6 +57,10 @@ def test_create_start_only_stdio(runtime, bundle, tmp_path):
         runtime("start", cid, check=True)
     finally:
         os.close(leak)
+    # start returns once the process runs; let it write its list before the delete.
+    deadline = time.monotonic() + 20
+    while runtime.state(cid)["status"] != "stopped" and time.monotonic() < deadline:
+        time.sleep(0.05)
     runtime("delete", "--force", cid)
     assert sorted(fds_in(out.read_bytes())) == [0, 1, 2], out.read_text()
 

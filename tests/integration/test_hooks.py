@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import cgroup_dirs_named, needs_root, processes_with
+from tests.conftest import cgroup_dirs_named, needs_root, processes_with, runc_differs
 
 pytestmark = needs_root
 
@@ -108,6 +108,7 @@ def logdir(tmp_path: Path) -> Path:
     return d
 
 
+@runc_differs("runc 1.1.5 runs poststart hooks in create (runc 1.2: after start)")
 def test_hooks_run_in_order_in_their_namespaces_with_the_state(runtime, bundle, logdir):
     cfg = hooked_config(bundle, logdir, ["sh", "-c", "echo process >> /hooklog/order; sleep 100"])
     b = bundle(config=cfg)
@@ -170,6 +171,7 @@ def test_hook_state_validates_against_the_official_schema(runtime, bundle, logdi
         validator.validate(json.loads((logdir / f"{kind}.state").read_text()))
 
 
+@runc_differs("runc 1.1.5 gives a hook without env runc's own environment")
 def test_hook_args_default_to_the_path_and_env_is_exactly_the_hooks(runtime, bundle, logdir, tmp_path):
     script = tmp_path / "noargs.sh"
     script.write_text(f"#!/bin/sh\necho \"$0 $#\" > {logdir}/argv\nenv > {logdir}/env\n")
@@ -183,6 +185,7 @@ def test_hook_args_default_to_the_path_and_env_is_exactly_the_hooks(runtime, bun
     assert names <= {"PWD", "SHLVL", "_", "OLDPWD"}
 
 
+@runc_differs("runc 1.1.5 says 'error running hook #0' without the hook's kind")
 @pytest.mark.parametrize("kind", ["prestart", "createRuntime", "createContainer"])
 def test_failing_create_hook_fails_create_and_leaves_nothing(runtime, bundle, logdir, kind):
     hooks = {k: [recorder(k, logdir)] for k in KINDS}
@@ -203,6 +206,7 @@ def test_failing_create_hook_fails_create_and_leaves_nothing(runtime, bundle, lo
     assert "startContainer" not in got
 
 
+@runc_differs("runc 1.1.5 runs startContainer hooks in the init after start returned 0")
 def test_failing_start_container_hook_fails_start(runtime, bundle, logdir):
     hooks = {k: [recorder(k, logdir)] for k in KINDS}
     hooks["startContainer"] = [recorder("startContainer", logdir, "echo nope >&2; exit 4")]
@@ -222,6 +226,7 @@ def test_failing_start_container_hook_fails_start(runtime, bundle, logdir):
     assert order(logdir)[-1] == "poststop"
 
 
+@runc_differs("runc 1.1.5 runs poststart hooks in create (runc 1.2: after start)")
 def test_failing_poststart_hook_fails_start_and_stops_the_container(runtime, bundle, logdir):
     hooks = {"poststart": [recorder("poststart", logdir, "exit 5")]}
     b = bundle(config=hooked_config(bundle, logdir, ["sleep", "100"], hooks))
@@ -236,6 +241,7 @@ def test_failing_poststart_hook_fails_start_and_stops_the_container(runtime, bun
     nothing_left(runtime, cid)
 
 
+@runc_differs("runc 1.1.5 stops at the first failing poststop hook")
 def test_failing_poststop_hook_is_a_warning(runtime, bundle, logdir, tmp_path):
     hooks = {"poststop": [recorder("poststop", logdir, "exit 6"), recorder("second", logdir)]}
     b = bundle(config=hooked_config(bundle, logdir, ["true"], hooks))
@@ -253,6 +259,7 @@ def test_failing_poststop_hook_is_a_warning(runtime, bundle, logdir, tmp_path):
     assert "poststop hook #0" in entries[0]["msg"] and "exit status 6" in entries[0]["msg"]
 
 
+@runc_differs("runc 1.1.5 waits for the timed-out hook's children that hold its output")
 @pytest.mark.parametrize("kind", ["createRuntime", "createContainer"])
 def test_hook_timeout_kills_it_and_fails(runtime, bundle, logdir, kind, tmp_path):
     cid = runtime.new_id()
@@ -275,6 +282,7 @@ def test_hook_timeout_kills_it_and_fails(runtime, bundle, logdir, kind, tmp_path
     assert wait_until(lambda: processes_with(str(sleeper)) == [], 10), processes_with(str(sleeper))
 
 
+@runc_differs("runc 1.1.5 runs startContainer hooks in the init after start returned 0")
 def test_start_container_hook_timeout(runtime, bundle, logdir):
     hooks = {"startContainer": [recorder("startContainer", logdir, "sleep 30", timeout=1)]}
     b = bundle(config=hooked_config(bundle, logdir, ["true"], hooks))

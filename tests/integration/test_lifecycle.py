@@ -174,6 +174,8 @@ def test_duplicate_id_is_refused(runtime, bundle):
     assert runtime.state(cid)["status"] == "created"
 
 
+@pytest.mark.xfail(bool(OTHER_RUNTIME), strict=False,  # a race: it fails most of the time
+                   reason="runc 1.1.5 races: losing creates of one id remove the winner's state, so all may fail")
 def test_concurrent_creates_with_one_id(runtime, bundle):
     b = bundle(["sleep", "1000"])
     cid = runtime.new_id()

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.conftest import needs_root
+from tests.conftest import needs_root, runc_differs
 from tests.integration.test_namespaces import public_rootfs as public_rootfs  # fixture
 
 pytestmark = needs_root
@@ -57,6 +57,7 @@ def test_plain_ro_leaves_nested_submounts_writable(runtime, bundle, dir_with_sub
     assert run_ok(runtime, bundle, cfg).split("\n")[:2] == ["/mnt/x ro", "/mnt/sub/x rw"]
 
 
+@runc_differs("runc 1.1.5 applies rro but never clears it again (rrw)")
 def test_rrw_undoes_an_earlier_rro(runtime, bundle, dir_with_submount):
     cfg = bundle.config(["sh", "-c", WRITE_PROBE + "; rm -f /mnt/x /mnt/sub/x"])
     cfg["mounts"].append(bind(dir_with_submount, "/mnt", "rro", "rrw"))
@@ -80,6 +81,7 @@ def test_recursive_attributes_reach_every_submount(runtime, bundle, dir_with_sub
             assert not {"relatime", "noatime"} & opts, (mp, opts)
 
 
+@runc_differs("runc 1.1.5 does not clear recursive attributes (rsuid, rexec, ratime) after setting them")
 def test_recursive_clear_options(runtime, bundle, dir_with_submount):
     cfg = bundle.config(["cat", "/proc/self/mountinfo"])
     cfg["mounts"].append(bind(dir_with_submount, "/mnt", "rnosuid", "rnoexec", "rnoatime",
@@ -179,6 +181,7 @@ def owners(listing: str) -> dict[str, tuple[int, int]]:
     return out
 
 
+@runc_differs("runc 1.1.5 has no idmapped mounts (runc 1.2) and ignores the idmap option")
 def test_idmap_with_mount_mappings(runtime, bundle, owned):
     maps = [{"containerID": 1000, "hostID": 2000, "size": 10}]
     cfg = bundle.config(["sh", "-c", "ls -ln /mnt; ls -ln /plain"])
@@ -195,6 +198,7 @@ def test_idmap_with_mount_mappings(runtime, bundle, owned):
     assert (owned / "u1000").stat().st_uid == 1000
 
 
+@runc_differs("runc 1.1.5 has no idmapped mounts (runc 1.2) and ignores the idmap option")
 def test_idmap_uses_the_container_mappings_in_a_user_namespace(runtime, bundle, owned,
                                                               public_rootfs):
     from tests.integration.test_namespaces import userns_config
@@ -213,6 +217,7 @@ def test_idmap_uses_the_container_mappings_in_a_user_namespace(runtime, bundle, 
     assert (owned / "new").stat().st_uid == 0
 
 
+@runc_differs("runc 1.1.5 has no idmapped mounts (runc 1.2) and ignores the idmap option")
 def test_idmap_needs_mappings_and_a_bind_mount(runtime, bundle, owned):
     cfg = bundle.config(["true"])
     cfg["mounts"].append({"destination": "/mnt", "type": "bind", "source": str(owned),
@@ -224,6 +229,7 @@ def test_idmap_needs_mappings_and_a_bind_mount(runtime, bundle, owned):
     assert not (runtime.root / cid).exists()
 
 
+@runc_differs("runc 1.1.5 has no idmapped mounts (runc 1.2) and ignores the idmap option")
 def test_features_list_what_works(runtime):
     doc = json.loads(runtime("features", check=True).stdout)
     for opt in ("rro", "rnosuid", "rnosymfollow", "tmpcopyup", "idmap", "ridmap"):

@@ -8,7 +8,7 @@ import signal
 import socket
 import threading
 
-from tests.conftest import needs_root
+from tests.conftest import needs_root, runc_differs
 
 pytestmark = needs_root
 
@@ -37,6 +37,7 @@ class PidfdReceiver:
         return self.fds[0]
 
 
+@runc_differs("runc 1.1.5 has no --pidfd-socket (runc 1.2)")
 def test_create_sends_a_pidfd_of_the_init(runtime, bundle, tmp_path):
     receiver = PidfdReceiver(str(tmp_path / "pidfd.sock"))
     cid = runtime.new_id()
@@ -56,6 +57,7 @@ def test_create_sends_a_pidfd_of_the_init(runtime, bundle, tmp_path):
         os.close(pidfd)
 
 
+@runc_differs("runc 1.1.5 has no --pidfd-socket (runc 1.2)")
 def test_exec_sends_a_pidfd_of_the_process(runtime, bundle, tmp_path):
     cid = runtime.new_id()
     runtime("run", "-d", "-b", str(bundle(["sleep", "1000"])), cid, check=True)
@@ -70,6 +72,7 @@ def test_exec_sends_a_pidfd_of_the_process(runtime, bundle, tmp_path):
         os.close(pidfd)
 
 
+@runc_differs("runc 1.1.5 has no --pidfd-socket (runc 1.2)")
 def test_unreachable_pidfd_socket_fails_and_leaves_nothing(runtime, bundle, tmp_path):
     cid = runtime.new_id()
     proc = runtime("create", "-b", str(bundle(["true"])), "--pidfd-socket",

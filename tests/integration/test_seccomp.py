@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.conftest import BundleFactory, Runtime, needs_root
+from tests.conftest import OTHER_RUNTIME, BundleFactory, Runtime, error_line, needs_root, runc_differs
 from tests.helpers import seccomp_probe
 from tests.helpers.seccomp_probe import build_static_probe, run
 
@@ -176,6 +176,7 @@ def test_trap_and_kill_thread(runtime: Runtime, bundle: BundleFactory, probe_dir
     assert status == 128 + signal.SIGSYS
 
 
+@runc_differs("runc 1.1.5 refuses every seccomp flag (seccomp flags are not yet supported by runc)")
 def test_log_allows(runtime: Runtime, bundle: BundleFactory, probe_dir: Path) -> None:
     sc = {**ALLOW, "flags": ["SECCOMP_FILTER_FLAG_LOG"],
           "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_LOG"}]}
@@ -190,6 +191,7 @@ def test_trace_without_tracer_is_enosys(runtime: Runtime, bundle: BundleFactory,
     assert probe(runtime, bundle, probe_dir, sc, "getppid") == f"ret=-1 errno={errno.ENOSYS}"
 
 
+@runc_differs("runc 1.1.5 refuses every seccomp flag (seccomp flags are not yet supported by runc)")
 def test_flags_and_architectures(runtime: Runtime, bundle: BundleFactory,
                                  probe_dir: Path) -> None:
     sc = {**ALLOW, "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
@@ -275,28 +277,33 @@ def test_exec_gets_the_filter(runtime: Runtime, bundle: BundleFactory, probe_dir
     assert res.stdout.decode().strip() == "ret=-1 errno=42"
 
 
-@pytest.mark.parametrize("change,message", [
+@pytest.mark.parametrize("change,message,runc_message", [
     ({"defaultAction": "SCMP_ACT_NOTIFY"},
-     "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be used as default action"),
-    ({"syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]},
-     "linux.seccomp.listenerPath: seccomp listenerPath is not set (SCMP_ACT_NOTIFY is used)"),
-    ({"syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ALLOW", "errnoRet": 3}]},
-     "linux.seccomp.syscalls[0].errnoRet: SCMP_ACT_ALLOW takes no errno"),
+     "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be used as default action",
+     "SCMP_ACT_NOTIFY cannot be used as default action"),
+    pytest.param({"syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]},
+                 "linux.seccomp.listenerPath: seccomp listenerPath is not set (SCMP_ACT_NOTIFY is used)",
+                 None, marks=runc_differs("runc 1.1.5's create hangs with SCMP_ACT_NOTIFY and no listenerPath")),
+    pytest.param({"syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ALLOW", "errnoRet": 3}]},
+                 "linux.seccomp.syscalls[0].errnoRet: SCMP_ACT_ALLOW takes no errno",
+                 None, marks=runc_differs("runc 1.1.5 accepts errnoRet on SCMP_ACT_ALLOW")),
     ({"syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO",
                     "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]},
-     "linux.seccomp.syscalls[0].args[0].index: 6 is not a syscall argument index (0..5)"),
+     "linux.seccomp.syscalls[0].args[0].index: 6 is not a syscall argument index (0..5)",
+     "syscalls only have up to 6 arguments"),
     ({"listenerPath": "/nonexistent/agent.sock",
       "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_NOTIFY"}]},
-     "linux.seccomp.listenerPath: failed to connect with seccomp agent"),
+     "linux.seccomp.listenerPath: failed to connect with seccomp agent",
+     "failed to connect with seccomp agent"),
 ])
-def test_bad_profiles_leave_nothing(runtime: Runtime, bundle: BundleFactory,
-                                    change: dict[str, Any], message: str) -> None:
+def test_bad_profiles_leave_nothing(runtime: Runtime, bundle: BundleFactory, change: dict[str, Any],
+                                    message: str, runc_message: str | None) -> None:
     cfg = config_with(bundle, ["true"], {**ALLOW, **change})
     cid = runtime.new_id("sc")
-    res = runtime("create", "--bundle", str(bundle(config=cfg)), cid)
+    res = runtime("create", "--bundle", str(bundle(config=cfg)), cid, timeout=30)
     assert res.returncode == 1
-    lines = res.stderr.decode().strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], lines
+    # runc words these errors its own way, without the JSON field.
+    assert (runc_message if OTHER_RUNTIME else message) in error_line(res), res.stderr
     assert not (runtime.root / cid).exists()
 
 
@@ -391,6 +398,7 @@ def agent(tmp_path: Path) -> Iterator[Agent]:
     a.close()
 
 
+@runc_differs("runc 1.1.5 refuses every seccomp flag (seccomp flags are not yet supported by runc)")
 def test_notify_listener_answers(runtime: Runtime, bundle: BundleFactory, agent: Agent) -> None:
     # TSYNC with a listener needs TSYNC_ESRCH; WAIT_KILLABLE_RECV needs the listener.
     sc = {**ALLOW, "listenerPath": str(agent.path), "listenerMetadata": "hello agent",
