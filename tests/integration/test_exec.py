@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import needs_root, runc_differs, runtime_env
+from tests.conftest import OTHER_RUNTIME, needs_root, runc_differs, runtime_env
 
 pytestmark = needs_root
 
@@ -234,6 +234,8 @@ def test_cgroup_sub_cgroup_errors_use_runc_wording(runtime, bundle):
         assert proc.returncode == 255, proc.stderr
         assert proc.stderr.count(b"\n") == 1, proc.stderr
         bad = arg.split(":")[-1].encode()
+        if OTHER_RUNTIME and b"unknown controller" in proc.stderr:
+            continue  # runc 1.1.5 on cgroup v2 refuses a named controller before the path
         assert b" " + bad + b" is not a sub cgroup path" in proc.stderr, proc.stderr
     proc = sh(runtime, cid, "true", "--cgroup", "whaaat:/")
     assert proc.returncode == 255 and b"unknown controller " in proc.stderr, proc.stderr

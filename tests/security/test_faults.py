@@ -22,6 +22,8 @@ from tests.conftest import (
     cgroup_dirs_named,
     mounts_under,
     needs_root,
+    pyrunc_only,
+    runc_differs,
     runtime_argv,
     runtime_env,
 )
@@ -63,6 +65,7 @@ def assert_nothing_left(runtime, cid: str, rootfs: Path) -> None:
 
 
 @pytest.mark.parametrize("stage", STAGES)
+@pyrunc_only("needs pyrunc's PYRUNC_TEST_STOP_AT hook")
 def test_kill_9_at_each_stage_then_delete_force(runtime, bundle, rootfs, tmp_path, stage):
     cid = runtime.new_id(f"kill-{stage}")
     b = bundle(["sleep", "60"])
@@ -117,6 +120,7 @@ def run_with_root(root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
                           env=runtime_env(), stdin=subprocess.DEVNULL, timeout=60)
 
 
+@runc_differs("runc 1.1.5 loses the errno: unable to store init state: %!w(<nil>)")
 def test_full_disk_root(small_root, bundle, rootfs):
     fill(small_root)
     cid = f"full-{os.getpid()}"
@@ -137,7 +141,7 @@ def test_read_only_root(small_root, bundle):
     proc = run_with_root(small_root, "create", "-b", str(bundle(["true"])), cid)
     try:
         assert proc.returncode == 1, proc.stdout
-        assert "Read-only file system" in one_error_line(proc.stderr)
+        assert "read-only file system" in one_error_line(proc.stderr).lower()  # runc: lower case
         assert cgroup_dirs_named(cid) == []
     finally:
         run_with_root(small_root, "delete", "--force", cid)

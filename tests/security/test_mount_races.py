@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from tests.conftest import mounts_under, needs_root
+from tests.conftest import OTHER_RUNTIME, mounts_under, needs_root
 from tests.security.conftest import config_for
 
 pytestmark = needs_root
@@ -30,6 +30,8 @@ ROUNDS = int(os.environ.get("PYRUNC_RACE_ROUNDS", "20"))
 
 @pytest.mark.parametrize("no_openat2", ["", "1"], ids=["openat2", "walk"])
 @pytest.mark.parametrize("relative", [False, True], ids=["absolute", "relative"])
+@pytest.mark.xfail(bool(OTHER_RUNTIME), strict=False,  # a race: runc 1.1.5 may win it
+                   reason="runc 1.1.5 loses the bind destination race")
 def test_bind_destination_race(runtime, bundle, private_rootfs, tmp_path, monkeypatch,
                                no_openat2, relative):
     if no_openat2:

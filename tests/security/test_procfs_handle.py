@@ -29,7 +29,7 @@ import pytest
 
 from pyrunc.linux.initproc import InitError
 from pyrunc.plan.protocol import OP_TIMENS_OFFSETS, OP_UNSHARE, OP_WRITE_PROC, step
-from tests.conftest import needs_root
+from tests.conftest import needs_root, pyrunc_only
 from tests.integration.test_init_protocol import (  # noqa: F401  (fixtures)
     CLONE_NEWTIME,
     NAMESPACES,
@@ -101,6 +101,7 @@ def procfs_handles(pid: int) -> list[int]:
 # ---- (a) the handle is in no mount table ------------------------------------
 
 
+@pyrunc_only("looks for pyrunc-init's procfs handle fd; runc 1.1.5 holds none")
 def test_handle_is_in_no_mount_table(runtime, bundle, rootfs, kind):
     cfg = config_for(rootfs, ["true"])
     cid = runtime.new_id("prochandle")
