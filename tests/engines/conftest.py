@@ -646,6 +646,20 @@ def answers(call: Any) -> bool:
 DAEMON_START_TIMEOUT = 180
 
 
+def engine_per_driver(request: pytest.FixtureRequest, fixture: str) -> Iterator[Any]:
+    """The body of a fixture parametrized over DRIVERS: the module's engine fixture
+    ``fixture`` (cgroupfs) or ``<fixture>_systemd``; with systemd the test must
+    leave no scope unit behind."""
+    if request.param == "cgroupfs":
+        yield request.getfixturevalue(fixture)
+        return
+    eng = request.getfixturevalue(f"{fixture}_systemd")
+    before = scope_units()
+    yield eng
+    assert wait_until(lambda: not (scope_units() - before), 20), \
+        f"scope units left by the test: {sorted(scope_units() - before)}"
+
+
 def wait_until(pred: Any, timeout: float = 20, interval: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
     while True:

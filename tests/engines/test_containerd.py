@@ -41,6 +41,7 @@ from tests.engines.conftest import (
     check_limits,
     direct_create_failure,
     engine_env,
+    engine_per_driver,
     explain,
     finish_sandbox,
     new_name,
@@ -135,14 +136,7 @@ def containerd_systemd(engine_runtime: RuntimeBin, image_archive: Path,
 @pytest.fixture(params=DRIVERS)
 def cd(request: pytest.FixtureRequest) -> Iterator[Containerd]:
     """containerd with each cgroup driver; with systemd, the test must leave no scope."""
-    if request.param == "cgroupfs":
-        yield request.getfixturevalue("containerd")
-        return
-    eng: Containerd = request.getfixturevalue("containerd_systemd")
-    before = scope_units()
-    yield eng
-    assert wait_until(lambda: not (scope_units() - before), 20), \
-        f"scope units left by the test: {sorted(scope_units() - before)}"
+    yield from engine_per_driver(request, "containerd")
 
 
 def _containerd(engine_runtime: RuntimeBin, image_archive: Path,

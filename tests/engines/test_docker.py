@@ -34,13 +34,13 @@ from tests.engines.conftest import (
     answers,
     direct_create_failure,
     engine_env,
+    engine_per_driver,
     explain,
     finish_sandbox,
     new_name,
     require_root,
     run,
     run_slice,
-    scope_units,
     skip_unless_binaries,
     skip_unless_systemd,
     wait_until,
@@ -106,14 +106,7 @@ def docker_systemd(engine_runtime: RuntimeBin, image_archive: Path,
 @pytest.fixture(params=DRIVERS)
 def dk(request: pytest.FixtureRequest) -> Iterator[Docker]:
     """dockerd with each cgroup driver; with systemd, the test must leave no scope."""
-    if request.param == "cgroupfs":
-        yield request.getfixturevalue("docker")
-        return
-    eng: Docker = request.getfixturevalue("docker_systemd")
-    before = scope_units()
-    yield eng
-    assert wait_until(lambda: not (scope_units() - before), 20), \
-        f"scope units left by the test: {sorted(scope_units() - before)}"
+    yield from engine_per_driver(request, "docker")
 
 
 def _docker(engine_runtime: RuntimeBin, image_archive: Path,

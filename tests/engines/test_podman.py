@@ -29,15 +29,14 @@ from tests.engines.conftest import (
     RuntimeBin,
     Sandbox,
     engine_env,
+    engine_per_driver,
     explain,
     finish_sandbox,
     new_name,
     require_root,
     run,
-    scope_units,
     skip_unless_binaries,
     skip_unless_systemd,
-    wait_until,
 )
 
 CONTAINERS_CONF = """\
@@ -110,14 +109,7 @@ def podman_systemd(engine_runtime: RuntimeBin, image_archive: Path,
 @pytest.fixture(params=DRIVERS)
 def pm(request: pytest.FixtureRequest) -> Iterator[Podman]:
     """podman with each cgroup manager; with systemd, the test must leave no scope."""
-    if request.param == "cgroupfs":
-        yield request.getfixturevalue("podman")
-        return
-    eng: Podman = request.getfixturevalue("podman_systemd")
-    before = scope_units()
-    yield eng
-    assert wait_until(lambda: not (scope_units() - before), 20), \
-        f"scope units left by the test: {sorted(scope_units() - before)}"
+    yield from engine_per_driver(request, "podman")
 
 
 def _podman(engine_runtime: RuntimeBin, image_archive: Path,
