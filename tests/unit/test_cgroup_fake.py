@@ -661,3 +661,53 @@ def test_v2_oom_wait_times_out_without_oom_kill(tmp_path: Path, monkeypatch: pyt
     with V2OOMNotifier(str(tmp_path)) as n:
         assert n.wait(0.2) is False
         assert poller.polls == 3
+
+
+class _RemovingPoller(_StagedPoller):
+    """A _StagedPoller whose ``None`` stage removes the cgroup's memory.events
+    (systemd removing an emptied scope) after writing ``parent_after`` to the
+    parent's memory.events; every poll after that reports an error."""
+
+    def __init__(self, path: Path, stages: list[str | None], parent: Path, parent_after: str) -> None:
+        super().__init__(path, stages)  # type: ignore[arg-type]
+        self.parent, self.parent_after = parent, parent_after
+
+    def poll(self, ms: int | None) -> list[tuple[int, int]]:
+        if not self.path.exists():  # kernfs reports a removed file at once
+            self.polls += 1
+            return [(self.fd, select.POLLERR)]
+        if self.stages and self.stages[0] is None:
+            self.stages.pop(0)
+            self.polls += 1
+            self.parent.write_text(self.parent_after)
+            self.path.unlink()
+            return [(self.fd, select.POLLPRI)]
+        return super().poll(ms)
+
+
+@pytest.mark.parametrize(("stages", "parent_after", "reported"), [
+    # at its limit, then removed while the parent counts one more kill: the OOM is ours
+    (["max 1\noom 1\noom_kill 0\n", None], "max 0\noom_kill 4\n", True),
+    # at its limit, removed, but no kill anywhere below the parent: no event
+    (["max 1\noom 1\noom_kill 0\n", None], "max 0\noom_kill 3\n", False),
+    # never at its limit: a kill elsewhere below the parent is not ours
+    (["low 1\noom_kill 0\n", None], "max 0\noom_kill 4\n", False),
+])
+def test_v2_oom_counted_by_the_parent_when_the_cgroup_goes_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stages: list[str | None],
+        parent_after: str, reported: bool) -> None:
+    from pyrunc.linux.cgroups.fs_v2 import V2OOMNotifier
+
+    parent_events = tmp_path / "memory.events"
+    parent_events.write_text("max 0\noom_kill 3\n")
+    child = tmp_path / "child"
+    child.mkdir()
+    events = child / "memory.events"
+    events.write_text("low 0\nmax 0\noom 0\noom_kill 0\n")
+    poller = _RemovingPoller(events, stages, parent_events, parent_after)
+    monkeypatch.setattr(select, "poll", lambda: poller)
+    with V2OOMNotifier(str(child)) as n:
+        if reported:
+            assert n.wait(5.0) is True
+        with pytest.raises(EOFError):
+            n.wait(5.0)

@@ -200,24 +200,31 @@ class V2OOMNotifier(base.OOMNotifier):
     def __init__(self, d: str) -> None:
         """Open ``d``/memory.events and remember the current oom_kill count."""
         self._path = os.path.join(d, "memory.events")
+        self._parent_path = os.path.join(os.path.dirname(d.rstrip("/")), "memory.events")
+        self._parent_mark: int | None = None
         try:
             self._fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as e:
             raise base.cgroup_error("open", self._path, e) from None
-        self._count = self._read()
+        self._count, self._limit_hits = self._read()
 
-    def _read(self) -> int:
+    def _read(self) -> tuple[int, int]:
+        """(oom_kill, max + oom) of this cgroup's memory.events."""
         try:
             data = os.pread(self._fd, 4096, 0).decode()
         except OSError as e:
             if e.errno == errno.ENODEV:
                 raise EOFError("cgroup removed") from None
             raise
-        for line in data.splitlines():
-            k, _, v = line.partition(" ")
-            if k == "oom_kill":
-                return int(v)
-        return 0
+        counts = _counters(data)
+        return counts.get("oom_kill", 0), counts.get("max", 0) + counts.get("oom", 0)
+
+    def _parent_oom_kills(self) -> int | None:
+        try:
+            with open(self._parent_path) as f:
+                return _counters(f.read()).get("oom_kill", 0)
+        except (OSError, ValueError):
+            return None
 
     def fileno(self) -> int:
         """The memory.events descriptor (poll for POLLPRI)."""
@@ -231,6 +238,26 @@ class V2OOMNotifier(base.OOMNotifier):
         moves about 10 ms before ``oom_kill`` on every OOM kill): they are
         read and waited past, up to the deadline.
         """
+        try:
+            return self._wait(timeout)
+        except EOFError:
+            if self._oom_killed_on_the_way_out():
+                return True
+            raise
+
+    def _oom_killed_on_the_way_out(self) -> bool:
+        # systemd removes a scope's cgroup as soon as an OOM-killed init
+        # leaves it empty, which can be before the new oom_kill count here is
+        # read.  The parent's memory.events counts its children's kills: one
+        # there since this cgroup last reported hitting its limit is taken as
+        # this cgroup's.
+        mark, self._parent_mark = self._parent_mark, None
+        if mark is None:
+            return False
+        now = self._parent_oom_kills()
+        return now is not None and now > mark
+
+    def _wait(self, timeout: float | None) -> bool:
         import select  # an extension module: only `events` waits
         import time
 
@@ -242,13 +269,18 @@ class V2OOMNotifier(base.OOMNotifier):
             if deadline is not None:
                 ms = max(0, int((deadline - time.monotonic()) * 1000 + 0.999))
             woke = poller.poll(ms)
-            if woke and not os.path.exists(self._path):
-                raise EOFError("cgroup removed")
             # Read even after a timeout: the count may have moved just now.
-            count = self._read()
+            # Reading first: a removed cgroup's file answers ENODEV.
+            count, limit_hits = self._read()
             if count > self._count:
                 self._count = count
+                self._parent_mark = None
                 return True
+            if limit_hits > self._limit_hits:
+                self._limit_hits = limit_hits
+                self._parent_mark = self._parent_oom_kills()
+            if woke and not os.path.exists(self._path):
+                raise EOFError("cgroup removed")
             if deadline is not None and time.monotonic() >= deadline:
                 return False
 
@@ -257,3 +289,13 @@ class V2OOMNotifier(base.OOMNotifier):
         if getattr(self, "_fd", -1) >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def _counters(text: str) -> dict[str, int]:
+    """The ``key value`` lines of a memory.events file."""
+    counts = {}
+    for line in text.splitlines():
+        k, _, v = line.partition(" ")
+        if v.strip().isdigit():
+            counts[k] = int(v)
+    return counts
