@@ -216,13 +216,17 @@ class V2OOMNotifier(base.OOMNotifier):
             if e.errno == errno.ENODEV:
                 raise EOFError("cgroup removed") from None
             raise
-        counts = _counters(data)
+        from pyrunc.linux.cgroups.stats import parse_kv
+
+        counts = parse_kv(data)
         return counts.get("oom_kill", 0), counts.get("max", 0) + counts.get("oom", 0)
 
     def _parent_oom_kills(self) -> int | None:
+        from pyrunc.linux.cgroups.stats import parse_kv
+
         try:
             with open(self._parent_path) as f:
-                return _counters(f.read()).get("oom_kill", 0)
+                return parse_kv(f.read()).get("oom_kill", 0)
         except (OSError, ValueError):
             return None
 
@@ -290,12 +294,3 @@ class V2OOMNotifier(base.OOMNotifier):
             os.close(self._fd)
             self._fd = -1
 
-
-def _counters(text: str) -> dict[str, int]:
-    """The ``key value`` lines of a memory.events file."""
-    counts = {}
-    for line in text.splitlines():
-        k, _, v = line.partition(" ")
-        if v.strip().isdigit():
-            counts[k] = int(v)
-    return counts

@@ -44,7 +44,11 @@ def _uint(directory: str, name: str) -> int:
 
 
 def _kv(directory: str, name: str) -> dict[str, int]:
-    text = _read(directory, name) or ""
+    return parse_kv(_read(directory, name) or "")
+
+
+def parse_kv(text: str) -> dict[str, int]:
+    """The ``key value`` lines of a flat-keyed cgroup file (memory.events, ...)."""
     out: dict[str, int] = {}
     for line in text.splitlines():
         parts = line.split()
