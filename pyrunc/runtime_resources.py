@@ -26,9 +26,13 @@ RESCTRL = "/sys/fs/resctrl"
 
 # How often the event loop looks at the init while waiting, and how long it
 # keeps listening for an OOM notification once the init has gone (the
-# victim's exit can be seen slightly before the OOM counter moves).
+# victim's exit can be seen slightly before the OOM counter moves); longer
+# when the cgroup was removed with the init (systemd removes an emptied
+# scope): the OOM watch then reports a kill the removal hid, and ends, a
+# check interval later.
 _LIVENESS_POLL = 0.2
 _OOM_GRACE = 0.5
+_REMOVED_OOM_GRACE = 3.0
 
 
 def _manager(record: ContainerRecord) -> Any:
@@ -302,7 +306,7 @@ def events(store: Store, container_id: str, interval: float,
             item = inbox.get(timeout=min(next_stats - now, _LIVENESS_POLL))
         except queue.Empty:
             if not is_alive(record.pid, record.pid_start):
-                _drain_oom(inbox, container_id, emit)
+                _drain_oom(inbox, container_id, emit, removed=lambda: not manager.exists())
                 return
             continue
         if item == "gone":
@@ -310,19 +314,20 @@ def events(store: Store, container_id: str, interval: float,
         emit(oom_event(container_id))
 
 
-def _drain_oom(inbox: Any, container_id: str,
-               emit: Callable[[dict[str, Any]], None]) -> None:
+def _drain_oom(inbox: Any, container_id: str, emit: Callable[[dict[str, Any]], None],
+               removed: Callable[[], bool]) -> None:
     import queue
 
-    deadline = time.monotonic() + _OOM_GRACE
+    start = time.monotonic()
     while True:
-        remaining = deadline - time.monotonic()
+        grace = _REMOVED_OOM_GRACE if removed() else _OOM_GRACE
+        remaining = start + grace - time.monotonic()
         if remaining <= 0:
             return
         try:
-            item = inbox.get(timeout=remaining)
+            item = inbox.get(timeout=min(remaining, _LIVENESS_POLL))
         except queue.Empty:
-            return
+            continue
         if item == "gone":
             return
         emit(oom_event(container_id))

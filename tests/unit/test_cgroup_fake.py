@@ -663,51 +663,94 @@ def test_v2_oom_wait_times_out_without_oom_kill(tmp_path: Path, monkeypatch: pyt
         assert poller.polls == 3
 
 
-class _RemovingPoller(_StagedPoller):
-    """A _StagedPoller whose ``None`` stage removes the cgroup's memory.events
-    (systemd removing an emptied scope) after writing ``parent_after`` to the
-    parent's memory.events; every poll after that reports an error."""
+class _CgroupTreePoller:
+    """Stands in for select.poll on a fake cgroup ``parent/child`` and its
+    siblings.  Each stage first writes ``changes`` (paths below the parent:
+    its own memory.events, the siblings') and then either writes the child's
+    memory.events and reports a change, or, for ``None``, removes the child
+    (systemd removing an emptied scope) and reports nothing: kernfs wakes no
+    poller on removal.  Once the stages run out, polls time out (a
+    notifier that never notices the removal fails the test)."""
 
-    def __init__(self, path: Path, stages: list[str | None], parent: Path, parent_after: str) -> None:
-        super().__init__(path, stages)  # type: ignore[arg-type]
-        self.parent, self.parent_after = parent, parent_after
+    def __init__(self, parent: Path, child: Path, stages: list[tuple[str | None, dict[str, str]]]) -> None:
+        self.parent, self.child, self.stages, self.polls = parent, child, list(stages), 0
+
+    def register(self, fd: int, mask: int) -> None:
+        self.fd = fd
 
     def poll(self, ms: int | None) -> list[tuple[int, int]]:
-        if not self.path.exists():  # kernfs reports a removed file at once
-            self.polls += 1
-            return [(self.fd, select.POLLERR)]
-        if self.stages and self.stages[0] is None:
-            self.stages.pop(0)
-            self.polls += 1
-            self.parent.write_text(self.parent_after)
-            self.path.unlink()
-            return [(self.fd, select.POLLPRI)]
-        return super().poll(ms)
+        self.polls += 1
+        assert self.polls < 100, "the notifier never noticed the removal"
+        if not self.stages:
+            time.sleep((ms or 0) / 1000)
+            return []
+        own, changes = self.stages.pop(0)
+        for rel, text in changes.items():
+            (self.parent / rel).parent.mkdir(parents=True, exist_ok=True)
+            (self.parent / rel).write_text(text)
+        if own is None:
+            (self.child / "memory.events").unlink()
+            return []
+        (self.child / "memory.events").write_text(own)
+        return [(self.fd, select.POLLPRI)]
 
 
-@pytest.mark.parametrize(("stages", "parent_after", "reported"), [
-    # at its limit, then removed while the parent counts one more kill: the OOM is ours
-    (["max 1\noom 1\noom_kill 0\n", None], "max 0\noom_kill 4\n", True),
-    # at its limit, removed, but no kill anywhere below the parent: no event
-    (["max 1\noom 1\noom_kill 0\n", None], "max 0\noom_kill 3\n", False),
-    # never at its limit: a kill elsewhere below the parent is not ours
-    (["low 1\noom_kill 0\n", None], "max 0\noom_kill 4\n", False),
+def _kills(n: int) -> str:
+    return f"low 0\nmax {n}\noom {n}\noom_kill {n}\n"
+
+
+AT_LIMIT = "low 0\nmax 1\noom 1\noom_kill 0\n"
+
+
+@pytest.mark.parametrize(("stages", "events"), [
+    # removed without a wake-up while the parent counts one more kill: ours
+    ([(None, {"memory.events": _kills(4)})], 1),
+    # seen at its limit first, then the same
+    ([(AT_LIMIT, {}), (None, {"memory.events": _kills(4)})], 1),
+    # removed, no kill anywhere below the parent
+    ([(AT_LIMIT, {}), (None, {})], 0),
+    # the parent's new kill is a sibling's
+    ([(None, {"memory.events": _kills(4), "a/memory.events": _kills(2)})], 0),
+    # two new kills, one a sibling's
+    ([(None, {"memory.events": _kills(5), "a/memory.events": _kills(2)})], 1),
+    # the kill is in a sibling that appeared meanwhile
+    ([(None, {"memory.events": _kills(4), "b/memory.events": _kills(1)})], 0),
+    # ... or in one that was removed and made again under the same name
+    ([(None, {"memory.events": _kills(4), "a/memory.events": _kills(0), "c/memory.events": _kills(1)})], 0),
+    # the cgroup's own kill, seen and reported, is not reported again at removal
+    ([(_kills(1), {"memory.events": _kills(4)}), (None, {})], 1),
 ])
-def test_v2_oom_counted_by_the_parent_when_the_cgroup_goes_first(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stages: list[str | None],
-        parent_after: str, reported: bool) -> None:
+def test_v2_oom_kill_counted_by_the_parent_when_the_cgroup_goes_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        stages: list[tuple[str | None, dict[str, str]]], events: int) -> None:
     from pyrunc.linux.cgroups.fs_v2 import V2OOMNotifier
 
-    parent_events = tmp_path / "memory.events"
-    parent_events.write_text("max 0\noom_kill 3\n")
+    (tmp_path / "memory.events").write_text(_kills(3))
+    for name, count in (("a", 1), ("c", 2)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "memory.events").write_text(_kills(count))
     child = tmp_path / "child"
     child.mkdir()
-    events = child / "memory.events"
-    events.write_text("low 0\nmax 0\noom 0\noom_kill 0\n")
-    poller = _RemovingPoller(events, stages, parent_events, parent_after)
+    (child / "memory.events").write_text(_kills(0))
+    poller = _CgroupTreePoller(tmp_path, child, stages)
     monkeypatch.setattr(select, "poll", lambda: poller)
+    seen = 0
     with V2OOMNotifier(str(child)) as n:
-        if reported:
-            assert n.wait(5.0) is True
         with pytest.raises(EOFError):
-            n.wait(5.0)
+            while True:
+                seen += n.wait(None)
+    assert seen == events
+
+
+def test_v2_oom_removal_below_a_parent_without_memory_events(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The root cgroup has no memory.events: removal just ends the wait.
+    from pyrunc.linux.cgroups.fs_v2 import V2OOMNotifier
+
+    child = tmp_path / "child"
+    child.mkdir()
+    (child / "memory.events").write_text(_kills(0))
+    poller = _CgroupTreePoller(tmp_path, child, [(None, {})])
+    monkeypatch.setattr(select, "poll", lambda: poller)
+    with V2OOMNotifier(str(child)) as n, pytest.raises(EOFError):
+        n.wait(None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 
 from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import base
@@ -194,41 +195,68 @@ class V2Manager(base.Manager):
         return {"mode": "v2", "path": self.cg_path, "mount": self.mount}
 
 
+# How often a waiting OOM notifier looks at its cgroup without a wake-up:
+# kernfs wakes no poller when the cgroup is removed (nor delivers a change
+# that was still pending then), so removal is noticed by reading.
+_OOM_CHECK_INTERVAL = 0.2
+# How old the record of the kills around the cgroup may grow while nothing
+# happens in it (see V2OOMNotifier._kills_around).
+_AROUND_REFRESH = 2.0
+
+
 class V2OOMNotifier(base.OOMNotifier):
-    """Polls memory.events (kernfs raises POLLPRI on change) for oom_kill."""
+    """Polls memory.events (kernfs raises POLLPRI on change) for oom_kill.
+
+    A cgroup can be removed before its new oom_kill count is read: systemd
+    removes a scope's cgroup as soon as an OOM-killed init leaves it empty.
+    The kill is still counted in the parent's (hierarchical) memory.events,
+    so the notifier keeps a record of the parent's count and of every
+    sibling's; at removal, kills the parent gained that no sibling did are
+    this cgroup's.
+    """
 
     def __init__(self, d: str) -> None:
         """Open ``d``/memory.events and remember the current oom_kill count."""
+        d = d.rstrip("/")
         self._path = os.path.join(d, "memory.events")
-        self._parent_path = os.path.join(os.path.dirname(d.rstrip("/")), "memory.events")
-        self._parent_mark: int | None = None
+        self._parent, self._name = os.path.split(d)
         try:
             self._fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as e:
             raise base.cgroup_error("open", self._path, e) from None
-        self._count, self._limit_hits = self._read()
+        self._around = self._kills_around()
+        self._count = self._read()
+        self._around_at = time.monotonic()
 
-    def _read(self) -> tuple[int, int]:
-        """(oom_kill, max + oom) of this cgroup's memory.events."""
+    def _read(self) -> int:
+        """oom_kill of this cgroup's memory.events; EOFError once it is removed."""
         try:
             data = os.pread(self._fd, 4096, 0).decode()
         except OSError as e:
             if e.errno == errno.ENODEV:
                 raise EOFError("cgroup removed") from None
             raise
-        from pyrunc.linux.cgroups.stats import parse_kv
+        if not os.path.exists(self._path):
+            raise EOFError("cgroup removed")
+        return _oom_kills(data)
 
-        counts = parse_kv(data)
-        return counts.get("oom_kill", 0), counts.get("max", 0) + counts.get("oom", 0)
-
-    def _parent_oom_kills(self) -> int | None:
-        from pyrunc.linux.cgroups.stats import parse_kv
-
+    def _kills_around(self) -> tuple[int, dict[str, int]] | None:
+        """The parent's oom_kill and each sibling's, or None when the parent
+        has no readable memory.events (the root has none)."""
+        siblings: dict[str, int] = {}
         try:
-            with open(self._parent_path) as f:
-                return parse_kv(f.read()).get("oom_kill", 0)
-        except (OSError, ValueError):
+            entries = list(os.scandir(self._parent))
+        except OSError:
             return None
+        # Siblings before the parent: a kill between the two reads then
+        # hides one of this cgroup's rather than passing for one.
+        for entry in entries:
+            if entry.name != self._name and entry.is_dir(follow_symlinks=False):
+                count = _read_oom_kills(os.path.join(entry.path, "memory.events"))
+                if count is not None:
+                    siblings[entry.name] = count
+        parent = _read_oom_kills(os.path.join(self._parent, "memory.events"))
+        return None if parent is None else (parent, siblings)
 
     def fileno(self) -> int:
         """The memory.events descriptor (poll for POLLPRI)."""
@@ -236,7 +264,8 @@ class V2OOMNotifier(base.OOMNotifier):
 
     def wait(self, timeout: float | None = None) -> bool:
         """True once oom_kill increased, False when ``timeout`` seconds pass
-        without that; EOFError when the cgroup is removed.
+        without that; EOFError when the cgroup is removed (True first, once,
+        if it was removed with an OOM kill not yet reported).
 
         Other changes of memory.events wake the poll too (the ``max`` counter
         moves about 10 ms before ``oom_kill`` on every OOM kill): they are
@@ -245,46 +274,49 @@ class V2OOMNotifier(base.OOMNotifier):
         try:
             return self._wait(timeout)
         except EOFError:
-            if self._oom_killed_on_the_way_out():
+            if self._killed_on_the_way_out():
                 return True
             raise
 
-    def _oom_killed_on_the_way_out(self) -> bool:
-        # systemd removes a scope's cgroup as soon as an OOM-killed init
-        # leaves it empty, which can be before the new oom_kill count here is
-        # read.  The parent's memory.events counts its children's kills: one
-        # there since this cgroup last reported hitting its limit is taken as
-        # this cgroup's.
-        mark, self._parent_mark = self._parent_mark, None
-        if mark is None:
+    def _killed_on_the_way_out(self) -> bool:
+        before, self._around = self._around, None
+        now = None if before is None else self._kills_around()
+        if before is None or now is None:
             return False
-        now = self._parent_oom_kills()
-        return now is not None and now > mark
+        (parent_then, siblings_then), (parent_now, siblings_now) = before, now
+        theirs = 0
+        for name, count in siblings_now.items():
+            then = siblings_then.get(name, 0)
+            # A lower count is a new cgroup of the same name: all its kills are new.
+            theirs += count - then if count >= then else count
+        return parent_now - parent_then - theirs > 0
 
     def _wait(self, timeout: float | None) -> bool:
         import select  # an extension module: only `events` waits
-        import time
 
         poller = select.poll()
         poller.register(self._fd, select.POLLPRI | select.POLLERR)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            ms = None
+            step = _OOM_CHECK_INTERVAL
             if deadline is not None:
-                ms = max(0, int((deadline - time.monotonic()) * 1000 + 0.999))
-            woke = poller.poll(ms)
-            # Read even after a timeout: the count may have moved just now.
-            # Reading first: a removed cgroup's file answers ENODEV.
-            count, limit_hits = self._read()
+                step = min(step, max(0.0, deadline - time.monotonic()))
+            woke = poller.poll(int(step * 1000 + 0.999))
+            # The record is taken before this cgroup's own count is read: a
+            # kill the read does not show is then one the record does not
+            # count either.
+            around = None
+            if woke or time.monotonic() - self._around_at >= _AROUND_REFRESH:
+                around = self._kills_around()
+            # Read even after a timeout: the count may have moved just now,
+            # and a removed cgroup's file answers ENODEV.
+            count = self._read()
             if count > self._count:
                 self._count = count
-                self._parent_mark = None
+                self._around, self._around_at = self._kills_around(), time.monotonic()
                 return True
-            if limit_hits > self._limit_hits:
-                self._limit_hits = limit_hits
-                self._parent_mark = self._parent_oom_kills()
-            if woke and not os.path.exists(self._path):
-                raise EOFError("cgroup removed")
+            if around is not None:
+                self._around, self._around_at = around, time.monotonic()
             if deadline is not None and time.monotonic() >= deadline:
                 return False
 
@@ -293,4 +325,19 @@ class V2OOMNotifier(base.OOMNotifier):
         if getattr(self, "_fd", -1) >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def _oom_kills(memory_events: str) -> int:
+    from pyrunc.linux.cgroups.stats import parse_kv
+
+    return parse_kv(memory_events).get("oom_kill", 0)
+
+
+def _read_oom_kills(path: str) -> int | None:
+    """oom_kill of the memory.events at ``path``, or None if it cannot be read."""
+    try:
+        with open(path) as f:
+            return _oom_kills(f.read())
+    except (OSError, ValueError):
+        return None
 

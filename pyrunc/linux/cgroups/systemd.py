@@ -25,7 +25,7 @@ from pyrunc.linux.cgroups import base
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
     from pyrunc.linux.cgroups.detect import Layout
@@ -264,17 +264,9 @@ class SystemdManager(base.Manager):
         return self.inner.stats()
 
     def oom_events(self) -> base.OOMNotifier:
-        """OOM notifier on the unit's cgroup, completed by the unit's Result."""
-        return _UnitOOMNotifier(self.inner.oom_events(), self._result)
-
-    def _result(self) -> str | None:
-        """The scope's Result ("oom-kill" after systemd stopped it for an OOM kill), or None."""
-        if not self.unit.endswith(".scope"):
-            return None
-        try:
-            return str(self.bus().get_unit_property(self.unit, "org.freedesktop.systemd1.Scope", "Result"))
-        except (OSError, PyruncError):
-            return None
+        """OOM notifier on the unit's cgroup (it also tells a kill systemd's
+        removal of the emptied scope hid: see V2OOMNotifier)."""
+        return self.inner.oom_events()
 
     def exists(self) -> bool:
         """Whether the unit's cgroup exists."""
@@ -359,41 +351,3 @@ def manager_from_state(state: Mapping[str, Any]) -> SystemdManager:
     target = UnitTarget(str(sd["unit"]), str(sd.get("slice") or ""), str(sd.get("cgroup") or ""),
                         bool(sd.get("user")))
     return SystemdManager(target, _fs_from_state(state), "", started=True)
-
-
-class _UnitOOMNotifier(base.OOMNotifier):
-    """The cgroup's OOM notifier, plus systemd's record of an OOM kill once the
-    cgroup is gone.
-
-    systemd before 253 stops a scope on the first OOM kill in it (Result
-    "oom-kill") and removes its cgroup, sometimes before memory.events' new
-    oom_kill count can be read; the failed unit stays loaded until delete
-    resets it, so its Result still tells.
-    """
-
-    def __init__(self, inner: base.OOMNotifier, result: Callable[[], str | None]) -> None:
-        """Wrap ``inner``; ``result`` returns the unit's Result or None."""
-        self.inner = inner
-        self._result = result
-        self._reported = False
-
-    def fileno(self) -> int:
-        """The inner notifier's descriptor."""
-        return self.inner.fileno()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """As the inner notifier; at cgroup removal, True once if the unit
-        records an OOM kill none was reported for, then EOFError."""
-        try:
-            got = self.inner.wait(timeout)
-        except EOFError:
-            if not self._reported and self._result() == "oom-kill":
-                self._reported = True
-                return True
-            raise
-        self._reported = self._reported or got
-        return got
-
-    def close(self) -> None:
-        """Close the inner notifier."""
-        self.inner.close()
