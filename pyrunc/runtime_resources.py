@@ -288,6 +288,9 @@ def events(store: Store, container_id: str, interval: float,
             pass
         inbox.put("gone")
 
+    def drain() -> None:
+        _drain_oom(inbox, container_id, emit, removed=lambda: not manager.exists())
+
     threading.Thread(target=watch_oom, name="oom", daemon=True).start()
     next_stats = time.monotonic() + interval
     while True:
@@ -296,6 +299,11 @@ def events(store: Store, container_id: str, interval: float,
             try:
                 emit(stats_event(container_id, manager))
             except (OSError, PyruncError) as e:
+                if not is_alive(record.pid, record.pid_start):
+                    # The container ended and took its cgroup along (systemd
+                    # removes an emptied scope): an end, not an error.
+                    drain()
+                    return
                 if on_error is not None:
                     on_error(str(e))
             next_stats += interval
@@ -306,7 +314,7 @@ def events(store: Store, container_id: str, interval: float,
             item = inbox.get(timeout=min(next_stats - now, _LIVENESS_POLL))
         except queue.Empty:
             if not is_alive(record.pid, record.pid_start):
-                _drain_oom(inbox, container_id, emit, removed=lambda: not manager.exists())
+                drain()
                 return
             continue
         if item == "gone":
