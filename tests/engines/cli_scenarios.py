@@ -124,6 +124,44 @@ def limits_seen_by_the_driver(eng: Any, fl: Flavor) -> None:
     assert wait_until(seen.gone, 10), (seen.dirs, seen.scope)
 
 
+def update_survives_daemon_reload(eng: Any, fl: Flavor) -> None:
+    """`update --memory 48m --memory-swap 96m --pids-limit 30 --cpus 0.25` of a
+    running container with `--memory 16m --pids-limit 20 --cpus 0.5`: the new
+    limits are in its cgroup files and, with the systemd driver, in its scope's
+    properties, and stay after `systemctl daemon-reload` (systemd rewrites the
+    files from the unit's properties then, so an update that only wrote files
+    would be undone)."""
+    import subprocess
+
+    rt = eng.rt
+    mark = rt.mark()
+    name = new_name("upd")
+    start = eng.run("sleep", "300", opts=("--detach", "--name", name, "--memory", "16m",
+                                          "--pids-limit", "20", "--cpus", "0.5"))
+    assert start.returncode == 0, explain(start, rt, mark)
+    try:
+        assert wait_until(lambda: eng.status(name) == "running", 20), explain(start, rt, mark)
+        info = eng("inspect", "--format", "{{.Id}} {{.State.Pid}}", name).stdout.decode().split()
+        cid, pid = info[0], eng.sandbox.host_pid(int(info[1]))
+        upd = eng("update", "--memory", "48m", "--memory-swap", "96m", "--pids-limit", "30",
+                  "--cpus", "0.25", name)
+        assert upd.returncode == 0, explain(upd, rt, mark)
+        assert "update" in rt.calls_since(mark).split(), rt.calls_since(mark)
+        def check() -> Any:
+            return check_limits(eng.driver, eng.scope(cid), pid, memory=48 << 20, pids=30,
+                                cpu_quota="250ms")
+        seen = check()
+        if eng.driver == "systemd":
+            reload = subprocess.run(["systemctl", "daemon-reload"], capture_output=True, timeout=120,
+                                    check=False)
+            assert reload.returncode == 0, reload.stderr
+            check()
+    finally:
+        rm = eng(*fl.rm, name)
+    assert rm.returncode == 0, explain(rm, rt, mark)
+    assert wait_until(seen.gone, 10), (seen.dirs, seen.scope)
+
+
 def _counter(path: Path) -> int:
     try:
         return int(path.read_text().strip() or 0)

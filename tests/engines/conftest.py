@@ -315,6 +315,7 @@ class Sandbox:
         self.scope = f"{self.slice[:-len('.slice')]}-sandbox.scope" if self.slice else ""
         self.scopes_before = scope_units() if self.slice else set()
         self.units_left: list[str] = []
+        self.dirs_left: list[str] = []
         self.log = base / f"{name}.log"
         overlays = []
         for host in OVERLAID:
@@ -450,7 +451,26 @@ class Sandbox:
                                  if unit_properties(u, "Slice").get("Slice") == self.slice)
         run(["systemctl", "stop", self.slice], timeout=60)
         run(["systemctl", "reset-failed", self.slice, *self.units_left], timeout=60)
+        self.dirs_left = self._remove_slice_dirs()
         return leftovers
+
+    def _remove_slice_dirs(self) -> list[str]:
+        """Remove the slice's directories in the v1 hierarchies systemd does not
+        manage (a hybrid host's freezer, cpuset, perf_event, ...); returns the
+        container cgroups found below them (should be []).
+
+        There the runtime, not systemd, made each container's cgroup, and its
+        parents with it; delete removes the container's own directory, and the
+        slice's stays, empty, with runc as with pyrunc: it is the run's, and
+        removed here.  Stopping the slice removed it everywhere else.
+        """
+        from tests.helpers.cgroupfs import dirs_named
+
+        left: list[str] = []
+        for top in dirs_named(self.slice, max_depth=1):
+            left += [str(p) for p in Path(top).rglob("*") if p.is_dir()]
+            _rmdir_tree(Path(top))
+        return left
 
 
 # --------------------------------------------------------------------------- systemd
@@ -498,12 +518,17 @@ def unit_properties(unit: str, *names: str) -> dict[str, str]:
 
 
 def unit_cgroup(unit: str) -> Path | None:
-    """The unit's cgroup directory (unified or name=systemd hierarchy), or None."""
+    """The unit's cgroup directory in the hierarchy systemd tracks units in
+    (name=systemd on v1 and hybrid hosts, the cgroup2 one on pure v2), or None."""
+    from tests.helpers.cgroupfs import unified_mount, v1_mount
+
     group = unit_properties(unit, "ControlGroup").get("ControlGroup", "")
     if not group:
         return None
-    for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"):
-        path = Path(root + group)
+    for mount in (v1_mount("name=systemd"), unified_mount()):
+        if mount is None:
+            continue
+        path = Path(mount.mountpoint, group.lstrip("/"))
         if (path / "cgroup.procs").exists():
             return path
     return None
@@ -524,33 +549,47 @@ class LimitsSeen:
         return self.driver != "systemd" or self.scope not in scope_units()
 
 
+def memory_limit_property(files: Any) -> str:
+    """The unit property a runtime sets for the memory limit: MemoryMax where the
+    memory controller is cgroup v2, MemoryLimit where it is v1 (a hybrid host;
+    runc's v1 systemd driver sets that one, and systemd shows MemoryMax
+    ``infinity`` there)."""
+    return "MemoryLimit" if files.version("memory") == "v1" else "MemoryMax"
+
+
 def check_limits(driver: str, scope: str, pid: int, *, memory: int, pids: int | None = None,
                  cpu_quota: str | None = None) -> LimitsSeen:
     """Assert the limits of the container whose init is ``pid``: in its cgroup's
     files and, with the systemd driver, in ``systemctl show`` of ``scope`` (the
     unit is active and its ControlGroup is the init's cgroup).
 
-    ``cpu_quota`` is systemd's CPUQuotaPerSecUSec text (e.g. "500ms").
+    ``cpu_quota`` is systemd's CPUQuotaPerSecUSec text (e.g. "500ms").  The
+    memory property is MemoryMax or, where memory is a v1 controller,
+    MemoryLimit (see memory_limit_property).
     """
-    from tests.helpers.cgroupfs import CgroupFiles
+    from tests.helpers.cgroupfs import CgroupFiles, hierarchies
 
     files = CgroupFiles(pid)
     assert files.memory_limit() == memory, files.dirs
     if pids is not None:
         assert files.pids_max() == pids, files.dirs
     if driver == "systemd":
-        props = unit_properties(scope, "ActiveState", "MemoryMax", "TasksMax",
+        memory_property = memory_limit_property(files)
+        props = unit_properties(scope, "ActiveState", memory_property, "TasksMax",
                                 "CPUQuotaPerSecUSec", "ControlGroup", "Delegate")
         assert props.get("ActiveState") == "active", props
         assert props.get("Delegate") == "yes", props
-        assert props.get("MemoryMax") == str(memory), props
+        assert props.get(memory_property) == str(memory), props
         if pids is not None:
             assert props.get("TasksMax") == str(pids), props
         if cpu_quota is not None:
             assert props.get("CPUQuotaPerSecUSec") == cpu_quota, props
         cgroup = unit_cgroup(scope)
         assert cgroup is not None and pid in cgroup_pids(cgroup), (props, cgroup)
-    return LimitsSeen(driver, scope, list(files.dirs.values()))
+    # A hierarchy's root is no container cgroup: runc 1.1.5 leaves its
+    # containers at the root of the v1 misc hierarchy, which it does not know.
+    roots = set(hierarchies())
+    return LimitsSeen(driver, scope, sorted({d for d in files.dirs.values() if d not in roots}))
 
 
 def cgroup_pids(cgroup: Path | None) -> list[int]:
@@ -623,6 +662,7 @@ def finish_sandbox(sb: Sandbox) -> None:
     assert not stayed, f"cgroups left behind: {stayed}"
     if sb.driver == "systemd":
         assert not sb.units_left, f"scope units left behind (now stopped): {sb.units_left}"
+        assert not sb.dirs_left, f"container cgroups left behind (now removed): {sb.dirs_left}"
 
 
 # --------------------------------------------------------------------------- helpers

@@ -173,6 +173,10 @@ def test_limits_seen_by_the_driver(dk: Docker) -> None:
     S.limits_seen_by_the_driver(dk, _flavor(dk))
 
 
+def test_update_survives_daemon_reload(dk: Docker) -> None:
+    S.update_survives_daemon_reload(dk, _flavor(dk))
+
+
 def test_exit_code_propagates(docker: Docker) -> None:
     S.exit_code_propagates(docker)
 
