@@ -15,6 +15,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,6 +56,14 @@ def pyrunc_only(reason: str) -> pytest.MarkDecorator:
 # cgroup driver; needs systemd as PID 1), and tests that name a cgroupsPath use
 # cgroups_path_for() to get the driver's "slice:prefix:name" form.
 SYSTEMD_CGROUP = os.environ.get("PYRUNC_TEST_SYSTEMD_CGROUP") == "1"
+
+
+def cgroupfs_driver_only(reason: str) -> pytest.MarkDecorator:
+    """A test of the cgroupfs driver's own semantics (pre-existing cgroup
+    directories, relative or rootless cgroupfs paths, ...): skipped under
+    PYRUNC_TEST_SYSTEMD_CGROUP.  ``reason`` says why it has no systemd-driver
+    counterpart."""
+    return pytest.mark.skipif(SYSTEMD_CGROUP, reason=f"cgroupfs driver only: {reason}")
 
 
 _LOGRUS_MSG = re.compile(r' msg="((?:[^"\\]|\\.)*)"')
@@ -237,6 +246,24 @@ def cgroup_dirs_named(name: str) -> list[str]:
     from tests.helpers.cgroupfs import dirs_named
 
     return dirs_named(name, suffix=f"-{name}.scope" if SYSTEMD_CGROUP else None)
+
+
+def systemd_units_named(name: str, settle: float = 10.0) -> list[str]:
+    """Units systemd still has loaded (in any state) whose name contains
+    `name`, after waiting up to `settle` seconds for them to go (leak check:
+    systemd unloads a stopped transient scope on its own time); [] without
+    PYRUNC_TEST_SYSTEMD_CGROUP, where the runtime makes no units."""
+    if not SYSTEMD_CGROUP:
+        return []
+    deadline = time.monotonic() + settle
+    while True:
+        out = subprocess.run(["systemctl", "list-units", "--all", "--no-legend", "--plain"],
+                             capture_output=True, text=True, check=True).stdout
+        units = [fields[0] for fields in map(str.split, out.splitlines())
+                 if fields and name in fields[0]]
+        if not units or time.monotonic() > deadline:
+            return units
+        time.sleep(0.1)
 
 
 def processes_with(text: str) -> list[int]:

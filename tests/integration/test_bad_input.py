@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cgroup_dirs_named, mounts_under, needs_root, processes_with
+from tests.conftest import (
+    cgroup_dirs_named,
+    cgroups_path_for,
+    mounts_under,
+    needs_root,
+    processes_with,
+    systemd_units_named,
+)
 
 pytestmark = needs_root
 
@@ -123,7 +130,7 @@ CASES = {
 def test_bad_bundle_leaves_nothing_behind(runtime, bundle, rootfs, command, case):
     cid = runtime.new_id("bad")
     cfg = bundle.config(["sleep", "1000"])
-    cfg["linux"]["cgroupsPath"] = f"/pyrunc-test/{cid}"
+    cfg["linux"]["cgroupsPath"] = cgroups_path_for("pyrunc-test", cid)[0]
     b = bundle(config=cfg)
     result = CASES[case](cfg, b)
     (b / "config.json").write_text(result if isinstance(result, str) else json.dumps(result))
@@ -137,6 +144,7 @@ def test_bad_bundle_leaves_nothing_behind(runtime, bundle, rootfs, command, case
     assert "Traceback" not in err
     assert not (runtime.root / cid).exists()
     assert cgroup_dirs_named(cid) == []
+    assert systemd_units_named(cid) == []
     assert mounts_under(str(rootfs)) == []
     assert mounts_under(str(b)) == []
     assert processes_with(cid) == []

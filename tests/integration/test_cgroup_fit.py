@@ -22,9 +22,14 @@ from pathlib import Path
 import pytest
 
 from pyrunc.linux import cgroups as cg
-from tests.conftest import OTHER_RUNTIME, cgroup_dirs_named, needs_root
+from tests.conftest import OTHER_RUNTIME, cgroup_dirs_named, cgroupfs_driver_only, needs_root
 
-pytestmark = needs_root
+pytestmark = [
+    needs_root,
+    cgroupfs_driver_only("a cgroup directory made beforehand and named by an absolute cgroupsPath; "
+                         "the systemd driver makes a new unit and refuses one that exists "
+                         "(test_systemd_cgroup.py::test_unit_that_exists_is_refused_and_kept)"),
+]
 
 
 

@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import OTHER_RUNTIME, cgroup_dirs_named, error_line, needs_root, runtime_env
+from tests.conftest import (
+    OTHER_RUNTIME,
+    cgroup_dirs_named,
+    cgroups_path_for,
+    error_line,
+    needs_root,
+    runtime_env,
+    systemd_units_named,
+)
 from tests.helpers import cgroupfs
 
 pytestmark = needs_root
@@ -239,17 +247,19 @@ def test_init_dying_before_start_reads_stopped(runtime, bundle):
 def test_cgroup_created_and_removed(runtime, bundle):
     cid = runtime.new_id()
     cfg = bundle.config(["sleep", "1000"])
-    cfg["linux"]["cgroupsPath"] = f"/pyrunc-test/{cid}"
+    cfg["linux"]["cgroupsPath"], cgroup = cgroups_path_for("pyrunc-test", cid)
     b = bundle(config=cfg)
     runtime("create", "-b", str(b), cid, check=True)
     pid = runtime.state(cid)["pid"]
     dirs = cgroup_dirs_named(cid)
     assert dirs, "no cgroup created"
     for d in dirs:
+        assert d.endswith(cgroup), (d, cgroup)
         procs = Path(d, "cgroup.procs").read_text().split()
         assert str(pid) in procs, d
     runtime("delete", "--force", cid, check=True)
     assert cgroup_dirs_named(cid) == []
+    assert systemd_units_named(cid) == []
 
 
 def test_version_shape(runtime):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -11,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cgroup_dirs_named, mounts_under, needs_root, runc_differs
+from tests.conftest import (
+    SYSTEMD_CGROUP,
+    cgroup_dirs_named,
+    cgroups_path_for,
+    mounts_under,
+    needs_root,
+    runc_differs,
+    systemd_units_named,
+)
 
 pytestmark = needs_root
 
@@ -116,7 +125,7 @@ def test_network_namespace_has_only_lo_and_it_is_up(runtime, bundle):
 
 def test_cgroup_namespace_shows_root_paths(runtime, bundle):
     cfg = bundle.config(["cat", "/proc/self/cgroup"])
-    cfg["linux"]["cgroupsPath"] = f"/pyrunc-test/ns-{os.getpid()}"
+    cfg["linux"]["cgroupsPath"] = cgroups_path_for("pyrunc-test", f"ns-{os.getpid()}")[0]
     lines = [line for line in run_ok(runtime, bundle, cfg).splitlines() if line]
     assert lines
     for line in lines:
@@ -126,11 +135,11 @@ def test_cgroup_namespace_shows_root_paths(runtime, bundle):
 def test_without_cgroup_namespace_shows_host_paths(runtime, bundle):
     cid = runtime.new_id()
     cfg = without_ns(bundle.config(["cat", "/proc/self/cgroup"]), "cgroup")
-    cfg["linux"]["cgroupsPath"] = f"/pyrunc-test/{cid}"
+    cfg["linux"]["cgroupsPath"], cgroup = cgroups_path_for("pyrunc-test", cid)
     proc = runtime("run", "-b", str(bundle(config=cfg)), cid)
     assert proc.returncode == 0, proc.stderr
     paths = {line.split(":", 2)[2] for line in proc.stdout.decode().splitlines() if line}
-    assert f"/pyrunc-test/{cid}" in paths
+    assert cgroup in paths
 
 
 @pytest.fixture(scope="module")
@@ -238,17 +247,18 @@ def test_join_network_namespace_by_path(runtime, bundle):
 def test_process_in_named_cgroup_and_removed_on_delete(runtime, bundle):
     cid = runtime.new_id()
     cfg = bundle.config(["sleep", "1000"])
-    cfg["linux"]["cgroupsPath"] = f"/pyrunc-test/{cid}"
+    cfg["linux"]["cgroupsPath"], cgroup = cgroups_path_for("pyrunc-test", cid)
     runtime("run", "-d", "-b", str(bundle(config=cfg)), cid, check=True)
     pid = runtime.state(cid)["pid"]
     own = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
-    assert any(line.endswith(f":/pyrunc-test/{cid}") for line in own), own
+    assert any(line.endswith(f":{cgroup}") for line in own), own
     dirs = cgroup_dirs_named(cid)
     assert dirs
     for d in dirs:
         assert str(pid) in Path(d, "cgroup.procs").read_text().split()
     runtime("delete", "--force", cid, check=True)
     assert cgroup_dirs_named(cid) == []
+    assert systemd_units_named(cid) == []
 
 
 def test_default_cgroup_is_named_after_the_id(runtime, bundle):
@@ -262,9 +272,14 @@ def test_default_cgroup_is_named_after_the_id(runtime, bundle):
     for d in dirs:
         assert str(pid) in Path(d, "cgroup.procs").read_text().split()
     own = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
-    assert any(line.endswith(f"/{cid}") for line in own), own
+    # cgroupfs: a cgroup called <id>; the systemd driver: the unit
+    # <prefix>-<id>.scope (prefix "pyrunc", runc's "runc") in system.slice.
+    name = re.compile(rf"/system\.slice/[a-z]+-{cid}\.scope$" if SYSTEMD_CGROUP else rf"/{cid}$")
+    assert any(name.search(line.split(":", 2)[2]) for line in own), own
+    assert all(name.search(d) for d in dirs), dirs
     runtime("delete", "--force", cid, check=True)
     deadline = time.monotonic() + 5
     while cgroup_dirs_named(cid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert cgroup_dirs_named(cid) == []
+    assert systemd_units_named(cid) == []

@@ -16,9 +16,16 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import OTHER_RUNTIME, cgroup_dirs_named, needs_root, processes_with, runc_differs
+from tests.conftest import (
+    OTHER_RUNTIME,
+    cgroup_dirs_named,
+    needs_root,
+    processes_with,
+    runc_differs,
+    systemd_units_named,
+)
 from tests.helpers import cgroupfs
-from tests.integration.test_resources import detached, error_line, make, stored_resources
+from tests.integration.test_resources import cg, detached, error_line, make, stored_resources
 
 pytestmark = needs_root
 
@@ -71,6 +78,7 @@ def _names_field(line: str, field: str) -> bool:
 def _assert_nothing_left(rt, cid: str, marker: str) -> None:
     assert not (rt.root / cid).exists(), "state dir left behind"
     assert cgroup_dirs_named(cid) == [], "cgroup left behind"
+    assert systemd_units_named(cid) == [], "systemd unit left behind"
     assert processes_with(marker) == [], "process left behind"
 
 
@@ -98,12 +106,12 @@ def test_create_refuses_a_limit_without_its_controller(rt, bundle, field: str, c
 def test_hugetlb_only_in_cgroup2_is_applied_not_dropped(rt, bundle) -> None:
     if "hugetlb" in _v1_mounted() or not _host_has("hugetlb"):
         pytest.skip("hugetlb is not a cgroup2-only controller here")
-    root = _unified_root()
-    assert root is not None
     cid, b = make(rt, bundle, ["sleep", "300"],
                   {"hugepageLimits": [{"pageSize": "2MB", "limit": 4 << 20}]})
     detached(rt, "create", "-b", str(b), cid)
-    assert (root / "pyrunc-test" / cid / "hugetlb.2MB.max").read_text().strip() == str(4 << 20)
+    files = cg(cid)
+    assert files.version("hugetlb") == "v2"
+    assert files.read("hugetlb", "hugetlb.2MB.max") == str(4 << 20)
 
 
 @runc_differs("runc update never applies network or rdma (ignored silently)")
@@ -121,11 +129,6 @@ def test_update_refuses_a_limit_without_its_controller(rt, bundle, tmp_path: Pat
     assert proc.returncode == 1, proc.stderr
     line = error_line(proc)
     assert _names_field(line, field) and controller in line, line
-    pids_max = CG / "pids" / "pyrunc-test" / cid / "pids.max"
-    if not pids_max.exists():
-        root = _unified_root()
-        assert root is not None
-        pids_max = root / "pyrunc-test" / cid / "pids.max"
-    assert pids_max.read_text().strip() == "50"
+    assert cg(cid).read("pids", "pids.max") == "50"
     assert stored_resources(rt, cid).get("pids") == {"limit": 50}
     assert rt.state(cid)["status"] == "running"

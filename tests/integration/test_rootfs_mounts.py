@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import OTHER_RUNTIME, mounts_under, needs_root, runc_differs
+from tests.conftest import OTHER_RUNTIME, cgroups_path_for, mounts_under, needs_root, runc_differs
 
 pytestmark = needs_root
 
@@ -199,7 +199,7 @@ def test_cgroup_mount_shows_the_containers_own_cgroup(runtime, bundle, cgroupns,
     cfg = bundle.config(["sh", "-c", (f"cat {procs};"
                          f" grep -c cgroup /proc/mounts; touch {new} 2>&1;"
                          " echo rc=$?")])
-    cfg["linux"]["cgroupsPath"] = f"/pyrunc-test/{cid}"
+    cfg["linux"]["cgroupsPath"] = cgroups_path_for("pyrunc-test", cid)[0]
     cfg["mounts"].append(CGROUP_MOUNT)
     if not cgroupns:
         cfg["linux"]["namespaces"] = [ns for ns in cfg["linux"]["namespaces"]

@@ -14,11 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cgroup_dirs_named, needs_root, processes_with
+from tests.conftest import cgroup_dirs_named, cgroupfs_driver_only, needs_root, processes_with
 from tests.helpers import cgroupfs
 from tests.helpers.rootless import rootless_runtime_argv, runtime_name
 
-pytestmark = needs_root
+pytestmark = [
+    needs_root,
+    cgroupfs_driver_only("rootless cgroupfs rules; the test user has no systemd user manager, "
+                         "which the systemd driver needs (test_rootless_delegated.py starts one)"),
+]
 
 RUNC = runtime_name() != "pyrunc"
 

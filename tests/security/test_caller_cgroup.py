@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.conftest import cgroup_dirs_named, needs_root
+from tests.conftest import cgroup_dirs_named, cgroupfs_driver_only, needs_root
 from tests.helpers.cgroupfs import CgroupFiles, own_state
 
 pytestmark = needs_root
@@ -92,6 +92,8 @@ def test_run_without_cgroups_path_leaves_callers_cgroup_alone(runtime, bundle) -
     assert cgroup_dirs_named(cid) == []
 
 
+@cgroupfs_driver_only("a relative cgroupsPath is a cgroupfs form (below the caller's cgroup); "
+                      "the systemd driver takes only slice:prefix:name")
 def test_relative_cgroups_path_leaves_callers_cgroup_alone(runtime, bundle) -> None:
     before = own_state()
     cid = runtime.new_id("caller")
