@@ -236,6 +236,27 @@ def test_pids_limit_pause_resume_ps_events_delete(delegated):
     assert processes_with(cid) == []
 
 
+def test_systemd_driver_in_the_users_manager(delegated):
+    """`--systemd-cgroup` run by the user: the container's scope is a unit of
+    the user's own manager (in its user.slice), with limits and device rules
+    (which an unprivileged user cannot install as eBPF: runc leaves them
+    unenforced then, and so does pyrunc, without failing), and goes with it."""
+    cid = delegated.new_id()
+    cfg = delegated.config(["sleep", "300"])
+    cfg["linux"]["resources"] = {"pids": {"limit": 16}, "memory": {"limit": 64 << 20}}
+    delegated.ok("--systemd-cgroup", "run", "-d", "-b", str(delegated.bundle(cfg)), cid)
+    init = delegated.state(cid)["pid"]
+    (line,) = Path(f"/proc/{init}/cgroup").read_text().split()
+    scope = delegated.session.cgroup / "user.slice" / f"{runtime_name()}-{cid}.scope"
+    assert scope.is_dir(), line
+    assert str(init) in (scope / "cgroup.procs").read_text().split()
+    assert (scope / "memory.max").read_text().strip() == str(64 << 20)
+    assert (scope / "pids.max").read_text().strip() == "16"
+    delegated.ok("--systemd-cgroup", "delete", "--force", cid)
+    assert not scope.exists()
+    assert not (delegated.root / cid).exists()
+
+
 # --------------------------------------------------------------------- rootless podman
 
 PODMAN_PROBE = (f"cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max; {HOG}; "

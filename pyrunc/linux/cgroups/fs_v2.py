@@ -154,11 +154,13 @@ class V2Manager(base.Manager):
         try:
             devices_bpf.install(self.cg_path, program)
         except CgroupError as e:
-            # As runc: inside a user namespace bpf(2) is out of reach, and
-            # device nodes are then off limits to the container anyway.
-            if not devices_bpf.in_user_namespace():
+            # As runc for a rootless container: bpf(2) is out of reach of an
+            # unprivileged user and inside a user namespace, and device
+            # nodes are then off limits to the container anyway.  (The
+            # systemd driver as a user applies device rules too.)
+            if os.geteuid() == 0 and not devices_bpf.in_user_namespace():
                 raise
-            warnings.append(f"device rules not enforced in a user namespace: {e}")
+            warnings.append(f"device rules not enforced for a rootless container: {e}")
 
     def freeze(self) -> None:
         """cgroup.freeze = 1, wait for ``frozen 1`` in cgroup.events."""
