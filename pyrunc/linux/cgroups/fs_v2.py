@@ -201,8 +201,8 @@ class V2Manager(base.Manager):
 # kernfs wakes no poller when the cgroup is removed (nor delivers a change
 # that was still pending then), so removal is noticed by reading.
 _OOM_CHECK_INTERVAL = 0.2
-# How old the record of the kills around the cgroup may grow while nothing
-# happens in it (see V2OOMNotifier._kills_around).
+# How old the record of the kills around the cgroup may grow (see
+# V2OOMNotifier._kills_around); it is also renewed after each reported kill.
 _AROUND_REFRESH = 2.0
 
 
@@ -303,12 +303,14 @@ class V2OOMNotifier(base.OOMNotifier):
             step = _OOM_CHECK_INTERVAL
             if deadline is not None:
                 step = min(step, max(0.0, deadline - time.monotonic()))
-            woke = poller.poll(int(step * 1000 + 0.999))
-            # The record is taken before this cgroup's own count is read: a
-            # kill the read does not show is then one the record does not
-            # count either.
+            poller.poll(int(step * 1000 + 0.999))
+            # A renewed record is taken before this cgroup's own count is
+            # read: a kill the read does not show is then one the record does
+            # not count either.  Renewed only now and then, not on every
+            # wake-up: memory.events can change many times a second (high,
+            # max) and the record reads every sibling's file.
             around = None
-            if woke or time.monotonic() - self._around_at >= _AROUND_REFRESH:
+            if time.monotonic() - self._around_at >= _AROUND_REFRESH:
                 around = self._kills_around()
             # Read even after a timeout: the count may have moved just now,
             # and a removed cgroup's file answers ENODEV.
