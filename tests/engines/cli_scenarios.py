@@ -25,6 +25,8 @@ from tests.engines.conftest import (
     check_limits,
     explain,
     new_name,
+    testing_pyrunc,
+    unit_properties,
     wait_until,
 )
 
@@ -160,6 +162,41 @@ def update_survives_daemon_reload(eng: Any, fl: Flavor) -> None:
         rm = eng(*fl.rm, name)
     assert rm.returncode == 0, explain(rm, rt, mark)
     assert wait_until(seen.gone, 10), (seen.dirs, seen.scope)
+
+
+def cpu_shares_and_cpuset(eng: Any, fl: Flavor) -> None:
+    """`--cpu-shares 512 --cpuset-cpus 0`: cpu.shares (v1) or the converted
+    cpu.weight (v2) and cpuset.cpus in the container's cgroup files and, with
+    the systemd driver, the scope's CPUShares (v1) or CPUWeight and
+    AllowedCPUs (v2)."""
+    from tests.helpers.cgroupfs import CgroupFiles, expected_cpu_weight
+
+    rt = eng.rt
+    mark = rt.mark()
+    name = new_name("cpu")
+    start = eng.run("sleep", "300", opts=("--detach", "--name", name, "--cpu-shares", "512",
+                                          "--cpuset-cpus", "0"))
+    assert start.returncode == 0, explain(start, rt, mark)
+    try:
+        assert wait_until(lambda: eng.status(name) == "running", 20), explain(start, rt, mark)
+        info = eng("inspect", "--format", "{{.Id}} {{.State.Pid}}", name).stdout.decode().split()
+        cid, pid = info[0], eng.sandbox.host_pid(int(info[1]))
+        files = CgroupFiles(pid)
+        weight = expected_cpu_weight(512, runc_115=not testing_pyrunc())
+        shares_file, value = files.cpu_shares_file()
+        v1 = shares_file == "cpu.shares"
+        assert value == (512 if v1 else weight), (shares_file, value, files.dirs)
+        assert files.read("cpuset", "cpuset.cpus") == "0", files.dirs
+        if eng.driver == "systemd":
+            props = unit_properties(eng.scope(cid), "CPUShares", "CPUWeight", "AllowedCPUs")
+            if v1:
+                assert props.get("CPUShares") == "512", props
+            else:
+                assert props.get("CPUWeight") == str(weight), props
+                assert props.get("AllowedCPUs") == "0", props
+    finally:
+        rm = eng(*fl.rm, name)
+    assert rm.returncode == 0, explain(rm, rt, mark)
 
 
 def _counter(path: Path) -> int:

@@ -177,6 +177,10 @@ def test_update_survives_daemon_reload(dk: Docker) -> None:
     S.update_survives_daemon_reload(dk, _flavor(dk))
 
 
+def test_cpu_shares_and_cpuset(dk: Docker) -> None:
+    S.cpu_shares_and_cpuset(dk, _flavor(dk))
+
+
 def test_exit_code_propagates(docker: Docker) -> None:
     S.exit_code_propagates(docker)
 
