@@ -246,6 +246,27 @@ def memory_limit_oom_kills_hog(eng: Any, fl: Flavor) -> None:
         eng(*fl.rm, name)
 
 
+def restart_after_oom_kill(eng: Any, fl: Flavor) -> None:
+    """A container OOM-killed under a 16 MiB limit, started again (same id,
+    so with the systemd driver the same scope name, whose unit systemd may
+    still hold as failed): it runs and is OOM-killed again."""
+    name = new_name("oomre")
+    script = f"sleep 2; {HOG}"
+    rt = eng.rt
+    mark = rt.mark()
+    proc = eng.run("sh", "-c", script, opts=("--name", name, "--memory", "16m"))
+    try:
+        assert proc.returncode == 137, explain(proc, rt, mark)
+        again = eng("start", "--attach", name, timeout=180)
+        assert b"survived" not in again.stdout, explain(again, rt, mark)
+        assert again.returncode == 137, explain(again, rt, mark)
+        if fl.records_oom:
+            assert eng("inspect", "--format", "{{.State.OOMKilled}}", name).stdout.strip() == b"true"
+    finally:
+        rm = eng(*fl.rm, name)
+    assert rm.returncode == 0, explain(rm, rt, mark)
+
+
 def read_only_rootfs(eng: Any) -> None:
     proc = eng.run("sh", "-c", "touch /newfile; echo rc=$?", opts=("--rm", "--read-only"))
     assert proc.stdout == b"rc=1\n", explain(proc, eng.rt)

@@ -201,6 +201,10 @@ def test_memory_limit_oom_kills_hog(dk: Docker) -> None:
     S.memory_limit_oom_kills_hog(dk, _flavor(dk))
 
 
+def test_restart_after_oom_kill(dk: Docker) -> None:
+    S.restart_after_oom_kill(dk, _flavor(dk))
+
+
 def test_read_only_rootfs(docker: Docker) -> None:
     S.read_only_rootfs(docker)
 

@@ -178,6 +178,10 @@ def test_memory_limit_oom_kills_hog(pm: Podman) -> None:
     S.memory_limit_oom_kills_hog(pm, _flavor(pm))
 
 
+def test_restart_after_oom_kill(pm: Podman) -> None:
+    S.restart_after_oom_kill(pm, _flavor(pm))
+
+
 def test_read_only_rootfs(podman: Podman) -> None:
     S.read_only_rootfs(podman)
 
