@@ -259,9 +259,11 @@ def restart_after_oom_kill(eng: Any, fl: Flavor) -> None:
         assert proc.returncode == 137, explain(proc, rt, mark)
         again = eng("start", "--attach", name, timeout=180)
         assert b"survived" not in again.stdout, explain(again, rt, mark)
+        # Not docker's OOMKilled here (memory_limit_oom_kills_hog checks it):
+        # under the systemd driver on cgroup v2 the shim's watcher sometimes
+        # misses the kill when systemd removes the emptied scope first (seen
+        # with runc 1.1.5 on the second start).
         assert again.returncode == 137, explain(again, rt, mark)
-        if fl.records_oom:
-            assert eng("inspect", "--format", "{{.State.OOMKilled}}", name).stdout.strip() == b"true"
     finally:
         rm = eng(*fl.rm, name)
     assert rm.returncode == 0, explain(rm, rt, mark)
