@@ -102,6 +102,16 @@ def detached_exec_top_stop_remove(eng: Any, fl: Flavor) -> None:
 FORK_30 = "for i in $(seq 30); do sleep 60 >/dev/null 2>&1 & done; echo forked"
 
 
+def _run_sleeper(eng: Any, name: str, mark: Any, *opts: str) -> tuple[str, int]:
+    """Run `sleep 300` detached as ``name`` with the engine's ``opts`` and wait
+    until it runs; its engine id and its init's host pid."""
+    start = eng.run("sleep", "300", opts=("--detach", "--name", name, *opts))
+    assert start.returncode == 0, explain(start, eng.rt, mark)
+    assert wait_until(lambda: eng.status(name) == "running", 20), explain(start, eng.rt, mark)
+    info = eng("inspect", "--format", "{{.Id}} {{.State.Pid}}", name).stdout.decode().split()
+    return info[0], eng.sandbox.host_pid(int(info[1]))
+
+
 def limits_seen_by_the_driver(eng: Any, fl: Flavor) -> None:
     """`--memory 16m --pids-limit 20 --cpus 0.5`: in the container's cgroup files and,
     with the systemd driver, in `systemctl show` of its scope; the pids limit stops
@@ -109,13 +119,8 @@ def limits_seen_by_the_driver(eng: Any, fl: Flavor) -> None:
     rt = eng.rt
     mark = rt.mark()
     name = new_name("lim")
-    start = eng.run("sleep", "300", opts=("--detach", "--name", name, "--memory", "16m",
-                                          "--pids-limit", "20", "--cpus", "0.5"))
-    assert start.returncode == 0, explain(start, rt, mark)
     try:
-        assert wait_until(lambda: eng.status(name) == "running", 20), explain(start, rt, mark)
-        info = eng("inspect", "--format", "{{.Id}} {{.State.Pid}}", name).stdout.decode().split()
-        cid, pid = info[0], eng.sandbox.host_pid(int(info[1]))
+        cid, pid = _run_sleeper(eng, name, mark, "--memory", "16m", "--pids-limit", "20", "--cpus", "0.5")
         seen = check_limits(eng.driver, eng.scope(cid), pid, memory=16 << 20, pids=20,
                             cpu_quota="500ms")
         ex = eng("exec", name, "sh", "-c", FORK_30)
@@ -138,13 +143,8 @@ def update_survives_daemon_reload(eng: Any, fl: Flavor) -> None:
     rt = eng.rt
     mark = rt.mark()
     name = new_name("upd")
-    start = eng.run("sleep", "300", opts=("--detach", "--name", name, "--memory", "16m",
-                                          "--pids-limit", "20", "--cpus", "0.5"))
-    assert start.returncode == 0, explain(start, rt, mark)
     try:
-        assert wait_until(lambda: eng.status(name) == "running", 20), explain(start, rt, mark)
-        info = eng("inspect", "--format", "{{.Id}} {{.State.Pid}}", name).stdout.decode().split()
-        cid, pid = info[0], eng.sandbox.host_pid(int(info[1]))
+        cid, pid = _run_sleeper(eng, name, mark, "--memory", "16m", "--pids-limit", "20", "--cpus", "0.5")
         upd = eng("update", "--memory", "48m", "--memory-swap", "96m", "--pids-limit", "30",
                   "--cpus", "0.25", name)
         assert upd.returncode == 0, explain(upd, rt, mark)
@@ -174,13 +174,8 @@ def cpu_shares_and_cpuset(eng: Any, fl: Flavor) -> None:
     rt = eng.rt
     mark = rt.mark()
     name = new_name("cpu")
-    start = eng.run("sleep", "300", opts=("--detach", "--name", name, "--cpu-shares", "512",
-                                          "--cpuset-cpus", "0"))
-    assert start.returncode == 0, explain(start, rt, mark)
     try:
-        assert wait_until(lambda: eng.status(name) == "running", 20), explain(start, rt, mark)
-        info = eng("inspect", "--format", "{{.Id}} {{.State.Pid}}", name).stdout.decode().split()
-        cid, pid = info[0], eng.sandbox.host_pid(int(info[1]))
+        cid, pid = _run_sleeper(eng, name, mark, "--cpu-shares", "512", "--cpuset-cpus", "0")
         files = CgroupFiles(pid)
         weight = expected_cpu_weight(512, runc_115=not testing_pyrunc())
         shares_file, value = files.cpu_shares_file()
