@@ -51,7 +51,7 @@ def prepare(manager: Manager, linux: Mapping[str, Any], record: ContainerRecord,
             pass
         controller = limited_controller(manager, resources)
         if controller is not None:
-            raise PyruncError(_refusal(controller, e)) from None
+            raise PyruncError(_refusal(manager, controller, e)) from None
         record.cgroup = {}
         store.save(record)
         return None
@@ -59,12 +59,12 @@ def prepare(manager: Manager, linux: Mapping[str, Any], record: ContainerRecord,
     return manager
 
 
-def _refusal(controller: str, error: CgroupError) -> str:
+def _refusal(manager: Manager, controller: str, error: CgroupError) -> str:
     """runc's words for limits it cannot enforce: its cgroup2 manager and its v1
     manager (also on hybrid hosts) each have their own."""
-    from pyrunc.linux.cgroups.detect import MODE_V2, detect
+    from pyrunc.linux.cgroups.detect import MODE_V2
 
-    if detect().mode == MODE_V2:
+    if manager.mode == MODE_V2:
         return ("rootless needs no limits + no cgrouppath when no permission is granted "
                 f"for cgroups: {error}")
     return f"cannot set {controller} limit: container could not join or create cgroup: {error}"
