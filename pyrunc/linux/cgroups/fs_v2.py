@@ -282,8 +282,10 @@ class V2OOMNotifier(base.OOMNotifier):
 
     def _killed_on_the_way_out(self) -> bool:
         before, self._around = self._around, None
-        now = None if before is None else self._kills_around()
-        if before is None or now is None:
+        if before is None:
+            return False
+        now = self._kills_around()
+        if now is None:
             return False
         (parent_then, siblings_then), (parent_now, siblings_now) = before, now
         theirs = 0
