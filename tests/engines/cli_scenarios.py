@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.engines.conftest import (
     HOG,
     IMAGE_USER,
@@ -25,6 +27,7 @@ from tests.engines.conftest import (
     check_limits,
     explain,
     new_name,
+    oom_kills_in_unit,
     testing_pyrunc,
     unit_properties,
     wait_until,
@@ -231,12 +234,29 @@ def memory_limit_oom_kills_hog(eng: Any, fl: Flavor) -> None:
     # so a hog that dies at once can beat it on a loaded machine and the engine
     # never records the kill; the pause keeps the scenario about the runtime.
     script = f"sleep 2; {HOG}" if fl.records_oom else HOG
+    slice_unit = eng.sandbox.slice
+    kills_before = oom_kills_in_unit(slice_unit) if slice_unit else None
     proc = eng.run("sh", "-c", script, opts=("--name", name, "--memory", "16m"))
     try:
         assert b"survived" not in proc.stdout, explain(proc, eng.rt)
         assert proc.returncode == 137, explain(proc, eng.rt)
-        if fl.records_oom:
-            assert eng("inspect", "--format", "{{.State.OOMKilled}}", name).stdout.strip() == b"true"
+        if not fl.records_oom:
+            return
+        recorded = eng("inspect", "--format", "{{.State.OOMKilled}}", name).stdout.strip() == b"true"
+        if not recorded and kills_before is not None:
+            # Under the systemd driver on cgroup v2, systemd removes the scope's
+            # cgroup as soon as the OOM-killed init leaves it empty; a change
+            # notification of memory.events still pending then is dropped, and
+            # containerd's shim, which only reads the file when notified, never
+            # sees the kill (containerd skips its own OOMKilled check with the
+            # systemd driver for this reason).  The runtime's part is checked
+            # here: the kernel counted the kill in the container's slice.
+            kills_after = oom_kills_in_unit(slice_unit)
+            assert kills_after is not None and kills_after > kills_before, \
+                f"no OOM kill counted in {slice_unit}: {kills_before} -> {kills_after}"
+            pytest.xfail("the engine's shim missed an OOM kill the kernel counted in the "
+                         "container's slice: systemd removed the emptied scope first")
+        assert recorded
     finally:
         eng(*fl.rm, name)
 

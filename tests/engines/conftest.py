@@ -534,6 +534,20 @@ def unit_cgroup(unit: str) -> Path | None:
     return None
 
 
+def oom_kills_in_unit(unit: str) -> int | None:
+    """The ``oom_kill`` count of a unit's cgroup v2 ``memory.events`` (hierarchical:
+    a slice counts its scopes' kills, also of scopes already removed), or None
+    where the unit has no such file (memory is a v1 controller, or no unit)."""
+    group = unit_cgroup(unit)
+    if group is None or not (group / "memory.events").exists():
+        return None
+    for line in (group / "memory.events").read_text().splitlines():
+        key, _, value = line.partition(" ")
+        if key == "oom_kill":
+            return int(value)
+    return None
+
+
 class LimitsSeen:
     """What a test checked of a running container's cgroup (see check_limits)."""
 
