@@ -180,11 +180,13 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
 
 @pytest.fixture
 def rt(runtime: Runtime) -> Iterator[Runtime]:
-    """The runtime fixture, plus a leak check once every container is deleted."""
+    """The runtime fixture, plus a leak check once every container is deleted:
+    no cgroup, no state directory and, under the systemd driver, no unit."""
     yield runtime
     runtime.cleanup()
     for cid in runtime.ids:
         assert cgroup_dirs_named(cid) == [], f"cgroup of {cid} left behind"
+        assert systemd_units_named(cid) == [], f"systemd unit of {cid} left behind"
         assert not (runtime.root / cid).exists()
 
 
