@@ -538,14 +538,12 @@ def oom_kills_in_unit(unit: str) -> int | None:
     """The ``oom_kill`` count of a unit's cgroup v2 ``memory.events`` (hierarchical:
     a slice counts its scopes' kills, also of scopes already removed), or None
     where the unit has no such file (memory is a v1 controller, or no unit)."""
+    from tests.helpers.cgroupfs import oom_kill_count
+
     group = unit_cgroup(unit)
     if group is None or not (group / "memory.events").exists():
         return None
-    for line in (group / "memory.events").read_text().splitlines():
-        key, _, value = line.partition(" ")
-        if key == "oom_kill":
-            return int(value)
-    return None
+    return oom_kill_count((group / "memory.events").read_text())
 
 
 class LimitsSeen:

@@ -308,11 +308,20 @@ class CgroupFiles:
         """How many OOM kills the cgroup saw (v2 memory.events oom_kill, v1
         memory.oom_control oom_kill)."""
         name = "memory.oom_control" if self.version("memory") == "v1" else "memory.events"
-        for line in self.read("memory", name).splitlines():
-            key, _, value = line.partition(" ")
-            if key == "oom_kill":
-                return int(value)
-        raise Unavailable(f"no oom_kill counter in {name}")
+        count = oom_kill_count(self.read("memory", name))
+        if count is None:
+            raise Unavailable(f"no oom_kill counter in {name}")
+        return count
+
+
+def oom_kill_count(text: str) -> int | None:
+    """The ``oom_kill`` line's value in the text of memory.events (v2) or
+    memory.oom_control (v1), or None without one."""
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "oom_kill":
+            return int(value)
+    return None
 
 
 def expected_cpu_weight(shares: int, runc_115: bool = False) -> int:
